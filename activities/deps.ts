@@ -1,0 +1,23 @@
+// What activities need from the outside world; built once in the worker (composition root),
+// and by tests with their own settings.
+import type { Store } from '../src/adapters/dynamo/store';
+import type { MessageStore } from '../src/adapters/dynamo/message-store';
+import type { ObjectStore } from '../src/adapters/s3';
+import type { Messenger } from '../src/adapters/ses';
+import type { Logger } from '../src/logging';
+
+export interface ActivityDeps {
+  store: Store;
+  messages: MessageStore;
+  objects: ObjectStore;
+  messenger: Messenger;
+  log: Logger;
+  settings: {
+    maxCsvBytes: number;
+    webhookTimeoutMs: number;
+    /** Parallel SES calls inside one send chunk. */
+    sendConcurrency: number;
+    publicBaseUrl?: string;
+  };
+  fetch?: typeof fetch;
+}

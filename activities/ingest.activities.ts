@@ -1,0 +1,206 @@
+// PROCESSING: streams the recipient CSV from S3, validates each row, and writes messages,
+// batches and rejected rows to DynamoDB. Heartbeats its row so a retry resumes writing
+// where the last attempt stopped (it re-reads earlier rows only to rebuild the duplicate set).
+import { Readable } from 'node:stream';
+import { parse } from 'csv-parse';
+import { ApplicationFailure, Context } from '@temporalio/activity';
+import { CsvHeaderError, createRowValidator, type RowResult } from '../src/domain/recipient-csv';
+import { batchId } from '../src/contracts';
+import { messageIdFor } from '../src/adapters/dynamo/keys';
+import type { BatchRecord, MessageRecord, RowErrorRecord } from '../src/adapters/dynamo/types';
+import type { ActivityDeps } from './deps';
+
+export interface IngestInput {
+  transactionId: string;
+  tenantId: string;
+  templateId: string;
+  fileId: string;
+  batchSize: number;
+}
+
+export interface IngestResult {
+  totalMessages: number;
+  batchCount: number;
+  valid: number;
+  invalid: number;
+  suppressed: number;
+}
+
+interface Checkpoint {
+  row: number;
+  suppressed: number;
+}
+
+const FLUSH_ROWS = 100;
+// A single record larger than this aborts the file; individual cells are capped far lower by the validator.
+const MAX_RECORD_BYTES = 8 * 1024 * 1024;
+
+async function* decodeUtf8(body: Readable): AsyncGenerator<string> {
+  // Non-fatal: bad bytes become U+FFFD and the validator rejects that row, not the file.
+  const decoder = new TextDecoder('utf-8', { fatal: false });
+  for await (const chunk of body) yield decoder.decode(chunk as Uint8Array, { stream: true });
+  const tail = decoder.decode();
+  if (tail) yield tail;
+}
+
+export const invalidFile = (code: string, message: string) =>
+  ApplicationFailure.create({ type: 'InvalidRecipientFile', message, nonRetryable: true, details: [{ code }] });
+
+export function createIngestActivities(deps: ActivityDeps) {
+  const { store, messages, objects, settings } = deps;
+
+  async function ingestRecipients(input: IngestInput): Promise<IngestResult> {
+    const ctx = Context.current();
+    const log = deps.log.child({ transaction_id: input.transactionId, activity: 'ingestRecipients' });
+    const checkpoint: Checkpoint = (ctx.info.heartbeatDetails as Checkpoint | undefined) ?? { row: 0, suppressed: 0 };
+    const [template, file] = await Promise.all([
+      store.getTemplate(input.tenantId, input.templateId),
+      store.getFile(input.tenantId, input.fileId),
+    ]);
+    if (!template || template.status !== 'READY') throw invalidFile('TEMPLATE_NOT_READY', 'template is not confirmed');
+    if (!file) throw invalidFile('FILE_NOT_FOUND', 'recipient file not found');
+    const size = await objects.size(file.s3_key);
+    if (size === undefined) throw invalidFile('FILE_NOT_UPLOADED', 'recipient file was not uploaded');
+    if (size === 0) throw invalidFile('EMPTY_FILE', 'recipient file is empty');
+    if (size > settings.maxCsvBytes) {
+      throw invalidFile('FILE_TOO_LARGE', `recipient file is ${size} bytes; the limit is ${settings.maxCsvBytes}`);
+    }
+    if (checkpoint.row > 0) log.info('resuming ingest', { from_row: checkpoint.row });
+
+    const malformed: RowErrorRecord[] = [];
+    let row = 0;
+    const parser = parse({
+      bom: true,
+      relax_column_count: true,
+      skip_empty_lines: true,
+      max_record_size: MAX_RECORD_BYTES,
+      skip_records_with_error: true,
+      on_skip: (err) => {
+        row += 1;
+        malformed.push({ row, email: '', code: 'MALFORMED_ROW', message: err?.message ?? 'malformed CSV row' });
+        return undefined;
+      },
+    });
+    const body = await objects.getStream(file.s3_key);
+    Readable.from(decodeUtf8(body)).pipe(parser);
+
+    let validator: ReturnType<typeof createRowValidator> | undefined;
+    let valid = 0;
+    let invalid = 0;
+    let suppressed = checkpoint.suppressed;
+    const batches = new Map<number, BatchRecord>();
+    let pendingValid: { row: number; batchNumber: number; result: Extract<RowResult, { kind: 'valid' }> }[] = [];
+    let pendingErrors: RowErrorRecord[] = [];
+    const createdAt = new Date().toISOString();
+
+    const flush = async (lastRow: number) => {
+      const writeValid = pendingValid.filter((p) => p.row > checkpoint.row);
+      const writeErrors = pendingErrors.filter((e) => e.row > checkpoint.row);
+      pendingValid = [];
+      pendingErrors = [];
+      if (writeValid.length === 0 && writeErrors.length === 0) return;
+      const blocked = await messages.suppressedAmong(
+        input.tenantId,
+        writeValid.map((p) => p.result.email),
+      );
+      const items = writeValid.map(({ row: r, batchNumber, result }): MessageRecord => {
+        const bid = batchId(batchNumber);
+        const isSuppressed = blocked.has(result.email);
+        if (isSuppressed) suppressed += 1;
+        const status = isSuppressed ? 'SUPPRESSED' : 'CREATED';
+        return {
+          message_id: messageIdFor(bid, r),
+          batch_id: bid,
+          transaction_id: input.transactionId,
+          tenant_id: input.tenantId,
+          row: r,
+          recipient_email: result.email,
+          placeholder_data: result.data,
+          status,
+          status_history: [
+            {
+              status,
+              timestamp: createdAt,
+              metadata: isSuppressed ? { source: 'csv_processing', reason: 'on_suppression_list' } : { source: 'csv_processing' },
+            },
+          ],
+          created_at: createdAt,
+          updated_at: createdAt,
+        };
+      });
+      await messages.writeAll([
+        ...items.map((m) => messages.messageItem(m)),
+        ...writeErrors.map((e) => messages.rowErrorItem(input.transactionId, e)),
+      ]);
+      ctx.heartbeat({ row: lastRow, suppressed } satisfies Checkpoint);
+    };
+
+    for await (const record of parser as AsyncIterable<string[]>) {
+      if (!validator) {
+        try {
+          validator = createRowValidator(record, template.placeholders ?? []);
+        } catch (error) {
+          if (error instanceof CsvHeaderError) throw invalidFile(error.code, error.message);
+          throw error;
+        }
+        row = 0; // the header is not a data row
+        malformed.length = 0;
+        continue;
+      }
+      row += 1;
+      if (malformed.length > 0) {
+        invalid += malformed.length;
+        pendingErrors.push(...malformed.splice(0));
+      }
+      const result = validator.validate(record);
+      if (result.kind === 'valid') {
+        const batchNumber = Math.floor(valid / input.batchSize) + 1;
+        valid += 1;
+        const batch = batches.get(batchNumber);
+        if (batch) {
+          batch.message_count += 1;
+          batch.last_row = row;
+        } else {
+          batches.set(batchNumber, {
+            transaction_id: input.transactionId,
+            batch_id: batchId(batchNumber),
+            batch_number: batchNumber,
+            status: 'CREATED',
+            message_count: 1,
+            first_row: row,
+            last_row: row,
+            source: file.s3_key,
+          });
+        }
+        pendingValid.push({ row, batchNumber, result });
+      } else {
+        invalid += 1;
+        pendingErrors.push({ row, email: result.email, code: result.code, message: result.message });
+      }
+      if (pendingValid.length + pendingErrors.length >= FLUSH_ROWS) await flush(row);
+    }
+    if (!validator) throw invalidFile('EMPTY_FILE', 'recipient file has no header row');
+    if (malformed.length > 0) {
+      invalid += malformed.length;
+      pendingErrors.push(...malformed.splice(0));
+    }
+    await flush(row);
+    await messages.writeAll([...batches.values()].map((b) => messages.batchItem(b)));
+    const result: IngestResult = {
+      totalMessages: valid,
+      batchCount: batches.size,
+      valid: valid - suppressed,
+      invalid,
+      suppressed,
+    };
+    await store.setTransactionFields(input.transactionId, {
+      total_messages: result.totalMessages,
+      batch_count: result.batchCount,
+    });
+    await store.updateCounts(input.transactionId, { invalid, suppressed }, 'set');
+    log.info('ingest finished', { ...result });
+    return result;
+  }
+
+  return { ingestRecipients };
+}

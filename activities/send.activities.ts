@@ -1,0 +1,158 @@
+// Sending: one chunk of a batch per call. Each message is marked SENDING with this attempt's
+// token before SES is called and SENT with the SES message id after, so a retried attempt
+// skips what an earlier one sent. Throttling fails the attempt (retried with backoff);
+// a rejected recipient fails that message only; an account-level error fails the campaign.
+import { ApplicationFailure, Context } from '@temporalio/activity';
+import { compileTemplate, TemplateRenderError, type CompiledTemplate } from '../src/domain/template';
+import { SENDABLE_STATUSES } from '../src/domain/message-status';
+import { SendError } from '../src/adapters/ses';
+import type { Cursor } from '../src/adapters/dynamo/message-store';
+import type { MessageRecord } from '../src/adapters/dynamo/types';
+import type { BatchResult } from '../src/contracts';
+import type { ActivityDeps } from './deps';
+
+export interface SendChunkInput {
+  transactionId: string;
+  tenantId: string;
+  templateId: string;
+  batchId: string;
+  limit: number;
+  cursor?: Cursor;
+}
+
+export interface SendChunkResult extends BatchResult {
+  nextCursor?: Cursor;
+}
+
+type Outcome = 'sent' | 'failed' | 'suppressed' | 'skipped';
+
+async function mapLimit<T, R>(items: T[], limit: number, fn: (item: T) => Promise<R>): Promise<R[]> {
+  const out: R[] = new Array(items.length);
+  let next = 0;
+  const workers = Array.from({ length: Math.min(limit, items.length) }, async () => {
+    while (next < items.length) {
+      const i = next++;
+      out[i] = await fn(items[i]!);
+    }
+  });
+  await Promise.all(workers);
+  return out;
+}
+
+export function createSendActivities(deps: ActivityDeps) {
+  const { store, messages, objects, messenger } = deps;
+
+  async function loadTemplate(tenantId: string, templateId: string) {
+    const template = await store.getTemplate(tenantId, templateId);
+    if (!template || template.status !== 'READY') {
+      throw ApplicationFailure.create({ type: 'TemplateNotReady', message: `template ${templateId} is not ready`, nonRetryable: true });
+    }
+    const html = await objects.getText(template.s3_key);
+    return { template, compiled: compileTemplate({ html, subject: template.subject, text: template.text }) };
+  }
+
+  async function sendOne(
+    message: MessageRecord,
+    ctx: { token: string; compiled: CompiledTemplate; from: string; replyTo?: string; suppressed: Set<string> },
+  ): Promise<Outcome> {
+    const log = deps.log.child({ transaction_id: message.transaction_id, message_id: message.message_id });
+    if (!SENDABLE_STATUSES.includes(message.status)) return 'skipped';
+    if (ctx.suppressed.has(message.recipient_email)) {
+      const moved = await messages.transitionMessage(message, 'SUPPRESSED', {
+        from: SENDABLE_STATUSES,
+        metadata: { reason: 'on_suppression_list', checked: 'before_send' },
+      });
+      return moved ? 'suppressed' : 'skipped';
+    }
+    if (message.status === 'SENDING' && message.attempt_token !== ctx.token) {
+      // An earlier attempt died between marking and recording: SES may or may not have it.
+      log.warn('resending a message left SENDING by an earlier attempt', { previous_attempt: message.attempt_token });
+    }
+    const marked = await messages.transitionMessage(message, 'SENDING', {
+      from: SENDABLE_STATUSES,
+      set: { attempt_token: ctx.token },
+      metadata: { attempt: ctx.token },
+    });
+    if (!marked) return 'skipped';
+    const fail = async (reason: string, code: string) => {
+      await messages.transitionMessage(message, 'FAILED', {
+        from: ['SENDING'],
+        token: ctx.token,
+        set: { failure_reason: reason },
+        metadata: { code, reason },
+      });
+      return 'failed' as const;
+    };
+    let rendered;
+    try {
+      rendered = await ctx.compiled.render({
+        ...message.placeholder_data,
+        email: message.recipient_email,
+        message_id: message.message_id,
+        transaction_id: message.transaction_id,
+      });
+    } catch (error) {
+      if (error instanceof TemplateRenderError) return fail(error.message, error.code);
+      throw error;
+    }
+    let sesMessageId: string;
+    try {
+      ({ messageId: sesMessageId } = await messenger.send({
+        from: ctx.from,
+        to: message.recipient_email,
+        replyTo: ctx.replyTo,
+        subject: rendered.subject,
+        html: rendered.html,
+        text: rendered.text,
+        // The ids ride in headers too: not every SES emulator keeps EmailTags.
+        headers: {
+          'X-Transaction-Id': message.transaction_id,
+          'X-Batch-Id': message.batch_id,
+          'X-Message-Id': message.message_id,
+        },
+        tags: { transaction_id: message.transaction_id, batch_id: message.batch_id, message_id: message.message_id },
+      }));
+    } catch (error) {
+      if (!(error instanceof SendError)) throw error;
+      if (error.kind === 'recipient') return fail(error.message, error.code);
+      if (error.kind === 'account') {
+        throw ApplicationFailure.create({ type: 'SesAccountError', message: `${error.code}: ${error.message}`, nonRetryable: true });
+      }
+      // Throttled or transient: this attempt fails, the retry policy backs off, nothing is dropped.
+      throw ApplicationFailure.create({ type: error.kind === 'throttled' ? 'SesThrottled' : 'SesTransient', message: `${error.code}: ${error.message}` });
+    }
+    const at = new Date().toISOString();
+    const recorded = await messages.transitionMessage(message, 'SENT', {
+      from: ['SENDING'],
+      token: ctx.token,
+      set: { ses_message_id: sesMessageId, sent_time: at },
+      metadata: { ses_message_id: sesMessageId },
+      at,
+    });
+    if (!recorded) log.warn('message moved on before SENT was recorded', { ses_message_id: sesMessageId });
+    return 'sent';
+  }
+
+  async function sendBatchChunk(input: SendChunkInput): Promise<SendChunkResult> {
+    const ctx = Context.current();
+    const info = ctx.info;
+    const token = `${info.workflowExecution?.runId ?? 'standalone'}:${info.activityId}:${info.attempt}`;
+    const { template, compiled } = await loadTemplate(input.tenantId, input.templateId);
+    const page = await messages.pageMessages(input.transactionId, input.batchId, input.limit, input.cursor);
+    const sendable = page.items.filter((m) => SENDABLE_STATUSES.includes(m.status));
+    const suppressed = await messages.suppressedAmong(input.tenantId, sendable.map((m) => m.recipient_email));
+    const result: SendChunkResult = { sent: 0, failed: 0, suppressed: 0, skipped: 0, nextCursor: page.cursor };
+    const outcomes = await mapLimit(page.items, deps.settings.sendConcurrency, async (message) => {
+      const outcome = await sendOne(message, { token, compiled, from: template.from, replyTo: template.reply_to, suppressed });
+      ctx.heartbeat();
+      return outcome;
+    });
+    for (const outcome of outcomes) result[outcome] += 1;
+    // Live counters, one write per chunk; the batch's final recount makes them exact
+    // even when an attempt died between sending and counting.
+    await store.updateCounts(input.transactionId, { sent: result.sent, failed: result.failed, suppressed: result.suppressed });
+    return result;
+  }
+
+  return { sendBatchChunk };
+}

@@ -1,0 +1,70 @@
+// The HTTP API, built from its dependencies; no listen here (tests call it in-process).
+import express, { type Express } from 'express';
+import { Counter, Histogram } from 'prom-client';
+import { apiKeyAuth } from './auth';
+import type { ApiDeps } from './deps';
+import { errorHandler, sendError } from './errors';
+import { openApiDocument, docsPage } from './openapi';
+import { campaignRoutes } from './routes/campaigns';
+import { fileRoutes } from './routes/files';
+import { suppressionRoutes } from './routes/suppressions';
+import { templateRoutes } from './routes/templates';
+
+export function createApp(deps: ApiDeps): Express {
+  const app = express();
+  app.disable('x-powered-by');
+  app.set('trust proxy', false);
+
+  const requests = new Counter({
+    name: 'http_requests_total',
+    help: 'HTTP requests by route and status',
+    labelNames: ['method', 'route', 'status'],
+    registers: [deps.registry],
+  });
+  const latency = new Histogram({
+    name: 'http_request_duration_seconds',
+    help: 'HTTP request latency',
+    labelNames: ['method', 'route'],
+    buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5],
+    registers: [deps.registry],
+  });
+  app.use((req, res, next) => {
+    const end = latency.startTimer();
+    res.on('finish', () => {
+      const route = (req.baseUrl ?? '') + ((req.route as { path?: string } | undefined)?.path ?? '');
+      const labels = { method: req.method, route: route || 'unmatched' };
+      end(labels);
+      requests.inc({ ...labels, status: String(res.statusCode) });
+    });
+    next();
+  });
+
+  app.get('/healthz', async (_req, res) => {
+    const components = await deps.health();
+    const up = Object.values(components).every((c) => c.status === 'up');
+    res.status(up ? 200 : 503).json({ status: up ? 'up' : 'degraded', components });
+  });
+  app.get('/metrics', async (_req, res) => {
+    res.type(deps.registry.contentType).send(await deps.registry.metrics());
+  });
+  app.get('/openapi.json', (_req, res) => {
+    res.json(openApiDocument);
+  });
+  app.get('/docs', (_req, res) => {
+    res.type('html').send(docsPage);
+  });
+
+  const v1 = express.Router();
+  v1.use(express.json({ limit: '64kb', strict: true, type: () => true }));
+  v1.use(apiKeyAuth(deps.store, { requestsPerMinute: 6000 }));
+  v1.use('/templates', templateRoutes(deps));
+  v1.use('/files', fileRoutes(deps));
+  v1.use('/campaigns', campaignRoutes(deps));
+  v1.use('/transactions', campaignRoutes(deps));
+  v1.use('/suppressions', suppressionRoutes(deps));
+  app.use('/api/v1', v1);
+
+  app.use((_req, res) => sendError(res, 404, 'NOT_FOUND', 'No such route.'));
+  app.use(errorHandler(deps.log));
+  return app;
+}

@@ -1,0 +1,129 @@
+// Starting a campaign: checks its inputs, records the transaction (ACCEPT) and starts its
+// workflow. Idempotency-Key replays return the same transaction and make sure it started.
+import { createHash } from 'node:crypto';
+import { WorkflowExecutionAlreadyStartedError } from '@temporalio/client';
+import { ulid } from 'ulid';
+import { DomainError, notFound } from '../src/domain/errors';
+import {
+  searchAttributeKeys,
+  transactionWorkflowId,
+  WORKFLOW_INPUT_VERSION,
+  type Throttle,
+  type TransactionWorkflowInput,
+} from '../src/contracts';
+import type { TransactionRecord } from '../src/adapters/dynamo/types';
+import { checkCallbackUrl } from './callback-url';
+import type { ApiDeps } from './deps';
+
+export interface CreateCampaign {
+  template_id: string;
+  file_id: string;
+  callback_url?: string;
+  schedule?: { send_at: string };
+  throttle?: Throttle;
+}
+
+const canonical = (value: unknown): string =>
+  JSON.stringify(value, (_k, v: unknown) =>
+    v && typeof v === 'object' && !Array.isArray(v)
+      ? Object.fromEntries(Object.entries(v as Record<string, unknown>).sort(([a], [b]) => a.localeCompare(b)))
+      : v,
+  );
+
+export function createCampaignService(deps: ApiDeps) {
+  const { config, store, objects, temporal } = deps;
+
+  async function startWorkflow(txn: TransactionRecord): Promise<void> {
+    const input: TransactionWorkflowInput = {
+      version: WORKFLOW_INPUT_VERSION,
+      transactionId: txn.transaction_id,
+      tenantId: txn.tenant_id,
+      templateId: txn.template_id,
+      fileId: txn.file_id,
+      sendAt: txn.schedule?.send_at,
+      throttle: txn.throttle,
+      options: {
+        batchSize: config.BATCH_SIZE,
+        maxConcurrentBatches: config.MAX_CONCURRENT_BATCHES,
+        sendChunkSize: config.SEND_CHUNK_SIZE,
+        sendTaskQueue: config.TEMPORAL_SEND_TASK_QUEUE,
+      },
+    };
+    try {
+      await temporal.workflow.start('transactionWorkflow', {
+        workflowId: transactionWorkflowId(txn.transaction_id),
+        taskQueue: config.TEMPORAL_TASK_QUEUE,
+        args: [input],
+        typedSearchAttributes: [
+          { key: searchAttributeKeys.transactionId, value: txn.transaction_id },
+          { key: searchAttributeKeys.tenantId, value: txn.tenant_id },
+          { key: searchAttributeKeys.transactionStatus, value: 'ACCEPT' },
+        ],
+        memo: { template_id: txn.template_id, file_id: txn.file_id },
+      });
+    } catch (error) {
+      if (!(error instanceof WorkflowExecutionAlreadyStartedError)) throw error;
+    }
+  }
+
+  async function checkInputs(tenantId: string, body: CreateCampaign): Promise<void> {
+    const [template, file] = await Promise.all([
+      store.getTemplate(tenantId, body.template_id),
+      store.getFile(tenantId, body.file_id),
+    ]);
+    if (!template) throw notFound('template', body.template_id);
+    if (template.status !== 'READY') {
+      throw new DomainError('unprocessable', 'TEMPLATE_NOT_CONFIRMED', 'The template was not confirmed; call /templates/{id}/confirm first.');
+    }
+    if (!file) throw notFound('file', body.file_id);
+    const size = await objects.size(file.s3_key);
+    if (size === undefined) throw new DomainError('unprocessable', 'FILE_NOT_UPLOADED', 'Nothing was uploaded for this file.');
+    if (size === 0) throw new DomainError('unprocessable', 'EMPTY_FILE', 'The recipient file is empty.');
+    if (size > config.MAX_CSV_BYTES) {
+      throw new DomainError('too_large', 'FILE_TOO_LARGE', `The recipient file is ${size} bytes; the limit is ${config.MAX_CSV_BYTES}.`);
+    }
+    if (body.callback_url) await checkCallbackUrl(body.callback_url, config.APP_ENV === 'production');
+  }
+
+  async function create(tenantId: string, body: CreateCampaign, idempotencyKey?: string): Promise<TransactionRecord> {
+    await checkInputs(tenantId, body);
+    let transactionId = ulid();
+    if (idempotencyKey !== undefined) {
+      const hash = createHash('sha256').update(canonical(body)).digest('hex');
+      const claim = await store.claimIdempotencyKey(tenantId, idempotencyKey, hash, transactionId);
+      if (!claim.claimed) {
+        if (claim.requestHash !== hash) {
+          throw new DomainError('conflict', 'IDEMPOTENCY_KEY_REUSED', 'This Idempotency-Key was used with a different request body.');
+        }
+        transactionId = claim.transactionId;
+        const existing = await store.getTransaction(tenantId, transactionId);
+        if (existing) {
+          await startWorkflow(existing);
+          return existing;
+        }
+        // The first request died between claiming the key and recording the transaction.
+      }
+    }
+    let txn: TransactionRecord;
+    try {
+      txn = await store.createTransaction({
+        transaction_id: transactionId,
+        tenant_id: tenantId,
+        template_id: body.template_id,
+        file_id: body.file_id,
+        callback_url: body.callback_url,
+        schedule: body.schedule,
+        throttle: body.throttle,
+      });
+    } catch (error) {
+      // Two replays of the same key raced to create it: the other one won.
+      const existing = await store.getTransaction(tenantId, transactionId);
+      if (!existing) throw error;
+      txn = existing;
+    }
+    await startWorkflow(txn);
+    return txn;
+  }
+
+  return { create, startWorkflow };
+}

@@ -1,0 +1,182 @@
+// Campaigns (transactions): start, status, messages, rejected rows, cancel.
+import { Router, type Request } from 'express';
+import { z } from 'zod';
+import { DomainError, notFound } from '../../src/domain/errors';
+import { MESSAGE_STATUSES, type MessageStatus } from '../../src/domain/message-status';
+import type { TransactionStatus } from '../../src/domain/transaction-status';
+import { isFinalTransactionStatus } from '../../src/domain/transaction-status';
+import { cancelSignal, transactionWorkflowId } from '../../src/contracts';
+import { batchIdOfMessage } from '../../src/adapters/dynamo/keys';
+import type { MessageRecord, TransactionRecord } from '../../src/adapters/dynamo/types';
+import { tenantOf } from '../auth';
+import { createCampaignService } from '../campaign-service';
+import type { ApiDeps } from '../deps';
+import { decodeCursor, encodeCursor } from '../pagination';
+
+const isoDate = z.string().datetime({ offset: true });
+export const createCampaignBody = z
+  .object({
+    template_id: z.string().min(1).max(64),
+    file_id: z.string().min(1).max(64),
+    callback_url: z.string().max(2048).optional(),
+    schedule: z.object({ send_at: isoDate }).strict().optional(),
+    throttle: z
+      .object({
+        emails_per_minute: z.number().int().positive().max(1_000_000).optional(),
+        emails_per_hour: z.number().int().positive().max(60_000_000).optional(),
+      })
+      .strict()
+      .optional(),
+  })
+  .strict();
+
+const listQuery = z.object({
+  status: z.enum(MESSAGE_STATUSES).optional(),
+  limit: z.coerce.number().int().min(1).max(1000).default(100),
+  cursor: z.string().max(4096).optional(),
+});
+
+/** Messages not yet picked up show the state their campaign puts them in (never rewritten per message). */
+export function displayStatus(stored: MessageStatus, txn: TransactionStatus): MessageStatus {
+  if (stored !== 'CREATED') return stored;
+  if (txn === 'SCHEDULED') return 'SCHEDULED';
+  if (txn === 'READY_TO_SEND' || txn === 'PAUSED') return 'READY_TO_SEND';
+  if (txn === 'CANCELLED') return 'CANCELLED';
+  return 'CREATED';
+}
+
+const messageView = (m: MessageRecord, txn: TransactionRecord, withHistory = false) => ({
+  message_id: m.message_id,
+  batch_id: m.batch_id,
+  row: m.row,
+  recipient_email: m.recipient_email,
+  status: displayStatus(m.status, txn.status),
+  ses_message_id: m.ses_message_id ?? null,
+  sent_time: m.sent_time ?? null,
+  failure_reason: m.failure_reason ?? null,
+  created_at: m.created_at,
+  updated_at: m.updated_at,
+  ...(withHistory ? { placeholder_data: m.placeholder_data, status_history: m.status_history } : {}),
+});
+
+export function statusView(txn: TransactionRecord) {
+  const total = txn.total_messages ?? 0;
+  const c = txn.counts;
+  const processed = c.sent + c.failed + c.suppressed;
+  const started = txn.status_history.find((h) => h.status === 'READY_TO_SEND');
+  let estimated: string | null = null;
+  if (txn.status === 'READY_TO_SEND' && started && c.sent > 0 && processed < total) {
+    const elapsed = Date.now() - Date.parse(started.timestamp);
+    estimated = new Date(Date.now() + (elapsed / processed) * (total - processed)).toISOString();
+  }
+  return {
+    transaction_id: txn.transaction_id,
+    status: txn.status,
+    reason: txn.reason ?? null,
+    template_id: txn.template_id,
+    file_id: txn.file_id,
+    progress: {
+      total_messages: total,
+      processed_messages: processed,
+      percentage: total === 0 ? (isFinalTransactionStatus(txn.status) ? 100 : 0) : Math.round((processed / total) * 10000) / 100,
+    },
+    counts: c,
+    schedule: txn.schedule ?? null,
+    throttle: txn.throttle ?? null,
+    estimated_completion: estimated,
+    status_history: txn.status_history,
+    created_at: txn.created_at,
+    updated_at: txn.updated_at,
+  };
+}
+
+export function campaignRoutes(deps: ApiDeps): Router {
+  const router = Router();
+  const service = createCampaignService(deps);
+
+  const load = async (req: Request<{ id: string }>) => {
+    const txn = await deps.store.getTransaction(tenantOf(req), req.params.id);
+    if (!txn) throw notFound('campaign', req.params.id);
+    return txn;
+  };
+
+  router.post('/', async (req, res) => {
+    const body = createCampaignBody.parse(req.body);
+    const key = req.header('idempotency-key');
+    if (key !== undefined && (key.length === 0 || key.length > 255)) {
+      throw new DomainError('invalid', 'INVALID_IDEMPOTENCY_KEY', 'Idempotency-Key must be 1 to 255 characters.');
+    }
+    const txn = await service.create(tenantOf(req), body, key);
+    res.status(202).json({ transaction_id: txn.transaction_id, status: txn.status });
+  });
+
+  router.get('/:id/status', async (req, res) => {
+    res.json(statusView(await load(req)));
+  });
+
+  router.get('/:id/messages', async (req, res) => {
+    const txn = await load(req);
+    const query = listQuery.parse(req.query);
+    const position = decodeCursor<{ b: number; k?: Record<string, unknown> }>(query.cursor) ?? { b: 1 };
+    // Stored status to filter on: messages never picked up are stored CREATED.
+    const stored: MessageStatus[] | undefined = query.status
+      ? ['SCHEDULED', 'READY_TO_SEND', 'CREATED'].includes(query.status)
+        ? ['CREATED', query.status]
+        : query.status === 'CANCELLED'
+          ? ['CANCELLED', 'CREATED']
+          : [query.status]
+      : undefined;
+    const items: ReturnType<typeof messageView>[] = [];
+    let batch = position.b;
+    let key = position.k;
+    const batchCount = txn.batch_count ?? 0;
+    while (batch <= batchCount && items.length < query.limit) {
+      const page = await deps.messages.pageMessages(
+        txn.transaction_id,
+        `b${String(batch).padStart(5, '0')}`,
+        query.limit - items.length,
+        key,
+        stored,
+      );
+      for (const m of page.items) {
+        const view = messageView(m, txn);
+        if (!query.status || view.status === query.status) items.push(view);
+      }
+      key = page.cursor;
+      if (!key) batch += 1;
+    }
+    const more = batch <= batchCount;
+    res.json({ items, next_cursor: more ? encodeCursor({ b: batch, k: key }) : null });
+  });
+
+  router.get('/:id/messages/:messageId', async (req, res) => {
+    const txn = await load(req);
+    const bid = batchIdOfMessage(req.params.messageId);
+    const message = bid ? await deps.messages.getMessage(txn.transaction_id, bid, req.params.messageId) : undefined;
+    if (!message) throw notFound('message', req.params.messageId);
+    res.json(messageView(message, txn, true));
+  });
+
+  router.get('/:id/errors', async (req, res) => {
+    const txn = await load(req);
+    const query = listQuery.omit({ status: true }).parse(req.query);
+    const page = await deps.messages.listRowErrors(txn.transaction_id, query.limit, decodeCursor(query.cursor));
+    res.json({
+      transaction_id: txn.transaction_id,
+      total_invalid: txn.counts.invalid,
+      items: page.items,
+      next_cursor: encodeCursor(page.cursor),
+    });
+  });
+
+  router.post('/:id/cancel', async (req, res) => {
+    const txn = await load(req);
+    if (isFinalTransactionStatus(txn.status) || txn.status === 'SENT') {
+      throw new DomainError('conflict', 'CAMPAIGN_NOT_CANCELLABLE', `The campaign is ${txn.status} and can no longer be cancelled.`);
+    }
+    await deps.temporal.workflow.getHandle(transactionWorkflowId(txn.transaction_id)).signal(cancelSignal, {});
+    res.status(202).json({ transaction_id: txn.transaction_id, status: txn.status, cancel_requested: true });
+  });
+
+  return router;
+}

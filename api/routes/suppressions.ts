@@ -1,0 +1,44 @@
+// The tenant's suppression list: addresses the engine will not send to.
+import { Router } from 'express';
+import { z } from 'zod';
+import { DomainError, notFound } from '../../src/domain/errors';
+import { normalizeEmail } from '../../src/domain/email-address';
+import { tenantOf } from '../auth';
+import type { ApiDeps } from '../deps';
+import { decodeCursor, encodeCursor } from '../pagination';
+
+const putBody = z.object({ reason: z.string().trim().min(1).max(200).default('MANUAL') }).strict();
+
+function emailParam(raw: string): string {
+  const email = normalizeEmail(raw);
+  if (!email) throw new DomainError('invalid', 'INVALID_EMAIL', 'The address is not a valid email address.');
+  return email;
+}
+
+export function suppressionRoutes(deps: ApiDeps): Router {
+  const router = Router();
+  router.get('/', async (req, res) => {
+    const query = z.object({ limit: z.coerce.number().int().min(1).max(1000).default(100), cursor: z.string().max(4096).optional() }).parse(req.query);
+    const page = await deps.messages.listSuppressions(tenantOf(req), query.limit, decodeCursor(query.cursor));
+    res.json({ items: page.items, next_cursor: encodeCursor(page.cursor) });
+  });
+  router.get('/:email', async (req, res) => {
+    const email = emailParam(req.params.email);
+    const record = await deps.messages.getSuppression(tenantOf(req), email);
+    if (!record) throw notFound('suppression', email);
+    res.json(record);
+  });
+  router.put('/:email', async (req, res) => {
+    const email = emailParam(req.params.email);
+    const body = putBody.parse(req.body ?? {});
+    const record = { tenant_id: tenantOf(req), email, reason: body.reason, source: { type: 'api' }, created_at: new Date().toISOString() };
+    await deps.messages.putSuppression(record);
+    res.json(record);
+  });
+  router.delete('/:email', async (req, res) => {
+    const email = emailParam(req.params.email);
+    if (!(await deps.messages.deleteSuppression(tenantOf(req), email))) throw notFound('suppression', email);
+    res.status(204).end();
+  });
+  return router;
+}

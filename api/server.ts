@@ -1,0 +1,90 @@
+// Builds the API's dependencies from config (clients, stores, health checks) and serves it.
+import type { Server } from 'node:http';
+import { DescribeTableCommand } from '@aws-sdk/client-dynamodb';
+import { HeadObjectCommand } from '@aws-sdk/client-s3';
+import { GetAccountCommand } from '@aws-sdk/client-sesv2';
+import { Client, Connection } from '@temporalio/client';
+import { collectDefaultMetrics, Registry } from 'prom-client';
+import type { Config } from '../src/config';
+import { createAwsClients, destroyAwsClients } from '../src/adapters/aws';
+import { Store } from '../src/adapters/dynamo/store';
+import { MessageStore } from '../src/adapters/dynamo/message-store';
+import { ObjectStore } from '../src/adapters/s3';
+import { createLogger } from '../src/logging';
+import { temporalConnectionOptions } from '../src/temporal-connection';
+import { createApp } from './app';
+import type { ApiDeps, ComponentState } from './deps';
+
+async function probe(check: () => Promise<unknown>, timeoutMs = 3000): Promise<ComponentState> {
+  const started = Date.now();
+  try {
+    await Promise.race([
+      check(),
+      new Promise((_, reject) => setTimeout(() => reject(new Error(`timed out after ${timeoutMs} ms`)), timeoutMs).unref()),
+    ]);
+    return { status: 'up', latency_ms: Date.now() - started };
+  } catch (error) {
+    return { status: 'down', latency_ms: Date.now() - started, error: (error as Error).message };
+  }
+}
+
+export async function buildApiDeps(config: Config): Promise<{ deps: ApiDeps; close: () => Promise<void> }> {
+  const aws = createAwsClients(config);
+  const connection = await Connection.connect(temporalConnectionOptions(config));
+  const temporal = new Client({ connection, namespace: config.TEMPORAL_NAMESPACE });
+  const registry = new Registry();
+  collectDefaultMetrics({ register: registry });
+  const health = async () => {
+    const [temporalState, dynamodb, s3, ses] = await Promise.all([
+      probe(() => connection.workflowService.getSystemInfo({})),
+      probe(() => aws.dynamo.send(new DescribeTableCommand({ TableName: config.DYNAMODB_TABLE }))),
+      probe(async () => {
+        try {
+          await aws.s3.send(new HeadObjectCommand({ Bucket: config.S3_BUCKET, Key: 'healthz' }));
+        } catch (error) {
+          // A 404 for a key that does not exist proves the bucket answers.
+          if ((error as { $metadata?: { httpStatusCode?: number } }).$metadata?.httpStatusCode !== 404) throw error;
+        }
+      }),
+      probe(() => aws.ses.send(new GetAccountCommand({}))),
+    ]);
+    return { temporal: temporalState, dynamodb, s3, ses };
+  };
+  const deps: ApiDeps = {
+    config,
+    store: new Store(aws.doc, config.DYNAMODB_TABLE),
+    messages: new MessageStore(aws.doc, config.DYNAMODB_TABLE),
+    objects: new ObjectStore(aws.s3, config.S3_BUCKET),
+    temporal,
+    health,
+    registry,
+    log: createLogger({ component: 'api' }, config.LOG_LEVEL),
+  };
+  return {
+    deps,
+    close: async () => {
+      await connection.close();
+      destroyAwsClients(aws);
+    },
+  };
+}
+
+export async function serveApi(config: Config, port = config.PORT): Promise<{ server: Server; url: string; close: () => Promise<void> }> {
+  const { deps, close } = await buildApiDeps(config);
+  const app = createApp(deps);
+  const server = await new Promise<Server>((resolve, reject) => {
+    const s = app.listen(port, '0.0.0.0', () => resolve(s));
+    s.once('error', reject);
+  });
+  const address = server.address();
+  const actualPort = typeof address === 'object' && address ? address.port : port;
+  return {
+    server,
+    url: `http://127.0.0.1:${actualPort}`,
+    close: async () => {
+      server.closeAllConnections();
+      await new Promise<void>((r) => server.close(() => r()));
+      await close();
+    },
+  };
+}

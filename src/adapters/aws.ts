@@ -1,0 +1,66 @@
+// AWS SDK clients built from config. Endpoints are set for the local stack and left unset
+// for real AWS, where the SDK's default credential chain applies.
+import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
+import { S3Client } from '@aws-sdk/client-s3';
+import { SESv2Client } from '@aws-sdk/client-sesv2';
+import type { Config } from '../config';
+
+// s3rver accepts exactly this key pair; DynamoDB Local and the SES emulator accept any.
+const LOCAL_CREDENTIALS = { accessKeyId: 'S3RVER', secretAccessKey: 'S3RVER' };
+
+export interface AwsClients {
+  dynamo: DynamoDBClient;
+  doc: DynamoDBDocumentClient;
+  s3: S3Client;
+  ses: SESv2Client;
+}
+
+export type AwsConfig = Pick<
+  Config,
+  'AWS_REGION' | 'AWS_ENDPOINT_MODE' | 'DYNAMODB_ENDPOINT' | 'S3_ENDPOINT' | 'SES_ENDPOINT'
+>;
+
+function credentialsFor(config: AwsConfig, endpoint: string | undefined) {
+  if (config.AWS_ENDPOINT_MODE === 'local' && endpoint && !process.env.AWS_ACCESS_KEY_ID) {
+    return LOCAL_CREDENTIALS;
+  }
+  return undefined;
+}
+
+export function createAwsClients(config: AwsConfig): AwsClients {
+  const region = config.AWS_REGION;
+  const dynamo = new DynamoDBClient({
+    region,
+    endpoint: config.DYNAMODB_ENDPOINT,
+    credentials: credentialsFor(config, config.DYNAMODB_ENDPOINT),
+    maxAttempts: 5,
+  });
+  const doc = DynamoDBDocumentClient.from(dynamo, {
+    marshallOptions: { removeUndefinedValues: true, convertClassInstanceToMap: false },
+  });
+  const s3 = new S3Client({
+    region,
+    endpoint: config.S3_ENDPOINT,
+    forcePathStyle: Boolean(config.S3_ENDPOINT),
+    credentials: credentialsFor(config, config.S3_ENDPOINT),
+    // Without this the SDK signs a CRC32 checksum into presigned PUT URLs that clients cannot match.
+    requestChecksumCalculation: 'WHEN_REQUIRED',
+    responseChecksumValidation: 'WHEN_REQUIRED',
+  });
+  const ses = new SESv2Client({
+    region,
+    endpoint: config.SES_ENDPOINT,
+    credentials: credentialsFor(config, config.SES_ENDPOINT),
+    // Throttling is retried by the send activity's own policy, which knows the campaign.
+    maxAttempts: 1,
+  });
+  return { dynamo, doc, s3, ses };
+}
+
+export function destroyAwsClients(clients: AwsClients): void {
+  clients.doc.destroy();
+  clients.dynamo.destroy();
+  clients.s3.destroy();
+  clients.ses.destroy();
+}

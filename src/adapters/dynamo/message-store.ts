@@ -1,0 +1,278 @@
+// Batches, messages, rejected CSV rows and the suppression list in DynamoDB.
+import {
+  BatchGetCommand,
+  type BatchGetCommandOutput,
+  BatchWriteCommand,
+  PutCommand,
+  QueryCommand,
+  UpdateCommand,
+  DeleteCommand,
+  type DynamoDBDocumentClient,
+} from '@aws-sdk/lib-dynamodb';
+import type { MessageStatus } from '../../domain/message-status';
+import { keys } from './keys';
+import { isConditionFailure } from './store';
+import type { BatchRecord, MessageRecord, RowErrorRecord, SuppressionRecord } from './types';
+
+type Key = { PK: string; SK: string };
+type Item = Key & Record<string, unknown>;
+export type Cursor = Record<string, unknown>;
+
+const stripKeys = <T>(item: Record<string, unknown>): T => {
+  const { PK: _p, SK: _s, ...rest } = item;
+  return rest as T;
+};
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+export class MessageStore {
+  constructor(
+    readonly doc: DynamoDBDocumentClient,
+    readonly table: string,
+  ) {}
+
+  /** BatchWriteItem in groups of 25, retrying UnprocessedItems with backoff until all are written. */
+  async writeAll(items: Item[]): Promise<void> {
+    for (let i = 0; i < items.length; i += 25) {
+      let pending = items.slice(i, i + 25).map((Item) => ({ PutRequest: { Item } }));
+      for (let attempt = 0; pending.length > 0; attempt++) {
+        if (attempt > 0) await sleep(Math.min(2000, 50 * 2 ** attempt));
+        const { UnprocessedItems } = await this.doc.send(
+          new BatchWriteCommand({ RequestItems: { [this.table]: pending } }),
+        );
+        pending = (UnprocessedItems?.[this.table] ?? []) as typeof pending;
+        if (attempt > 20 && pending.length > 0) throw new Error('BatchWriteItem kept returning UnprocessedItems');
+      }
+    }
+  }
+
+  messageItem(message: MessageRecord): Item {
+    return { ...keys.message(message.transaction_id, message.batch_id, message.message_id), ...message };
+  }
+
+  batchItem(batch: BatchRecord): Item {
+    return { ...keys.batch(batch.transaction_id, batch.batch_id), ...batch };
+  }
+
+  rowErrorItem(transactionId: string, error: RowErrorRecord): Item {
+    return { ...keys.rowError(transactionId, error.row), ...error };
+  }
+
+  async listBatches(transactionId: string): Promise<BatchRecord[]> {
+    return this.queryAll<BatchRecord>(`TRANSACTION#${transactionId}`, 'BATCH#');
+  }
+
+  async listRowErrors(
+    transactionId: string,
+    limit: number,
+    cursor?: Cursor,
+  ): Promise<{ items: RowErrorRecord[]; cursor?: Cursor }> {
+    const { Items, LastEvaluatedKey } = await this.doc.send(
+      new QueryCommand({
+        TableName: this.table,
+        KeyConditionExpression: 'PK = :pk AND begins_with(SK, :sk)',
+        ExpressionAttributeValues: { ':pk': `TRANSACTION#${transactionId}`, ':sk': 'ERROR#' },
+        Limit: limit,
+        ExclusiveStartKey: cursor,
+      }),
+    );
+    return { items: (Items ?? []).map((i) => stripKeys<RowErrorRecord>(i)), cursor: LastEvaluatedKey };
+  }
+
+  /** One page of a batch's messages in row order, optionally only those in `statuses`. */
+  async pageMessages(
+    transactionId: string,
+    batchId: string,
+    limit: number,
+    cursor?: Cursor,
+    statuses?: readonly MessageStatus[],
+  ): Promise<{ items: MessageRecord[]; cursor?: Cursor }> {
+    const filter = statuses && statuses.length > 0;
+    const { Items, LastEvaluatedKey } = await this.doc.send(
+      new QueryCommand({
+        TableName: this.table,
+        KeyConditionExpression: 'PK = :pk AND begins_with(SK, :sk)',
+        FilterExpression: filter ? `#s IN (${statuses.map((_, i) => `:s${i}`).join(', ')})` : undefined,
+        ExpressionAttributeNames: filter ? { '#s': 'status' } : undefined,
+        ExpressionAttributeValues: {
+          ':pk': keys.batchPartition(transactionId, batchId),
+          ':sk': 'MESSAGE#',
+          ...(filter ? Object.fromEntries(statuses.map((s, i) => [`:s${i}`, s])) : {}),
+        },
+        Limit: limit,
+        ExclusiveStartKey: cursor,
+        ConsistentRead: true,
+      }),
+    );
+    return { items: (Items ?? []).map((i) => stripKeys<MessageRecord>(i)), cursor: LastEvaluatedKey };
+  }
+
+  async getMessage(transactionId: string, batchId: string, messageId: string): Promise<MessageRecord | undefined> {
+    const { Items } = await this.doc.send(
+      new QueryCommand({
+        TableName: this.table,
+        KeyConditionExpression: 'PK = :pk AND SK = :sk',
+        ExpressionAttributeValues: keysToValues(keys.message(transactionId, batchId, messageId)),
+        ConsistentRead: true,
+      }),
+    );
+    return Items?.[0] ? stripKeys<MessageRecord>(Items[0]) : undefined;
+  }
+
+  /**
+   * Conditional status transition with its history entry in the same write. `from` lists
+   * the statuses the message may be in; `token` guards the SENDING → SENT step.
+   */
+  async transitionMessage(
+    message: Pick<MessageRecord, 'transaction_id' | 'batch_id' | 'message_id'>,
+    to: MessageStatus,
+    opts: {
+      from: readonly MessageStatus[];
+      token?: string;
+      set?: Record<string, unknown>;
+      remove?: string[];
+      metadata?: Record<string, unknown>;
+      at?: string;
+    },
+  ): Promise<boolean> {
+    const at = opts.at ?? new Date().toISOString();
+    const names: Record<string, string> = { '#s': 'status' };
+    const values: Record<string, unknown> = {
+      ':to': to,
+      ':at': at,
+      ':h': [{ status: to, timestamp: at, ...(opts.metadata ? { metadata: opts.metadata } : {}) }],
+    };
+    const sets = ['#s = :to', 'updated_at = :at', 'status_history = list_append(status_history, :h)'];
+    Object.entries(opts.set ?? {}).forEach(([name, value], i) => {
+      names[`#f${i}`] = name;
+      values[`:f${i}`] = value;
+      sets.push(`#f${i} = :f${i}`);
+    });
+    const from = opts.from.map((s, i) => {
+      values[`:from${i}`] = s;
+      return `:from${i}`;
+    });
+    let condition = `#s IN (${from.join(', ')})`;
+    if (opts.token) {
+      values[':tok'] = opts.token;
+      condition += ' AND attempt_token = :tok';
+    }
+    const remove = opts.remove?.length ? ` REMOVE ${opts.remove.join(', ')}` : '';
+    try {
+      await this.doc.send(
+        new UpdateCommand({
+          TableName: this.table,
+          Key: keys.message(message.transaction_id, message.batch_id, message.message_id),
+          UpdateExpression: `SET ${sets.join(', ')}${remove}`,
+          ConditionExpression: condition,
+          ExpressionAttributeNames: names,
+          ExpressionAttributeValues: values,
+        }),
+      );
+      return true;
+    } catch (error) {
+      if (isConditionFailure(error)) return false;
+      throw error;
+    }
+  }
+
+  async setBatchFields(transactionId: string, batchId: string, fields: Record<string, unknown>): Promise<void> {
+    const names: Record<string, string> = {};
+    const values: Record<string, unknown> = {};
+    const sets = Object.entries(fields).map(([name, value], i) => {
+      names[`#f${i}`] = name;
+      values[`:v${i}`] = value;
+      return `#f${i} = :v${i}`;
+    });
+    await this.doc.send(
+      new UpdateCommand({
+        TableName: this.table,
+        Key: keys.batch(transactionId, batchId),
+        UpdateExpression: `SET ${sets.join(', ')}`,
+        ExpressionAttributeNames: names,
+        ExpressionAttributeValues: values,
+      }),
+    );
+  }
+
+  // ---- suppression ----
+  async suppressedAmong(tenantId: string, emails: string[]): Promise<Set<string>> {
+    const found = new Set<string>();
+    const unique = [...new Set(emails)];
+    for (let i = 0; i < unique.length; i += 100) {
+      let request: Record<string, unknown>[] | undefined = unique.slice(i, i + 100).map((e) => keys.suppression(tenantId, e));
+      for (let attempt = 0; request && request.length > 0; attempt++) {
+        if (attempt > 0) await sleep(Math.min(2000, 50 * 2 ** attempt));
+        const result: BatchGetCommandOutput = await this.doc.send(
+          new BatchGetCommand({ RequestItems: { [this.table]: { Keys: request, ProjectionExpression: 'email' } } }),
+        );
+        for (const item of result.Responses?.[this.table] ?? []) found.add(item.email as string);
+        request = result.UnprocessedKeys?.[this.table]?.Keys;
+      }
+    }
+    return found;
+  }
+
+  async putSuppression(record: SuppressionRecord): Promise<void> {
+    await this.doc.send(
+      new PutCommand({ TableName: this.table, Item: { ...keys.suppression(record.tenant_id, record.email), ...record } }),
+    );
+  }
+
+  async getSuppression(tenantId: string, email: string): Promise<SuppressionRecord | undefined> {
+    const { Items } = await this.doc.send(
+      new QueryCommand({
+        TableName: this.table,
+        KeyConditionExpression: 'PK = :pk AND SK = :sk',
+        ExpressionAttributeValues: keysToValues(keys.suppression(tenantId, email)),
+      }),
+    );
+    return Items?.[0] ? stripKeys<SuppressionRecord>(Items[0]) : undefined;
+  }
+
+  async deleteSuppression(tenantId: string, email: string): Promise<boolean> {
+    const { Attributes } = await this.doc.send(
+      new DeleteCommand({ TableName: this.table, Key: keys.suppression(tenantId, email), ReturnValues: 'ALL_OLD' }),
+    );
+    return Attributes !== undefined;
+  }
+
+  async listSuppressions(
+    tenantId: string,
+    limit: number,
+    cursor?: Cursor,
+  ): Promise<{ items: SuppressionRecord[]; cursor?: Cursor }> {
+    const { Items, LastEvaluatedKey } = await this.doc.send(
+      new QueryCommand({
+        TableName: this.table,
+        KeyConditionExpression: 'PK = :pk',
+        ExpressionAttributeValues: { ':pk': `SUPPRESSION#${tenantId}` },
+        Limit: limit,
+        ExclusiveStartKey: cursor,
+      }),
+    );
+    return { items: (Items ?? []).map((i) => stripKeys<SuppressionRecord>(i)), cursor: LastEvaluatedKey };
+  }
+
+  private async queryAll<T>(pk: string, skPrefix: string): Promise<T[]> {
+    const out: T[] = [];
+    let cursor: Cursor | undefined;
+    do {
+      const { Items, LastEvaluatedKey } = await this.doc.send(
+        new QueryCommand({
+          TableName: this.table,
+          KeyConditionExpression: 'PK = :pk AND begins_with(SK, :sk)',
+          ExpressionAttributeValues: { ':pk': pk, ':sk': skPrefix },
+          ExclusiveStartKey: cursor,
+          ConsistentRead: true,
+        }),
+      );
+      for (const item of Items ?? []) out.push(stripKeys<T>(item));
+      cursor = LastEvaluatedKey;
+    } while (cursor);
+    return out;
+  }
+}
+
+function keysToValues(key: Key) {
+  return { ':pk': key.PK, ':sk': key.SK };
+}

@@ -1,0 +1,91 @@
+// Amazon SES v2 behind a narrow messenger interface, with SES errors sorted into the three
+// kinds the send path treats differently: throttled (retry), recipient rejected, account-level.
+import { SendEmailCommand, type SESv2Client } from '@aws-sdk/client-sesv2';
+
+export interface OutgoingEmail {
+  from: string;
+  to: string;
+  replyTo?: string;
+  subject: string;
+  html: string;
+  text?: string;
+  headers: Record<string, string>;
+  tags: Record<string, string>;
+}
+
+export type SendErrorKind = 'throttled' | 'recipient' | 'account' | 'transient';
+
+export class SendError extends Error {
+  constructor(
+    readonly kind: SendErrorKind,
+    readonly code: string,
+    message: string,
+  ) {
+    super(message);
+    this.name = 'SendError';
+  }
+}
+
+export interface Messenger {
+  send(email: OutgoingEmail): Promise<{ messageId: string }>;
+}
+
+const THROTTLED = new Set(['TooManyRequestsException', 'LimitExceededException', 'ThrottlingException']);
+const RECIPIENT = new Set(['MessageRejected', 'BadRequestException', 'MailFromDomainNotVerifiedException']);
+const ACCOUNT = new Set([
+  'AccountSuspendedException',
+  'SendingPausedException',
+  'NotFoundException', // configuration set missing
+  'AccessDeniedException',
+  'UnrecognizedClientException',
+  'InvalidClientTokenId',
+]);
+
+export function classifySesError(error: unknown): SendError {
+  const name = (error as { name?: string }).name ?? 'Error';
+  const message = (error as { message?: string }).message ?? String(error);
+  const status = (error as { $metadata?: { httpStatusCode?: number } }).$metadata?.httpStatusCode;
+  if (THROTTLED.has(name) || status === 429) return new SendError('throttled', name, message);
+  if (ACCOUNT.has(name) || status === 403) return new SendError('account', name, message);
+  if (RECIPIENT.has(name) || status === 400) return new SendError('recipient', name, message);
+  return new SendError('transient', name, message);
+}
+
+// SES tag values allow only [A-Za-z0-9_-.@]: ids are kept to that alphabet.
+const tagValue = (v: string) => v.replace(/[^A-Za-z0-9_.@-]/g, '_').slice(0, 256);
+
+export class SesMessenger implements Messenger {
+  constructor(
+    readonly ses: SESv2Client,
+    readonly configurationSet: string | undefined,
+  ) {}
+
+  async send(email: OutgoingEmail): Promise<{ messageId: string }> {
+    try {
+      const result = await this.ses.send(
+        new SendEmailCommand({
+          FromEmailAddress: email.from,
+          Destination: { ToAddresses: [email.to] },
+          ReplyToAddresses: email.replyTo ? [email.replyTo] : undefined,
+          ConfigurationSetName: this.configurationSet,
+          EmailTags: Object.entries(email.tags).map(([Name, Value]) => ({ Name, Value: tagValue(Value) })),
+          Content: {
+            Simple: {
+              Subject: { Data: email.subject, Charset: 'UTF-8' },
+              Body: {
+                Html: { Data: email.html, Charset: 'UTF-8' },
+                ...(email.text ? { Text: { Data: email.text, Charset: 'UTF-8' } } : {}),
+              },
+              Headers: Object.entries(email.headers).map(([Name, Value]) => ({ Name, Value })),
+            },
+          },
+        }),
+      );
+      if (!result.MessageId) throw new SendError('transient', 'NoMessageId', 'SES returned no MessageId');
+      return { messageId: result.MessageId };
+    } catch (error) {
+      if (error instanceof SendError) throw error;
+      throw classifySesError(error);
+    }
+  }
+}

@@ -1,0 +1,84 @@
+// Every setting of the engine, read from the environment in one place and checked with zod.
+// A bad value stops the process at start with a message that names the variable.
+import { z } from 'zod';
+
+const bool = z
+  .enum(['true', 'false', '1', '0', 'yes', 'no'])
+  .transform((v) => v === 'true' || v === '1' || v === 'yes');
+const port = z.coerce.number().int().min(0).max(65535);
+const positiveInt = z.coerce.number().int().positive();
+const optionalUrl = z.string().url().optional();
+
+export const configSchema = z.object({
+  APP_ENV: z.enum(['local', 'test', 'production']).default('local'),
+  PORT: port.default(3000),
+  LOG_LEVEL: z.enum(['debug', 'info', 'warn', 'error']).default('info'),
+  PUBLIC_BASE_URL: optionalUrl,
+
+  TEMPORAL_ADDRESS: z.string().min(1).optional(),
+  TEMPORAL_NAMESPACE: z.string().min(1).default('default'),
+  TEMPORAL_API_KEY: z.string().min(1).optional(),
+  TEMPORAL_TLS: bool.default(false),
+  TEMPORAL_CLI_PATH: z.string().min(1).optional(),
+  TEMPORAL_TASK_QUEUE: z.string().min(1).default('email-engine'),
+  TEMPORAL_SEND_TASK_QUEUE: z.string().min(1).default('email-engine-send'),
+
+  AWS_REGION: z.string().min(1).default('us-east-1'),
+  AWS_ENDPOINT_MODE: z.enum(['local', 'aws']).default('local'),
+  DYNAMODB_ENDPOINT: optionalUrl,
+  DYNAMODB_TABLE: z.string().min(3).default('email-engine'),
+  S3_ENDPOINT: optionalUrl,
+  S3_BUCKET: z.string().min(3).default('email-engine'),
+  SES_ENDPOINT: optionalUrl,
+  SES_CONFIGURATION_SET: z.string().min(1).default('email-engine'),
+
+  SEND_RATE_PER_SECOND: z.coerce.number().positive().default(14),
+  SEND_CHUNK_SIZE: positiveInt.max(100).default(25),
+  BATCH_SIZE: positiveInt.max(1000).default(500),
+  MAX_CONCURRENT_BATCHES: positiveInt.max(500).default(4),
+  MAX_CSV_BYTES: positiveInt.default(50 * 1024 * 1024),
+  MAX_TEMPLATE_BYTES: positiveInt.default(512 * 1024),
+  PRESIGNED_URL_TTL_SECONDS: positiveInt.max(7 * 24 * 3600).default(900),
+  WEBHOOK_TIMEOUT_MS: positiveInt.default(10_000),
+
+  DEV_TENANT_ID: z.string().min(1).default('dev'),
+  DEV_API_KEY: z.string().min(16).optional(),
+  DEV_WEBHOOK_SECRET: z.string().min(16).optional(),
+
+  LOCAL_STACK_DIR: z.string().min(1).default('.local-stack'),
+});
+
+export type Config = z.infer<typeof configSchema>;
+
+export class ConfigError extends Error {
+  constructor(readonly issues: { variable: string; message: string }[]) {
+    super(
+      'Invalid configuration:\n' +
+        issues.map((i) => `  ${i.variable}: ${i.message}`).join('\n'),
+    );
+    this.name = 'ConfigError';
+  }
+}
+
+/** Parses the environment; empty strings count as unset. */
+export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
+  const cleaned: Record<string, string> = {};
+  for (const key of Object.keys(configSchema.shape)) {
+    const value = env[key];
+    if (value !== undefined && value !== '') cleaned[key] = value;
+  }
+  const result = configSchema.safeParse(cleaned);
+  if (!result.success) {
+    throw new ConfigError(
+      result.error.issues.map((issue) => {
+        const variable = String(issue.path[0] ?? '(environment)');
+        const got = cleaned[variable];
+        return {
+          variable,
+          message: `${issue.message}${got === undefined ? '' : ` (got ${JSON.stringify(got)})`}`,
+        };
+      }),
+    );
+  }
+  return result.data;
+}

@@ -1,0 +1,255 @@
+// Campaign templates (Liquid, via liquidjs): syntax check with placeholder discovery, and
+// sandboxed rendering of subject, HTML and text parts for one recipient at a time.
+import { Liquid, UndefinedVariableError, type FS, type Template } from 'liquidjs';
+
+// Upper bounds for untrusted templates; liquidjs enforces them per parse/render call.
+export const PARSE_LIMIT = 1_000_000; // characters per part
+export const RENDER_LIMIT_MS = 2_000; // shared by all parts of one message
+export const MEMORY_LIMIT = 10_000_000; // liquidjs allocation units per part
+export const MAX_SUBJECT_LENGTH = 998; // RFC 5322 line-length limit
+
+export type TemplateParts = { html: string; subject: string; text?: string };
+
+type PartName = 'html' | 'subject' | 'text';
+
+export type ParseResult =
+  | { ok: true; placeholders: string[] }
+  | { ok: false; part: PartName; line: number; column: number; message: string };
+
+export type TemplateRenderErrorCode = 'UNDEFINED_VARIABLE' | 'RENDER_LIMIT' | 'MEMORY_LIMIT' | 'RENDER_FAILED';
+
+export class TemplateRenderError extends Error {
+  constructor(
+    readonly code: TemplateRenderErrorCode,
+    message: string,
+  ) {
+    super(message);
+    this.name = 'TemplateRenderError';
+  }
+}
+
+export interface CompiledTemplate {
+  render(data: Record<string, unknown>): Promise<{ subject: string; html: string; text?: string }>;
+}
+
+// Belt and braces behind the disabled partial tags below: even if some code path tried
+// to load a template file, this file system has no files.
+const noFileSystem: FS = {
+  exists: async () => false,
+  existsSync: () => false,
+  readFile: async (file) => {
+    throw new Error(`templates cannot read files (${file})`);
+  },
+  readFileSync: (file) => {
+    throw new Error(`templates cannot read files (${file})`);
+  },
+  resolve: (_dir, file) => file,
+  contains: async () => false,
+  containsSync: () => false,
+};
+
+// Templates come from API users, so anything that reaches outside the template text
+// (files, prototype properties) is off, and typos fail loudly instead of rendering blanks.
+function createEngine(outputEscape: 'escape' | undefined): Liquid {
+  const engine = new Liquid({
+    strictVariables: true,
+    strictFilters: true,
+    ownPropertyOnly: true,
+    parseLimit: PARSE_LIMIT,
+    renderLimit: RENDER_LIMIT_MS,
+    memoryLimit: MEMORY_LIMIT,
+    cache: false,
+    relativeReference: false,
+    root: [],
+    partials: [],
+    layouts: [],
+    fs: noFileSystem,
+    ...(outputEscape ? { outputEscape } : {}),
+  });
+  // Rejecting these at parse time gives the author a positioned syntax error up front,
+  // instead of every recipient failing at send time.
+  for (const tag of ['include', 'render', 'layout']) {
+    engine.registerTag(tag, {
+      parse() {
+        throw new Error(`the "${tag}" tag is not supported: templates cannot load other templates`);
+      },
+      render() {
+        return '';
+      },
+    });
+  }
+  return engine;
+}
+
+// Only the HTML part escapes by default; subject and text are not HTML, so escaping
+// there would show entities like "&amp;" to the reader.
+const htmlEngine = createEngine('escape');
+const plainEngine = createEngine(undefined);
+
+const engineFor = (part: PartName): Liquid => (part === 'html' ? htmlEngine : plainEngine);
+
+type ParsedPart = { part: PartName; templates: Template[] };
+type ParseFailure = Extract<ParseResult, { ok: false }>;
+
+function partsOf(parts: TemplateParts): Array<{ part: PartName; source: string }> {
+  const list: Array<{ part: PartName; source: string }> = [
+    { part: 'html', source: parts.html },
+    { part: 'subject', source: parts.subject },
+  ];
+  if (parts.text !== undefined) list.push({ part: 'text', source: parts.text });
+  return list;
+}
+
+function parseAll(parts: TemplateParts): ParsedPart[] | ParseFailure {
+  const parsed: ParsedPart[] = [];
+  for (const { part, source } of partsOf(parts)) {
+    if (source.length > PARSE_LIMIT) {
+      return {
+        ok: false,
+        part,
+        line: 1,
+        column: 1,
+        message: `template is too long (${source.length} characters; at most ${PARSE_LIMIT})`,
+      };
+    }
+    try {
+      parsed.push({ part, templates: engineFor(part).parse(source) });
+    } catch (error) {
+      return { ok: false, part, ...describeParseError(error) };
+    }
+  }
+  return parsed;
+}
+
+export function parseTemplate(parts: TemplateParts): ParseResult {
+  const parsed = parseAll(parts);
+  if (!Array.isArray(parsed)) return parsed;
+
+  const placeholders = new Set<string>();
+  for (const { part, templates } of parsed) {
+    try {
+      // "Global" variables are the ones the render data must supply: loop variables,
+      // assign/capture targets and forloop are excluded, and `user.name` yields `user`.
+      for (const name of engineFor(part).globalVariablesSync(templates, { partials: false })) {
+        placeholders.add(name);
+      }
+    } catch (error) {
+      return { ok: false, part, ...describeParseError(error) };
+    }
+  }
+  return { ok: true, placeholders: [...placeholders].sort() };
+}
+
+export function compileTemplate(parts: TemplateParts): CompiledTemplate {
+  const parsed = parseAll(parts);
+  if (!Array.isArray(parsed)) {
+    throw new Error(
+      `Template ${parsed.part} has a syntax error at line ${parsed.line}, column ${parsed.column}: ${parsed.message}`,
+    );
+  }
+  const find = (part: PartName) => parsed.find((p) => p.part === part)?.templates;
+  const html = find('html') ?? [];
+  const subject = find('subject') ?? [];
+  const text = find('text');
+
+  return {
+    async render(data) {
+      // One time budget for the whole message, so a three-part template cannot take
+      // three times as long as the limit suggests.
+      const deadline = performance.now() + RENDER_LIMIT_MS;
+      const renderedSubject = cleanSubject(await renderPart('subject', subject, data, deadline));
+      const renderedHtml = await renderPart('html', html, data, deadline);
+      if (text === undefined) return { subject: renderedSubject, html: renderedHtml };
+      const renderedText = await renderPart('text', text, data, deadline);
+      return { subject: renderedSubject, html: renderedHtml, text: renderedText };
+    },
+  };
+}
+
+async function renderPart(
+  part: PartName,
+  templates: Template[],
+  data: Record<string, unknown>,
+  deadline: number,
+): Promise<string> {
+  const remaining = Math.max(1, Math.floor(deadline - performance.now()));
+  try {
+    return String(await engineFor(part).render(templates, data, { renderLimit: remaining }));
+  } catch (error) {
+    throw toRenderError(part, error);
+  }
+}
+
+// A subject is a single header line: a CR or LF in recipient data would let it inject
+// headers (e.g. "Bcc:"), and other control characters are invalid there anyway. C1
+// controls and Unicode line separators go too, as some clients break lines on them.
+const SUBJECT_CONTROL = /[\u0000-\u001f\u007f-\u009f\u2028\u2029]+/g;
+
+function cleanSubject(raw: string): string {
+  const flat = raw.replace(SUBJECT_CONTROL, ' ').trim();
+  if (flat.length <= MAX_SUBJECT_LENGTH) return flat;
+  let cut = MAX_SUBJECT_LENGTH;
+  // Never split a surrogate pair: half an emoji is not valid UTF-8 once encoded.
+  const last = flat.charCodeAt(cut - 1);
+  if (last >= 0xd800 && last <= 0xdbff) cut -= 1;
+  return flat.slice(0, cut).trimEnd();
+}
+
+function toRenderError(part: PartName, error: unknown): TemplateRenderError {
+  const message = stripPosition(errorMessage(error));
+  const where = positionOf(error);
+  const at = where ? ` (line ${where.line}, column ${where.column})` : '';
+
+  // liquidjs raises limits as AssertionErrors wrapped in a RenderError, so the message
+  // text is the only stable signal.
+  const messages = causeChain(error).map(errorMessage);
+  if (messages.some((m) => m.includes('template render limit exceeded'))) {
+    return new TemplateRenderError('RENDER_LIMIT', `Rendering the ${part} took longer than ${RENDER_LIMIT_MS} ms.`);
+  }
+  if (messages.some((m) => m.includes('memory alloc limit exceeded'))) {
+    return new TemplateRenderError('MEMORY_LIMIT', `Rendering the ${part} used too much memory.`);
+  }
+  const undefinedVariable = causeChain(error).some(
+    (e) =>
+      e instanceof UndefinedVariableError ||
+      (e instanceof Error && (e.name === 'UndefinedVariableError' || e.name === 'InternalUndefinedVariableError')),
+  );
+  if (undefinedVariable) {
+    return new TemplateRenderError('UNDEFINED_VARIABLE', `The ${part} uses an ${message}${at}.`);
+  }
+  return new TemplateRenderError('RENDER_FAILED', `Rendering the ${part} failed: ${message}${at}.`);
+}
+
+function describeParseError(error: unknown): { line: number; column: number; message: string } {
+  const where = positionOf(error) ?? { line: 1, column: 1 };
+  return { ...where, message: stripPosition(errorMessage(error)) };
+}
+
+// LiquidError carries the offending token; getPosition() is already 1-based.
+function positionOf(error: unknown): { line: number; column: number } | undefined {
+  const token = (error as { token?: { getPosition?: () => number[] } } | null)?.token;
+  if (typeof token?.getPosition !== 'function') return undefined;
+  const [line, column] = token.getPosition();
+  if (typeof line !== 'number' || typeof column !== 'number') return undefined;
+  return { line, column };
+}
+
+// liquidjs appends ", line:N, col:M" (and a file name) to messages; we report those
+// as fields instead.
+function stripPosition(message: string): string {
+  return message.replace(/(?:, file:.*?)?, line:\d+, col:\d+$/, '');
+}
+
+function errorMessage(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
+}
+
+function causeChain(error: unknown): unknown[] {
+  const chain: unknown[] = [];
+  let current: unknown = error;
+  while (current !== undefined && current !== null && chain.length < 10) {
+    chain.push(current);
+    current = (current as { originalError?: unknown }).originalError;
+  }
+  return chain;
+}

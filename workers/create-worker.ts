@@ -1,0 +1,87 @@
+// The composition root of a worker process: config → clients → adapters → activities → workers.
+// Two workers share one connection: the main queue runs workflows and bookkeeping, the send
+// queue runs only SES sends under the server-enforced rate limit.
+import { join } from 'node:path';
+import { NativeConnection, Worker, type WorkerOptions } from '@temporalio/worker';
+import type { Config } from '../src/config';
+import { createAwsClients, destroyAwsClients } from '../src/adapters/aws';
+import { Store } from '../src/adapters/dynamo/store';
+import { MessageStore } from '../src/adapters/dynamo/message-store';
+import { ObjectStore } from '../src/adapters/s3';
+import { SesMessenger } from '../src/adapters/ses';
+import { createLogger, type Logger } from '../src/logging';
+import { temporalConnectionOptions } from '../src/temporal-connection';
+import { createActivities, type ActivityDeps } from '../activities';
+
+export const WORKFLOWS_PATH = join(__dirname, '..', 'workflows', 'index.ts');
+
+export interface EngineWorkers {
+  run(): Promise<void>;
+  shutdown(): Promise<void>;
+}
+
+export function activityDepsFromConfig(config: Config, log: Logger = createLogger({ component: 'worker' }, config.LOG_LEVEL)) {
+  const aws = createAwsClients(config);
+  const deps: ActivityDeps = {
+    store: new Store(aws.doc, config.DYNAMODB_TABLE),
+    messages: new MessageStore(aws.doc, config.DYNAMODB_TABLE),
+    objects: new ObjectStore(aws.s3, config.S3_BUCKET),
+    messenger: new SesMessenger(aws.ses, config.SES_CONFIGURATION_SET),
+    log,
+    settings: {
+      maxCsvBytes: config.MAX_CSV_BYTES,
+      webhookTimeoutMs: config.WEBHOOK_TIMEOUT_MS,
+      sendConcurrency: 8,
+      publicBaseUrl: config.PUBLIC_BASE_URL,
+    },
+  };
+  return { deps, close: () => destroyAwsClients(aws) };
+}
+
+export async function createEngineWorkers(
+  config: Config,
+  overrides: { workflowBundlePath?: string; maxCachedWorkflows?: number; identity?: string } = {},
+): Promise<EngineWorkers> {
+  const connection = await NativeConnection.connect(temporalConnectionOptions(config));
+  const { deps, close } = activityDepsFromConfig(config);
+  const activities = createActivities(deps);
+  const workflowSource: Pick<WorkerOptions, 'workflowsPath' | 'workflowBundle'> = overrides.workflowBundlePath
+    ? { workflowBundle: { codePath: overrides.workflowBundlePath } }
+    : { workflowsPath: WORKFLOWS_PATH };
+  const common = { connection, namespace: config.TEMPORAL_NAMESPACE, ...(overrides.identity ? { identity: overrides.identity } : {}) };
+  const main = await Worker.create({
+    ...common,
+    ...workflowSource,
+    taskQueue: config.TEMPORAL_TASK_QUEUE,
+    activities: {
+      ingestRecipients: activities.ingestRecipients,
+      recordTransactionStatus: activities.recordTransactionStatus,
+      finalizeBatch: activities.finalizeBatch,
+      reconcileTransactionCounts: activities.reconcileTransactionCounts,
+      deliverWebhook: activities.deliverWebhook,
+    },
+    ...(overrides.maxCachedWorkflows !== undefined ? { maxCachedWorkflows: overrides.maxCachedWorkflows } : {}),
+  });
+  const send = await Worker.create({
+    ...common,
+    taskQueue: config.TEMPORAL_SEND_TASK_QUEUE,
+    activities: { sendBatchChunk: activities.sendBatchChunk },
+    // The server enforces this across all workers: each task is one chunk of SEND_CHUNK_SIZE emails.
+    maxTaskQueueActivitiesPerSecond: config.SEND_RATE_PER_SECOND / config.SEND_CHUNK_SIZE,
+    maxConcurrentActivityTaskExecutions: 16,
+  });
+  let running: Promise<void> | undefined;
+  return {
+    run() {
+      running ??= Promise.all([main.run(), send.run()]).then(async () => {
+        await connection.close();
+        close();
+      });
+      return running;
+    },
+    async shutdown() {
+      for (const worker of [main, send]) if (worker.getState() === 'RUNNING') worker.shutdown();
+      await running;
+    },
+  };
+}
