@@ -1,0 +1,111 @@
+// The transaction and batch workflows on the real dev server with a real worker and real
+// activities (every workflow task replayed: maxCachedWorkflows 0). Records the histories
+// that test/replay replays.
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { Client, Connection } from '@temporalio/client';
+import { batchWorkflowId, searchAttributeKeys, transactionWorkflowId, type TransactionResult } from '../../src/contracts';
+import {
+  apiClient,
+  sesInbox,
+  header,
+  startApi,
+  startWorkers,
+  TENANTS,
+  testConfig,
+  uploadCsv,
+  uploadTemplate,
+  waitForStatus,
+  type ApiClient,
+} from '../support/harness';
+import { recordHistory } from '../support/histories';
+
+const config = testConfig({ BATCH_SIZE: '4', SEND_CHUNK_SIZE: '3', MAX_CONCURRENT_BATCHES: '2' });
+let workers: Awaited<ReturnType<typeof startWorkers>>;
+let server: Awaited<ReturnType<typeof startApi>>;
+let api: ApiClient;
+let client: Client;
+let templateId: string;
+
+beforeAll(async () => {
+  workers = await startWorkers(config);
+  server = await startApi(config);
+  api = apiClient(server.url, TENANTS.a.apiKey);
+  client = new Client({ connection: await Connection.connect({ address: config.TEMPORAL_ADDRESS! }) });
+  templateId = await uploadTemplate(api, { subject: 'Hi {{ name }}', html: '<p>{{ name }}</p>' });
+});
+afterAll(async () => {
+  await client?.connection.close();
+  await server?.close();
+  await workers?.stop();
+});
+
+async function start(csv: string, extra: Record<string, unknown> = {}) {
+  const fileId = await uploadCsv(api, csv);
+  const res = await api.post('/api/v1/campaigns', { template_id: templateId, file_id: fileId, ...extra });
+  expect(res.status).toBe(202);
+  return res.body.transaction_id as string;
+}
+
+const recipients = (n: number) => ['email,name', ...Array.from({ length: n }, (_, i) => `wf${i}-${Date.now()}@example.com,N${i}`)].join('\n');
+
+describe('transactionWorkflow', () => {
+  it('fans out one child per batch, at most two at a time, and ends SENT', async () => {
+    const id = await start(recipients(10));
+    const result: TransactionResult = await client.workflow.getHandle(transactionWorkflowId(id)).result();
+    expect(result.status).toBe('SENT');
+    expect(result.totals).toEqual({ sent: 10, failed: 0, suppressed: 0, skipped: 0 });
+
+    const history = await client.workflow.getHandle(transactionWorkflowId(id)).fetchHistory();
+    const children = history.events!.filter((e) => e.startChildWorkflowExecutionInitiatedEventAttributes);
+    expect(children.map((e) => e.startChildWorkflowExecutionInitiatedEventAttributes!.workflowId)).toEqual([
+      batchWorkflowId(id, 1),
+      batchWorkflowId(id, 2),
+      batchWorkflowId(id, 3),
+    ]);
+    // Batch 1 holds 4 messages sent in chunks of 3: two send activities, then the recount.
+    const batch = await client.workflow.getHandle(batchWorkflowId(id, 1)).fetchHistory();
+    const activities = batch.events!
+      .filter((e) => e.activityTaskScheduledEventAttributes)
+      .map((e) => e.activityTaskScheduledEventAttributes!.activityType!.name);
+    expect(activities).toEqual(['sendBatchChunk', 'sendBatchChunk', 'finalizeBatch']);
+
+    const description = await client.workflow.getHandle(transactionWorkflowId(id)).describe();
+    expect(description.typedSearchAttributes.get(searchAttributeKeys.transactionStatus)).toBe('SENT');
+    const inbox = (await sesInbox(config)).filter((e) => header(e, 'X-Transaction-Id') === id);
+    expect(inbox).toHaveLength(10);
+
+    await recordHistory(client, transactionWorkflowId(id), 'transaction-sent');
+    await recordHistory(client, batchWorkflowId(id, 1), 'batch-sent');
+  });
+
+  it('ends FAILED with the reason when the file has no email column', async () => {
+    const id = await start('name\nAda\n');
+    const result: TransactionResult = await client.workflow.getHandle(transactionWorkflowId(id)).result();
+    expect(result.status).toBe('FAILED');
+    expect(result.reason).toContain('NO_EMAIL_COLUMN');
+    const status = await api.get(`/api/v1/campaigns/${id}/status`);
+    expect(status.body.status).toBe('FAILED');
+    expect(status.body.reason).toContain('NO_EMAIL_COLUMN');
+    expect(status.body.status_history.map((h: { status: string }) => h.status)).toEqual(['ACCEPT', 'PROCESSING', 'FAILED']);
+    await recordHistory(client, transactionWorkflowId(id), 'transaction-failed-no-email-column');
+  });
+
+  it('waits for send_at on a durable timer, and cancel while scheduled sends nothing', async () => {
+    const sendAt = new Date(Date.now() + 2_500).toISOString();
+    const scheduled = await start(recipients(3), { schedule: { send_at: sendAt } });
+    const cancelled = await start(recipients(3), { schedule: { send_at: new Date(Date.now() + 3_600_000).toISOString() } });
+    await waitForStatus(api, scheduled, ['SCHEDULED']);
+    await waitForStatus(api, cancelled, ['SCHEDULED']);
+    expect((await api.post(`/api/v1/campaigns/${cancelled}/cancel`)).status).toBe(202);
+
+    const sent = await waitForStatus(api, scheduled, ['SENT'], 30_000);
+    const readyAt = sent.status_history.find((h: { status: string }) => h.status === 'READY_TO_SEND').timestamp;
+    expect(Date.parse(readyAt)).toBeGreaterThanOrEqual(Date.parse(sendAt));
+
+    const final = await waitForStatus(api, cancelled, ['CANCELLED']);
+    expect(final.counts.sent).toBe(0);
+    expect((await sesInbox(config)).filter((e) => header(e, 'X-Transaction-Id') === cancelled)).toHaveLength(0);
+    await recordHistory(client, transactionWorkflowId(scheduled), 'transaction-scheduled');
+    await recordHistory(client, transactionWorkflowId(cancelled), 'transaction-cancelled-while-scheduled');
+  });
+});
