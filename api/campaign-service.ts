@@ -3,6 +3,8 @@
 import { createHash } from 'node:crypto';
 import { WorkflowExecutionAlreadyStartedError } from '@temporalio/client';
 import { ulid } from 'ulid';
+import { parse as parseCsv } from 'csv-parse/sync';
+import { CsvHeaderError, createRowValidator } from '../src/domain/recipient-csv';
 import { DomainError, notFound } from '../src/domain/errors';
 import {
   searchAttributeKeys,
@@ -14,6 +16,8 @@ import {
 import type { TransactionRecord } from '../src/adapters/dynamo/types';
 import { checkCallbackUrl } from './callback-url';
 import type { ApiDeps } from './deps';
+
+const HEADER_PEEK_BYTES = 1024 * 1024;
 
 export interface CreateCampaign {
   template_id: string;
@@ -82,7 +86,30 @@ export function createCampaignService(deps: ApiDeps) {
     if (size > config.MAX_CSV_BYTES) {
       throw new DomainError('too_large', 'FILE_TOO_LARGE', `The recipient file is ${size} bytes; the limit is ${config.MAX_CSV_BYTES}.`);
     }
+    await checkHeader(file.s3_key, template.placeholders ?? []);
     if (body.callback_url) await checkCallbackUrl(body.callback_url, config.APP_ENV === 'production');
+  }
+
+  /** Reads only the header row, so a file that can never work is refused now rather than FAILED later. */
+  async function checkHeader(key: string, placeholders: string[]): Promise<void> {
+    const head = await objects.getRange(key, 0, HEADER_PEEK_BYTES - 1);
+    const text = new TextDecoder('utf-8', { fatal: false }).decode(head);
+    const end = text.search(/\r?\n/);
+    if (end < 0 && head.length >= HEADER_PEEK_BYTES) {
+      throw new DomainError('unprocessable', 'HEADER_TOO_LARGE', `The header row is longer than ${HEADER_PEEK_BYTES} bytes.`);
+    }
+    let header: string[] = [];
+    try {
+      header = (parseCsv(end < 0 ? text : text.slice(0, end), { bom: true, relax_column_count: true }) as string[][])[0] ?? [];
+    } catch (error) {
+      throw new DomainError('unprocessable', 'MALFORMED_HEADER', `The header row is not valid CSV: ${(error as Error).message}`);
+    }
+    try {
+      createRowValidator(header, placeholders);
+    } catch (error) {
+      if (error instanceof CsvHeaderError) throw new DomainError('unprocessable', error.code, error.message);
+      throw error;
+    }
   }
 
   async function create(tenantId: string, body: CreateCampaign, idempotencyKey?: string): Promise<TransactionRecord> {

@@ -41,6 +41,12 @@ export class ObjectStore {
     return Body.transformToString('utf-8');
   }
 
+  async getRange(key: string, start: number, end: number): Promise<Uint8Array> {
+    const { Body } = await this.s3.send(new GetObjectCommand({ Bucket: this.bucket, Key: key, Range: `bytes=${start}-${end}` }));
+    if (!Body) throw new Error(`empty object ${key}`);
+    return Body.transformToByteArray();
+  }
+
   async getStream(key: string): Promise<Readable> {
     const { Body } = await this.s3.send(new GetObjectCommand({ Bucket: this.bucket, Key: key }));
     if (!Body) throw new Error(`empty object ${key}`);
