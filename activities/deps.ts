@@ -17,7 +17,9 @@ export interface ActivityDeps {
     webhookTimeoutMs: number;
     /** Parallel SES calls inside one send chunk. */
     sendConcurrency: number;
-    publicBaseUrl?: string;
+    /** Base of the one-click unsubscribe links. */
+    publicBaseUrl: string;
+    unsubscribeSecret: string;
   };
   fetch?: typeof fetch;
 }

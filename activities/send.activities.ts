@@ -6,9 +6,9 @@ import { ApplicationFailure, Context } from '@temporalio/activity';
 import { compileTemplate, TemplateRenderError, type CompiledTemplate } from '../src/domain/template';
 import { SENDABLE_STATUSES } from '../src/domain/message-status';
 import { SendError } from '../src/adapters/ses';
+import { createUnsubscribeToken } from '../src/domain/unsubscribe-token';
 import type { Cursor } from '../src/adapters/dynamo/message-store';
 import type { MessageRecord } from '../src/adapters/dynamo/types';
-import type { BatchResult } from '../src/contracts';
 import type { ActivityDeps } from './deps';
 
 export interface SendChunkInput {
@@ -18,13 +18,21 @@ export interface SendChunkInput {
   batchId: string;
   limit: number;
   cursor?: Cursor;
+  /** A message left SENDING by another attempt is resent only once it is older than this. */
+  sendingGraceMs: number;
 }
 
-export interface SendChunkResult extends BatchResult {
+export interface SendChunkResult {
+  sent: number;
+  failed: number;
+  suppressed: number;
+  skipped: number;
+  /** Left SENDING by a dead attempt too recently to know whether SES took it: try again later. */
+  deferred: number;
   nextCursor?: Cursor;
 }
 
-type Outcome = 'sent' | 'failed' | 'suppressed' | 'skipped';
+type Outcome = 'sent' | 'failed' | 'suppressed' | 'skipped' | 'deferred';
 
 async function mapLimit<T, R>(items: T[], limit: number, fn: (item: T) => Promise<R>): Promise<R[]> {
   const out: R[] = new Array(items.length);
@@ -53,7 +61,7 @@ export function createSendActivities(deps: ActivityDeps) {
 
   async function sendOne(
     message: MessageRecord,
-    ctx: { token: string; compiled: CompiledTemplate; from: string; replyTo?: string; suppressed: Set<string> },
+    ctx: { token: string; compiled: CompiledTemplate; from: string; replyTo?: string; suppressed: Set<string>; graceMs: number },
   ): Promise<Outcome> {
     const log = deps.log.child({ transaction_id: message.transaction_id, message_id: message.message_id });
     if (!SENDABLE_STATUSES.includes(message.status)) return 'skipped';
@@ -65,7 +73,10 @@ export function createSendActivities(deps: ActivityDeps) {
       return moved ? 'suppressed' : 'skipped';
     }
     if (message.status === 'SENDING' && message.attempt_token !== ctx.token) {
-      // An earlier attempt died between marking and recording: SES may or may not have it.
+      // An earlier attempt died between marking and recording: SES may or may not have the
+      // message. Its Send event (which marks it SENT) settles that within seconds; only when
+      // none came during the grace period is it sent again.
+      if (Date.now() - Date.parse(message.updated_at) < ctx.graceMs) return 'deferred';
       log.warn('resending a message left SENDING by an earlier attempt', { previous_attempt: message.attempt_token });
     }
     const marked = await messages.transitionMessage(message, 'SENDING', {
@@ -83,6 +94,12 @@ export function createSendActivities(deps: ActivityDeps) {
       });
       return 'failed' as const;
     };
+    const unsubscribeUrl = `${deps.settings.publicBaseUrl.replace(/\/$/, '')}/u/${createUnsubscribeToken(deps.settings.unsubscribeSecret, {
+      tenantId: message.tenant_id,
+      email: message.recipient_email,
+      transactionId: message.transaction_id,
+      messageId: message.message_id,
+    })}`;
     let rendered;
     try {
       rendered = await ctx.compiled.render({
@@ -90,6 +107,7 @@ export function createSendActivities(deps: ActivityDeps) {
         email: message.recipient_email,
         message_id: message.message_id,
         transaction_id: message.transaction_id,
+        unsubscribe_url: unsubscribeUrl,
       });
     } catch (error) {
       if (error instanceof TemplateRenderError) return fail(error.message, error.code);
@@ -106,6 +124,9 @@ export function createSendActivities(deps: ActivityDeps) {
         text: rendered.text,
         // The ids ride in headers too: not every SES emulator keeps EmailTags.
         headers: {
+          // RFC 8058 one-click unsubscribe, required by Gmail and Yahoo for bulk senders.
+          'List-Unsubscribe': `<${unsubscribeUrl}>`,
+          'List-Unsubscribe-Post': 'List-Unsubscribe=One-Click',
           'X-Transaction-Id': message.transaction_id,
           'X-Batch-Id': message.batch_id,
           'X-Message-Id': message.message_id,
@@ -141,9 +162,16 @@ export function createSendActivities(deps: ActivityDeps) {
     const page = await messages.pageMessages(input.transactionId, input.batchId, input.limit, input.cursor);
     const sendable = page.items.filter((m) => SENDABLE_STATUSES.includes(m.status));
     const suppressed = await messages.suppressedAmong(input.tenantId, sendable.map((m) => m.recipient_email));
-    const result: SendChunkResult = { sent: 0, failed: 0, suppressed: 0, skipped: 0, nextCursor: page.cursor };
+    const result: SendChunkResult = { sent: 0, failed: 0, suppressed: 0, skipped: 0, deferred: 0, nextCursor: page.cursor };
     const outcomes = await mapLimit(page.items, deps.settings.sendConcurrency, async (message) => {
-      const outcome = await sendOne(message, { token, compiled, from: template.from, replyTo: template.reply_to, suppressed });
+      const outcome = await sendOne(message, {
+        token,
+        compiled,
+        from: template.from,
+        replyTo: template.reply_to,
+        suppressed,
+        graceMs: input.sendingGraceMs,
+      });
       ctx.heartbeat();
       return outcome;
     });

@@ -5,8 +5,8 @@ import type { MessageStatus } from '../src/domain/message-status';
 import type { TransactionStatus } from '../src/domain/transaction-status';
 import { webhookHeaders } from '../src/domain/webhook-signature';
 import type { Cursor } from '../src/adapters/dynamo/message-store';
-import type { Counts } from '../src/adapters/dynamo/types';
-import type { BatchResult } from '../src/contracts';
+import type { Counts, MessageRecord } from '../src/adapters/dynamo/types';
+import { emptyTally, type BatchTally } from '../src/contracts';
 import type { ActivityDeps } from './deps';
 
 export interface StatusChange {
@@ -24,6 +24,7 @@ export interface WebhookRequest {
 }
 
 const SENT_OR_LATER: MessageStatus[] = ['SENT', 'DELIVERED', 'OPENED', 'CLICKED', 'BOUNCED', 'COMPLAINED'];
+const NOT_SENT: MessageStatus[] = ['CREATED', 'SCHEDULED', 'READY_TO_SEND', 'SENDING'];
 
 export function createTransactionActivities(deps: ActivityDeps) {
   const { store, messages } = deps;
@@ -38,37 +39,57 @@ export function createTransactionActivities(deps: ActivityDeps) {
     return changed;
   }
 
-  /** Counts a batch's messages by status and stores the exact figures on the batch. */
-  async function finalizeBatch(input: { transactionId: string; batchId: string }): Promise<BatchResult> {
-    const tally: BatchResult = { sent: 0, failed: 0, suppressed: 0, skipped: 0 };
+  /**
+   * Counts a batch's messages from what is stored (so exact whatever happened on the way) and
+   * keeps the figures on the batch. Unsent messages of a cancelled batch count as cancelled.
+   */
+  async function tallyBatch(input: {
+    transactionId: string;
+    batchId: string;
+    cancelled?: boolean;
+    phase: 'sent' | 'outcomes' | 'completed';
+  }): Promise<BatchTally> {
+    const tally = emptyTally();
     let cursor: Cursor | undefined;
     do {
       const page = await messages.pageMessages(input.transactionId, input.batchId, 1000, cursor);
-      for (const m of page.items) {
-        if (SENT_OR_LATER.includes(m.status)) tally.sent += 1;
-        else if (m.status === 'FAILED') tally.failed += 1;
+      for (const m of page.items as (MessageRecord & Record<string, unknown>)[]) {
+        tally.total += 1;
+        if (m.status === 'FAILED') tally.failed += 1;
         else if (m.status === 'SUPPRESSED') tally.suppressed += 1;
-        else tally.skipped += 1;
+        else if (m.status === 'CANCELLED' || (input.cancelled && NOT_SENT.includes(m.status))) tally.cancelled += 1;
+        else if (m.ses_message_id !== undefined || SENT_OR_LATER.includes(m.status)) {
+          tally.sent += 1;
+          if (m.outcome_time === undefined) tally.pending += 1;
+        } else tally.pending += 1;
+        if (m.delivered_time !== undefined) tally.delivered += 1;
+        if (m.bounced_time !== undefined) tally.bounced += 1;
+        if (m.complained_time !== undefined) tally.complained += 1;
+        if (m.opened_time !== undefined) tally.opened += 1;
+        if (m.clicked_time !== undefined) tally.clicked += 1;
       }
       cursor = page.cursor;
     } while (cursor);
     await messages.setBatchFields(input.transactionId, input.batchId, {
-      status: 'SENT',
-      count_sent: tally.sent,
-      count_failed: tally.failed,
-      count_suppressed: tally.suppressed,
-      count_unsent: tally.skipped,
+      status: input.phase === 'completed' ? 'COMPLETED' : 'SENT',
+      tally,
     });
     return tally;
   }
 
-  /** Replaces the live send counters with the sum of the batches' exact counts. */
-  async function reconcileTransactionCounts(input: { transactionId: string }): Promise<Pick<Counts, 'sent' | 'failed' | 'suppressed'>> {
-    const batches = (await messages.listBatches(input.transactionId)) as unknown as Record<string, number>[];
-    const sum = (field: string) => batches.reduce((n, b) => n + (b[field] ?? 0), 0);
-    const counts = { sent: sum('count_sent'), failed: sum('count_failed'), suppressed: sum('count_suppressed') };
+  /** Replaces the transaction's live counters with exact figures (the sum of batch tallies). */
+  async function reconcileTransactionCounts(input: { transactionId: string; totals: BatchTally; phase: 'sent' | 'completed' }) {
+    const t = input.totals;
+    const counts: Partial<Counts> = { sent: t.sent, failed: t.failed, suppressed: t.suppressed, cancelled: t.cancelled };
+    // Engagement keeps arriving after COMPLETED; its live counters are exact per event already.
+    if (input.phase === 'completed') Object.assign(counts, { delivered: t.delivered, bounced: t.bounced, complained: t.complained });
     await store.updateCounts(input.transactionId, counts, 'set');
     return counts;
+  }
+
+  /** Records something about the transaction that is not a status change (e.g. a held late send). */
+  async function annotateTransaction(input: { transactionId: string; fields: Record<string, unknown> }): Promise<void> {
+    await store.setTransactionFields(input.transactionId, input.fields);
   }
 
   async function deliverWebhook(request: WebhookRequest): Promise<'delivered' | 'no_callback'> {
@@ -116,5 +137,5 @@ export function createTransactionActivities(deps: ActivityDeps) {
     });
   }
 
-  return { recordTransactionStatus, finalizeBatch, reconcileTransactionCounts, deliverWebhook };
+  return { recordTransactionStatus, tallyBatch, reconcileTransactionCounts, annotateTransaction, deliverWebhook };
 }

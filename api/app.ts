@@ -9,6 +9,8 @@ import { campaignRoutes } from './routes/campaigns';
 import { fileRoutes } from './routes/files';
 import { suppressionRoutes } from './routes/suppressions';
 import { templateRoutes } from './routes/templates';
+import { unsubscribeRoutes } from './routes/unsubscribe';
+import { sesEventRoutes } from './routes/ses-events';
 
 export function createApp(deps: ApiDeps): Express {
   const app = express();
@@ -53,6 +55,11 @@ export function createApp(deps: ApiDeps): Express {
   app.get('/docs', (_req, res) => {
     res.type('html').send(docsPage);
   });
+
+  app.use('/u', unsubscribeRoutes(deps));
+
+  // SNS signs its messages instead of sending an API key.
+  app.use('/api/v1/events', sesEventRoutes(deps));
 
   const v1 = express.Router();
   v1.use(express.json({ limit: '64kb', strict: true, type: () => true }));

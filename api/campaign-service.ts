@@ -51,6 +51,11 @@ export function createCampaignService(deps: ApiDeps) {
         maxConcurrentBatches: config.MAX_CONCURRENT_BATCHES,
         sendChunkSize: config.SEND_CHUNK_SIZE,
         sendTaskQueue: config.TEMPORAL_SEND_TASK_QUEUE,
+        finalStateDeadlineMs: config.FINAL_STATE_DEADLINE_SECONDS * 1000,
+        outcomePollMs: config.OUTCOME_POLL_SECONDS * 1000,
+        sendingGraceMs: config.SENDING_GRACE_SECONDS * 1000,
+        lateSendToleranceMs: config.LATE_SEND_TOLERANCE_SECONDS * 1000,
+        lateSendPolicy: config.LATE_SEND_POLICY,
       },
     };
     try {

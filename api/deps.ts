@@ -7,6 +7,9 @@ import type { Store } from '../src/adapters/dynamo/store';
 import type { MessageStore } from '../src/adapters/dynamo/message-store';
 import type { ObjectStore } from '../src/adapters/s3';
 import type { Logger } from '../src/logging';
+import type { SnsVerifier } from '../src/adapters/sns-verifier';
+import type { SesEvent } from '../src/domain/ses-event';
+import type { EventOutcome } from '../src/events/process-ses-event';
 
 export type ComponentState = { status: 'up' | 'down'; latency_ms: number; error?: string };
 
@@ -19,4 +22,8 @@ export interface ApiDeps {
   health: () => Promise<Record<string, ComponentState>>;
   registry: Registry;
   log: Logger;
+  events: {
+    verifier: SnsVerifier;
+    process: (event: SesEvent) => Promise<EventOutcome>;
+  };
 }

@@ -13,6 +13,9 @@ import { ObjectStore } from '../src/adapters/s3';
 import { createLogger } from '../src/logging';
 import { temporalConnectionOptions } from '../src/temporal-connection';
 import { createApp } from './app';
+import { SnsVerifier } from '../src/adapters/sns-verifier';
+import { SignalCoalescer } from '../src/events/signal-coalescer';
+import { createSesEventProcessor } from '../src/events/process-ses-event';
 import type { ApiDeps, ComponentState } from './deps';
 
 async function probe(check: () => Promise<unknown>, timeoutMs = 3000): Promise<ComponentState> {
@@ -50,19 +53,28 @@ export async function buildApiDeps(config: Config): Promise<{ deps: ApiDeps; clo
     ]);
     return { temporal: temporalState, dynamodb, s3, ses };
   };
+  const log = createLogger({ component: 'api' }, config.LOG_LEVEL);
+  const store = new Store(aws.doc, config.DYNAMODB_TABLE);
+  const messages = new MessageStore(aws.doc, config.DYNAMODB_TABLE);
+  const coalescer = new SignalCoalescer(temporal, config.EVENT_FLUSH_MS, log);
   const deps: ApiDeps = {
     config,
-    store: new Store(aws.doc, config.DYNAMODB_TABLE),
-    messages: new MessageStore(aws.doc, config.DYNAMODB_TABLE),
+    store,
+    messages,
     objects: new ObjectStore(aws.s3, config.S3_BUCKET),
     temporal,
     health,
     registry,
-    log: createLogger({ component: 'api' }, config.LOG_LEVEL),
+    log,
+    events: {
+      verifier: new SnsVerifier({ topicArns: config.SNS_TOPIC_ARNS, trustedCertUrlPrefixes: config.SNS_TRUSTED_CERT_URLS }),
+      process: createSesEventProcessor({ store, messages, log, onOutcome: (id) => coalescer.note(id) }),
+    },
   };
   return {
     deps,
     close: async () => {
+      await coalescer.close();
       await connection.close();
       destroyAwsClients(aws);
     },

@@ -32,7 +32,8 @@ export function activityDepsFromConfig(config: Config, log: Logger = createLogge
       maxCsvBytes: config.MAX_CSV_BYTES,
       webhookTimeoutMs: config.WEBHOOK_TIMEOUT_MS,
       sendConcurrency: 8,
-      publicBaseUrl: config.PUBLIC_BASE_URL,
+      publicBaseUrl: config.PUBLIC_BASE_URL!,
+      unsubscribeSecret: config.UNSUBSCRIBE_SECRET!,
     },
   };
   return { deps, close: () => destroyAwsClients(aws) };
@@ -56,8 +57,9 @@ export async function createEngineWorkers(
     activities: {
       ingestRecipients: activities.ingestRecipients,
       recordTransactionStatus: activities.recordTransactionStatus,
-      finalizeBatch: activities.finalizeBatch,
+      tallyBatch: activities.tallyBatch,
       reconcileTransactionCounts: activities.reconcileTransactionCounts,
+      annotateTransaction: activities.annotateTransaction,
       deliverWebhook: activities.deliverWebhook,
     },
     ...(overrides.maxCachedWorkflows !== undefined ? { maxCachedWorkflows: overrides.maxCachedWorkflows } : {}),

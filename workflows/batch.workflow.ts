@@ -1,15 +1,27 @@
-// One batch (≤ 1,000 messages): sends it chunk by chunk on the rate-limited send task queue,
-// paced by the campaign's throttle, then recounts it exactly.
-import { proxyActivities, sleep } from '@temporalio/workflow';
+// One batch (≤ 1,000 messages). Sends it chunk by chunk on the rate-limited send task queue,
+// paced by the campaign's throttle and honouring pause/resume/cancel between chunks; tells its
+// transaction when sending is over; then waits for delivery outcomes (nudged by coalesced
+// signals from the SES event endpoint, polled as a safety net) until all are in or the
+// final-state deadline passes; tells its transaction again and returns the exact tally.
+import { condition, getExternalWorkflowHandle, proxyActivities, setHandler } from '@temporalio/workflow';
 import type { Activities } from '../activities';
-import type { BatchResult, BatchWorkflowInput } from '../src/contracts';
+import {
+  batchCompletedSignal,
+  batchControlSignal,
+  batchSentSignal,
+  outcomesSignal,
+  transactionWorkflowId,
+  type BatchTally,
+  type BatchWorkflowInput,
+} from '../src/contracts';
+import { failureReason } from './failure';
 
-const { finalizeBatch } = proxyActivities<Activities>({
+const { tallyBatch } = proxyActivities<Activities>({
   startToCloseTimeout: '2 minutes',
   retry: { initialInterval: '1s', maximumInterval: '30s' },
 });
 
-export async function batchWorkflow(input: BatchWorkflowInput): Promise<BatchResult> {
+export async function batchWorkflow(input: BatchWorkflowInput): Promise<BatchTally> {
   const { sendBatchChunk } = proxyActivities<Activities>({
     taskQueue: input.sendTaskQueue,
     startToCloseTimeout: '5 minutes',
@@ -22,20 +34,68 @@ export async function batchWorkflow(input: BatchWorkflowInput): Promise<BatchRes
       nonRetryableErrorTypes: ['SesAccountError', 'TemplateNotReady'],
     },
   });
-  let cursor: Record<string, unknown> | undefined;
-  do {
-    const started = Date.now();
-    const chunk = await sendBatchChunk({
-      transactionId: input.transactionId,
-      tenantId: input.tenantId,
-      templateId: input.templateId,
-      batchId: input.batchId,
-      limit: input.sendChunkSize,
-      cursor,
-    });
-    cursor = chunk.nextCursor;
-    const wait = input.chunkIntervalMs - (Date.now() - started);
-    if (cursor && wait > 0) await sleep(wait);
-  } while (cursor);
-  return finalizeBatch({ transactionId: input.transactionId, batchId: input.batchId });
+  let paused = false;
+  let cancelled = false;
+  let nudges = 0;
+  setHandler(batchControlSignal, (action) => {
+    if (action === 'pause') paused = true;
+    else if (action === 'resume') paused = false;
+    else cancelled = true;
+  });
+  setHandler(outcomesSignal, () => {
+    nudges += 1;
+  });
+  const ids = { transactionId: input.transactionId, batchId: input.batchId };
+
+  async function sendAll(): Promise<void> {
+    let cursor: Record<string, unknown> | undefined;
+    for (;;) {
+      await condition(() => !paused || cancelled);
+      if (cancelled) return;
+      const started = Date.now();
+      const chunk = await sendBatchChunk({
+        ...ids,
+        tenantId: input.tenantId,
+        templateId: input.templateId,
+        limit: input.sendChunkSize,
+        cursor,
+        sendingGraceMs: input.sendingGraceMs,
+      });
+      if (chunk.deferred > 0) {
+        // The same chunk again, once a dead attempt's Send events had time to arrive.
+        await condition(() => cancelled, input.sendingGraceMs);
+        continue;
+      }
+      cursor = chunk.nextCursor;
+      if (!cursor) return;
+      const wait = input.chunkIntervalMs - (Date.now() - started);
+      if (wait > 0) await condition(() => cancelled, wait);
+    }
+  }
+
+  let failure: string | undefined;
+  try {
+    await sendAll();
+  } catch (error) {
+    // An account-level SES failure: stop this batch; the transaction fails the campaign.
+    failure = failureReason(error);
+  }
+  const parent = getExternalWorkflowHandle(transactionWorkflowId(input.transactionId));
+  // A transaction that already ended no longer listens; the batch still finishes its own work.
+  const tell = (signal: typeof batchSentSignal, tally: BatchTally) =>
+    parent.signal(signal, { batchNumber: input.batchNumber, tally, failure }).catch(() => undefined);
+
+  let tally = await tallyBatch({ ...ids, cancelled: cancelled || failure !== undefined, phase: 'sent' });
+  await tell(batchSentSignal, tally);
+  if (cancelled || failure) return tally;
+
+  const deadline = Date.now() + input.finalStateDeadlineMs;
+  while (tally.pending > 0 && Date.now() < deadline) {
+    const seen = nudges;
+    await condition(() => nudges > seen, Math.min(input.outcomePollMs, deadline - Date.now()));
+    tally = await tallyBatch({ ...ids, phase: 'outcomes' });
+  }
+  tally = await tallyBatch({ ...ids, phase: 'completed' });
+  await tell(batchCompletedSignal, tally);
+  return tally;
 }

@@ -1,37 +1,49 @@
-// One campaign ("transaction"): ACCEPT → PROCESSING → (SCHEDULED) → READY_TO_SEND → SENT,
-// or FAILED / CANCELLED. Every status change is written to DynamoDB, set as the
-// TransactionStatus search attribute, and posted as a webhook (in order, off the critical path).
+// One campaign ("transaction"): ACCEPT → PROCESSING → (SCHEDULED) → READY_TO_SEND ⇄ PAUSED
+// → SENT → COMPLETED, or CANCELLED / FAILED. Every status change is written to DynamoDB, set
+// as the TransactionStatus search attribute and posted as a webhook (in order, off the
+// critical path). Batches run as abandoned children that report back by signal, so the
+// campaign can continue-as-new at any point without waiting for them.
 import {
-  ActivityFailure,
-  ApplicationFailure,
-  ChildWorkflowFailure,
   condition,
   continueAsNew,
+  getExternalWorkflowHandle,
   log,
+  ParentClosePolicy,
   proxyActivities,
   setHandler,
   startChild,
+  upsertMemo,
   upsertSearchAttributes,
   workflowInfo,
+  ApplicationFailure,
 } from '@temporalio/workflow';
 import type { Activities } from '../activities';
 import type { TransactionStatus } from '../src/domain/transaction-status';
 import {
+  addTally,
+  batchCompletedSignal,
+  batchControlSignal,
   batchId,
+  batchSentSignal,
   batchWorkflowId,
-  cancelSignal,
+  cancelUpdate,
   chunkIntervalMs,
+  emptyTally,
+  pauseUpdate,
   progressQuery,
+  rescheduleUpdate,
+  resumeUpdate,
   searchAttributeKeys,
+  sendNowUpdate,
   WORKFLOW_INPUT_VERSION,
-  type BatchResult,
-  type FanOutState,
+  type CarriedState,
   type TransactionResult,
   type TransactionWorkflowInput,
 } from '../src/contracts';
 import { batchWorkflow } from './batch.workflow';
+import { failureReason } from './failure';
 
-const { recordTransactionStatus, reconcileTransactionCounts } = proxyActivities<Activities>({
+const { recordTransactionStatus, reconcileTransactionCounts, annotateTransaction } = proxyActivities<Activities>({
   startToCloseTimeout: '30s',
   retry: { initialInterval: '1s', maximumInterval: '30s' },
 });
@@ -49,109 +61,204 @@ const { deliverWebhook } = proxyActivities<Activities>({
   retry: { initialInterval: '5s', backoffCoefficient: 2, maximumInterval: '1 hour', nonRetryableErrorTypes: ['WebhookRejected'] },
 });
 
-const zero = (): BatchResult => ({ sent: 0, failed: 0, suppressed: 0, skipped: 0 });
-const addInto = (into: BatchResult, r: BatchResult) => {
-  into.sent += r.sent;
-  into.failed += r.failed;
-  into.suppressed += r.suppressed;
-  into.skipped += r.skipped;
-};
-
-function failureReason(error: unknown): string {
-  let cause: unknown = error;
-  while (cause instanceof ActivityFailure || cause instanceof ChildWorkflowFailure) cause = cause.cause;
-  if (cause instanceof ApplicationFailure) {
-    const code = (cause.details?.[0] as { code?: string } | undefined)?.code;
-    return `${cause.type ?? 'Error'}${code ? ` ${code}` : ''}: ${cause.message}`;
-  }
-  return error instanceof Error ? error.message : String(error);
-}
+/** Batches signal twice each; past this many signals a run hands over to a fresh one. */
+export const SIGNALS_PER_RUN = 80;
+const CONTROLLABLE: TransactionStatus[] = ['ACCEPT', 'PROCESSING', 'SCHEDULED', 'READY_TO_SEND', 'PAUSED'];
 
 export async function transactionWorkflow(input: TransactionWorkflowInput): Promise<TransactionResult> {
   if (input.version !== WORKFLOW_INPUT_VERSION) {
     throw ApplicationFailure.nonRetryable(`unsupported input version ${input.version}`, 'UnsupportedVersion');
   }
-  const { transactionId } = input;
-  let status: TransactionStatus = input.fanOut ? 'READY_TO_SEND' : 'ACCEPT';
-  let cancelRequested = false;
-  let fanOut: FanOutState = input.fanOut ?? { nextBatch: 1, batchCount: 0, totals: zero() };
-  let open = 0;
+  const { transactionId, options } = input;
+  const s: CarriedState = input.state ?? {
+    status: 'ACCEPT',
+    paused: false,
+    cancelRequested: false,
+    nextBatch: 1,
+    batchCount: 0,
+    totalMessages: 0,
+    sentBatches: [],
+    completedBatches: [],
+    totals: emptyTally(),
+    completedTotals: emptyTally(),
+  };
+  let sendAt = input.sendAt;
+  let sendNow = false;
+  let failure: string | undefined;
+  let changes = 0;
+  let signalsThisRun = 0;
   // Webhooks go out one after another, in status order, without holding the campaign up.
   let webhooks: Promise<void> = Promise.resolve();
 
-  setHandler(cancelSignal, () => {
-    cancelRequested = true;
+  setHandler(batchSentSignal, ({ batchNumber, tally, failure: batchFailure }) => {
+    signalsThisRun += 1;
+    if (!s.sentBatches.includes(batchNumber)) {
+      s.sentBatches.push(batchNumber);
+      addTally(s.totals, tally);
+      if (batchFailure) failure ??= `batch ${batchNumber}: ${batchFailure}`;
+    }
+    changes += 1;
+  });
+  setHandler(batchCompletedSignal, ({ batchNumber, tally }) => {
+    signalsThisRun += 1;
+    if (!s.completedBatches.includes(batchNumber)) {
+      s.completedBatches.push(batchNumber);
+      addTally(s.completedTotals, tally);
+    }
+    changes += 1;
   });
   setHandler(progressQuery, () => ({
-    status,
-    batchCount: fanOut.batchCount,
-    batchesDone: fanOut.nextBatch - 1 - open,
-    batchesOpen: open,
-    totals: fanOut.totals,
+    status: s.status,
+    sendAt,
+    paused: s.paused,
+    batchCount: s.batchCount,
+    batchesStarted: s.nextBatch - 1,
+    batchesSent: s.sentBatches.length,
+    batchesCompleted: s.completedBatches.length,
+    totals: s.totals,
   }));
 
-  const notify = (next: TransactionStatus) => {
+  const reject = (message: string) => {
+    throw new Error(message);
+  };
+  const control = () => {
+    changes += 1;
+    return { status: s.status, sendAt };
+  };
+  setHandler(pauseUpdate, () => ((s.paused = true), control()), {
+    validator: () => void (s.status !== 'READY_TO_SEND' && s.status !== 'PAUSED' && reject(`a ${s.status} campaign cannot be paused`)),
+  });
+  setHandler(resumeUpdate, () => ((s.paused = false), control()), {
+    validator: () => void (!s.paused && reject('the campaign is not paused')),
+  });
+  setHandler(cancelUpdate, (_request) => ((s.cancelRequested = true), control()), {
+    validator: (_request) => void (!CONTROLLABLE.includes(s.status) && reject(`a ${s.status} campaign cannot be cancelled`)),
+  });
+  setHandler(sendNowUpdate, () => ((sendNow = true), control()), {
+    validator: () => void (!['ACCEPT', 'PROCESSING', 'SCHEDULED'].includes(s.status) && reject(`a ${s.status} campaign is not waiting to send`)),
+  });
+  setHandler(rescheduleUpdate, ({ sendAt: next }) => ((sendAt = next), (sendNow = false), control()), {
+    validator: ({ sendAt: next }) => {
+      if (!['ACCEPT', 'PROCESSING', 'SCHEDULED'].includes(s.status)) reject(`a ${s.status} campaign can no longer be rescheduled`);
+      if (Number.isNaN(Date.parse(next))) reject('send_at is not a date');
+    },
+  });
+
+  const notify = (status: TransactionStatus) => {
     const timestamp = new Date().toISOString();
     webhooks = webhooks.then(() =>
-      deliverWebhook({ transactionId, status: next, timestamp }).then(
+      deliverWebhook({ transactionId, status, timestamp }).then(
         () => undefined,
-        (error) => log.warn('webhook given up', { transaction_id: transactionId, status: next, error: failureReason(error) }),
+        (error) => log.warn('webhook given up', { transaction_id: transactionId, status, error: failureReason(error) }),
       ),
     );
   };
-
-  const moveTo = async (next: TransactionStatus, reason?: string) => {
-    status = next;
+  const moveTo = async (next: TransactionStatus, reason?: string, metadata?: Record<string, unknown>) => {
+    s.status = next;
     upsertSearchAttributes([{ key: searchAttributeKeys.transactionStatus, value: next }]);
-    await recordTransactionStatus({ transactionId, status: next, reason });
+    upsertMemo({ template_id: input.templateId, counts: s.totals });
+    await recordTransactionStatus({ transactionId, status: next, reason, metadata });
     notify(next);
   };
-
   const finish = async (final: TransactionStatus, reason?: string): Promise<TransactionResult> => {
     await moveTo(final, reason);
     await webhooks;
-    return { transactionId, status: final, reason, totals: fanOut.totals };
+    return { transactionId, status: final, reason, totals: s.totals };
+  };
+  const handOver = async () => {
+    await webhooks;
+    return continueAsNew<typeof transactionWorkflow>({ ...input, sendAt, state: s });
+  };
+  const runIsFull = () => workflowInfo().continueAsNewSuggested || signalsThisRun >= SIGNALS_PER_RUN;
+  const waitForChange = async () => {
+    const seen = changes;
+    await condition(() => changes !== seen);
   };
 
-  if (!input.fanOut) {
+  if (!input.state) {
     notify('ACCEPT');
     await moveTo('PROCESSING');
-    let ingest;
     try {
-      ingest = await ingestRecipients({
+      const ingest = await ingestRecipients({
         transactionId,
         tenantId: input.tenantId,
         templateId: input.templateId,
         fileId: input.fileId,
-        batchSize: input.options.batchSize,
+        batchSize: options.batchSize,
       });
+      s.batchCount = ingest.batchCount;
+      s.totalMessages = ingest.totalMessages;
+      if (ingest.valid === 0) {
+        return finish('FAILED', ingest.totalMessages === 0 ? 'the file has no valid recipient' : 'every recipient is suppressed');
+      }
     } catch (error) {
       return finish('FAILED', failureReason(error));
     }
-    if (ingest.valid === 0) {
-      return finish('FAILED', ingest.totalMessages === 0 ? 'the file has no valid recipient' : 'every recipient is suppressed');
-    }
-    fanOut = { nextBatch: 1, batchCount: ingest.batchCount, totals: zero() };
-
-    const sendAt = input.sendAt ? Date.parse(input.sendAt) : NaN;
-    if (sendAt > Date.now()) {
-      await moveTo('SCHEDULED');
-      await condition(() => cancelRequested, sendAt - Date.now());
-    }
-    if (cancelRequested) return finish('CANCELLED');
-    await moveTo('READY_TO_SEND');
+    const lateBy = await waitUntilSendAt();
+    if (s.cancelRequested) return cancelled();
+    await moveTo('READY_TO_SEND', undefined, lateBy > 0 ? { late_by_ms: lateBy } : undefined);
   }
 
-  const parallel = Math.min(input.options.maxConcurrentBatches, fanOut.batchCount);
-  const interval = chunkIntervalMs(input.throttle, input.options.sendChunkSize, parallel);
-  let failure: string | undefined;
-  while (fanOut.nextBatch <= fanOut.batchCount || open > 0) {
-    const canStartMore = () =>
-      !failure && !cancelRequested && !workflowInfo().continueAsNewSuggested && fanOut.nextBatch <= fanOut.batchCount;
-    while (open < input.options.maxConcurrentBatches && canStartMore()) {
-      const number = fanOut.nextBatch++;
+  /** The durable schedule: a timer that reschedule moves and send-now or cancel cut short. */
+  async function waitUntilSendAt(): Promise<number> {
+    let held = false;
+    while (sendAt && !sendNow && !s.cancelRequested) {
+      const due = Date.parse(sendAt);
+      if (Date.now() < due) {
+        if (s.status !== 'SCHEDULED') await moveTo('SCHEDULED');
+        const seen = changes;
+        await condition(() => changes !== seen, due - Date.now());
+        continue;
+      }
+      // Due. If the engine reached it much later than planned (it was down), hold or send as configured.
+      const lateBy = s.status === 'SCHEDULED' ? Date.now() - due : 0;
+      if (lateBy <= options.lateSendToleranceMs || options.lateSendPolicy === 'send') return lateBy;
+      if (!held) {
+        held = true;
+        await annotateTransaction({ transactionId, fields: { held_reason: `send_at passed ${Math.round(lateBy / 1000)} s ago; waiting for send-now, reschedule or cancel` } });
+      }
+      const seen = changes;
+      await condition(() => changes !== seen);
+    }
+    return 0;
+  }
+
+  async function cancelled(): Promise<TransactionResult> {
+    // Messages of batches that never started stay unsent; they count as cancelled.
+    s.totals.cancelled += s.totalMessages - s.totals.total;
+    s.totals.total = s.totalMessages;
+    await reconcileTransactionCounts({ transactionId, totals: s.totals, phase: 'sent' });
+    return finish('CANCELLED');
+  }
+
+  const sending = () => s.nextBatch - 1 - s.sentBatches.length;
+  const openBatches = () =>
+    Array.from({ length: s.nextBatch - 1 }, (_, i) => i + 1).filter((n) => !s.sentBatches.includes(n));
+  const tellOpenBatches = (action: 'pause' | 'resume' | 'cancel') =>
+    Promise.all(openBatches().map((n) => getExternalWorkflowHandle(batchWorkflowId(transactionId, n)).signal(batchControlSignal, action).catch(() => undefined)));
+  const parallel = Math.min(options.maxConcurrentBatches, s.batchCount);
+  const interval = chunkIntervalMs(input.throttle, options.sendChunkSize, parallel);
+  let stopForwarded = false;
+
+  while (s.status === 'READY_TO_SEND' || s.status === 'PAUSED') {
+    if ((s.cancelRequested || failure) && !stopForwarded) {
+      stopForwarded = true;
+      await tellOpenBatches('cancel');
+    }
+    if (!stopForwarded && s.paused && s.status !== 'PAUSED') {
+      await moveTo('PAUSED');
+      await tellOpenBatches('pause');
+    } else if (!stopForwarded && !s.paused && s.status === 'PAUSED') {
+      await moveTo('READY_TO_SEND');
+      await tellOpenBatches('resume');
+    }
+    const more = s.nextBatch <= s.batchCount && !stopForwarded;
+    if (!more && sending() === 0) break;
+    while (sending() < options.maxConcurrentBatches && s.nextBatch <= s.batchCount && !s.paused && !stopForwarded) {
+      const number = s.nextBatch++;
       const child = await startChild(batchWorkflow, {
         workflowId: batchWorkflowId(transactionId, number),
+        parentClosePolicy: ParentClosePolicy.ABANDON,
         args: [
           {
             version: WORKFLOW_INPUT_VERSION,
@@ -160,33 +267,36 @@ export async function transactionWorkflow(input: TransactionWorkflowInput): Prom
             templateId: input.templateId,
             batchNumber: number,
             batchId: batchId(number),
-            sendChunkSize: input.options.sendChunkSize,
-            sendTaskQueue: input.options.sendTaskQueue,
+            sendChunkSize: options.sendChunkSize,
+            sendTaskQueue: options.sendTaskQueue,
             chunkIntervalMs: interval,
+            finalStateDeadlineMs: options.finalStateDeadlineMs,
+            outcomePollMs: options.outcomePollMs,
+            sendingGraceMs: options.sendingGraceMs,
           },
         ],
       });
-      open += 1;
-      void child.result().then(
-        (result) => addInto(fanOut.totals, result),
-        (error) => {
-          failure ??= failureReason(error);
-        },
-      ).finally(() => {
-        open -= 1;
+      // A batch that crashes outright (not through its own failure report) must not hang the campaign.
+      void child.result().catch((error) => {
+        failure ??= `batch ${number}: ${failureReason(error)}`;
+        changes += 1;
       });
     }
-    if (open === 0) break;
-    const before = open;
-    await condition(() => open < before);
+    if (runIsFull()) return handOver();
+    await waitForChange();
   }
+
   if (failure) return finish('FAILED', failure);
-  if (fanOut.nextBatch <= fanOut.batchCount && !cancelRequested) {
-    // History is getting long: hand the rest of the fan-out to a fresh run.
-    await webhooks;
-    return continueAsNew<typeof transactionWorkflow>({ ...input, fanOut });
+  if (s.cancelRequested) return cancelled();
+  if (s.status !== 'SENT' && s.status !== 'COMPLETED') {
+    await reconcileTransactionCounts({ transactionId, totals: s.totals, phase: 'sent' });
+    await moveTo('SENT');
   }
-  if (cancelRequested) return finish('CANCELLED');
-  await reconcileTransactionCounts({ transactionId });
-  return finish('SENT');
+  while (s.completedBatches.length < s.batchCount) {
+    if (runIsFull()) return handOver();
+    await waitForChange();
+  }
+  s.totals = s.completedTotals;
+  await reconcileTransactionCounts({ transactionId, totals: s.totals, phase: 'completed' });
+  return finish('COMPLETED');
 }

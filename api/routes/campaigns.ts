@@ -5,9 +5,18 @@ import { DomainError, notFound } from '../../src/domain/errors';
 import { MESSAGE_STATUSES, type MessageStatus } from '../../src/domain/message-status';
 import type { TransactionStatus } from '../../src/domain/transaction-status';
 import { isFinalTransactionStatus } from '../../src/domain/transaction-status';
-import { cancelSignal, transactionWorkflowId } from '../../src/contracts';
+import {
+  cancelUpdate,
+  pauseUpdate,
+  rescheduleUpdate,
+  resumeUpdate,
+  sendNowUpdate,
+  transactionWorkflowId,
+  type ControlResult,
+} from '../../src/contracts';
+import { WorkflowUpdateFailedError, WorkflowNotFoundError } from '@temporalio/client';
 import { batchIdOfMessage } from '../../src/adapters/dynamo/keys';
-import type { MessageRecord, TransactionRecord } from '../../src/adapters/dynamo/types';
+import { COUNT_NAMES, type MessageRecord, type TransactionRecord } from '../../src/adapters/dynamo/types';
 import { tenantOf } from '../auth';
 import { createCampaignService } from '../campaign-service';
 import type { ApiDeps } from '../deps';
@@ -29,6 +38,21 @@ export const createCampaignBody = z
       .optional(),
   })
   .strict();
+
+type ControlUpdate = typeof pauseUpdate | typeof resumeUpdate | typeof sendNowUpdate | typeof cancelUpdate;
+const rescheduleBody = z.object({ send_at: isoDate }).strict();
+
+/** A control request the campaign's workflow refused (or cannot take: it has ended) is a 409. */
+function refused(error: unknown, status: string): unknown {
+  if (error instanceof WorkflowUpdateFailedError) {
+    const cause = (error.cause as Error | undefined)?.message ?? error.message;
+    return new DomainError('conflict', 'CAMPAIGN_STATE_CONFLICT', cause);
+  }
+  if (error instanceof WorkflowNotFoundError || (error as { name?: string }).name === 'WorkflowNotFoundError') {
+    return new DomainError('conflict', 'CAMPAIGN_STATE_CONFLICT', `The campaign is ${status}; it takes no more control requests.`);
+  }
+  return error;
+}
 
 const listQuery = z.object({
   status: z.enum(MESSAGE_STATUSES).optional(),
@@ -80,7 +104,7 @@ export function statusView(txn: TransactionRecord) {
       processed_messages: processed,
       percentage: total === 0 ? (isFinalTransactionStatus(txn.status) ? 100 : 0) : Math.round((processed / total) * 10000) / 100,
     },
-    counts: c,
+    counts: Object.fromEntries(COUNT_NAMES.map((n) => [n, c[n] ?? 0])),
     schedule: txn.schedule ?? null,
     throttle: txn.throttle ?? null,
     estimated_completion: estimated,
@@ -169,13 +193,35 @@ export function campaignRoutes(deps: ApiDeps): Router {
     });
   });
 
-  router.post('/:id/cancel', async (req, res) => {
+  // Control: updates on the transaction workflow, which accepts or refuses them by its own state.
+  const control = (path: string, update: ControlUpdate, args?: (req: Request<{ id: string }>) => unknown[]) => {
+    router.post(path, async (request, res) => {
+      const req = request as unknown as Request<{ id: string }>;
+      const txn = await load(req);
+      const handle = deps.temporal.workflow.getHandle(transactionWorkflowId(txn.transaction_id));
+      try {
+        const result = await handle.executeUpdate(update as never, { args: (args?.(req) ?? []) as never });
+        res.status(202).json({ transaction_id: txn.transaction_id, ...(result as ControlResult) });
+      } catch (error) {
+        throw refused(error, txn.status);
+      }
+    });
+  };
+  control('/:id/cancel', cancelUpdate, () => [{}]);
+  control('/:id/pause', pauseUpdate);
+  control('/:id/resume', resumeUpdate);
+  control('/:id/send-now', sendNowUpdate);
+  router.patch('/:id/schedule', async (req, res) => {
     const txn = await load(req);
-    if (isFinalTransactionStatus(txn.status) || txn.status === 'SENT') {
-      throw new DomainError('conflict', 'CAMPAIGN_NOT_CANCELLABLE', `The campaign is ${txn.status} and can no longer be cancelled.`);
+    const body = rescheduleBody.parse(req.body);
+    const handle = deps.temporal.workflow.getHandle(transactionWorkflowId(txn.transaction_id));
+    try {
+      const result = await handle.executeUpdate(rescheduleUpdate, { args: [{ sendAt: body.send_at }] });
+      await deps.store.setTransactionFields(txn.transaction_id, { schedule: { send_at: body.send_at } });
+      res.json({ transaction_id: txn.transaction_id, ...result });
+    } catch (error) {
+      throw refused(error, txn.status);
     }
-    await deps.temporal.workflow.getHandle(transactionWorkflowId(txn.transaction_id)).signal(cancelSignal, {});
-    res.status(202).json({ transaction_id: txn.transaction_id, status: txn.status, cancel_requested: true });
   });
 
   return router;

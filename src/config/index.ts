@@ -40,6 +40,23 @@ export const configSchema = z.object({
   MAX_TEMPLATE_BYTES: positiveInt.default(512 * 1024),
   PRESIGNED_URL_TTL_SECONDS: positiveInt.max(7 * 24 * 3600).default(900),
   WEBHOOK_TIMEOUT_MS: positiveInt.default(10_000),
+  FINAL_STATE_DEADLINE_SECONDS: positiveInt.default(24 * 3600),
+  OUTCOME_POLL_SECONDS: positiveInt.default(300),
+  SENDING_GRACE_SECONDS: positiveInt.default(30),
+  LATE_SEND_TOLERANCE_SECONDS: positiveInt.default(900),
+  LATE_SEND_POLICY: z.enum(['hold', 'send']).default('hold'),
+  EVENT_FLUSH_MS: positiveInt.default(2000),
+
+  SNS_TOPIC_ARNS: z
+    .string()
+    .default('arn:aws:sns:us-east-1:000000000000:email-engine-ses-events')
+    .transform((v) => v.split(',').map((s) => s.trim()).filter(Boolean)),
+  /** Local and test only: certificate URL prefixes trusted besides Amazon's SNS hosts. */
+  SNS_TRUSTED_CERT_URLS: z
+    .string()
+    .default('')
+    .transform((v) => v.split(',').map((s) => s.trim()).filter(Boolean)),
+  UNSUBSCRIBE_SECRET: z.string().min(16).optional(),
 
   DEV_TENANT_ID: z.string().min(1).default('dev'),
   DEV_API_KEY: z.string().min(16).optional(),
@@ -68,6 +85,13 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     if (value !== undefined && value !== '') cleaned[key] = value;
   }
   const result = configSchema.safeParse(cleaned);
+  if (result.success && result.data.APP_ENV === 'production') {
+    const problems: { variable: string; message: string }[] = [];
+    if (result.data.SNS_TRUSTED_CERT_URLS.length > 0) problems.push({ variable: 'SNS_TRUSTED_CERT_URLS', message: 'must be empty in production' });
+    if (!result.data.UNSUBSCRIBE_SECRET) problems.push({ variable: 'UNSUBSCRIBE_SECRET', message: 'is required in production' });
+    if (!result.data.PUBLIC_BASE_URL?.startsWith('https://')) problems.push({ variable: 'PUBLIC_BASE_URL', message: 'must be an https URL in production' });
+    if (problems.length > 0) throw new ConfigError(problems);
+  }
   if (!result.success) {
     throw new ConfigError(
       result.error.issues.map((issue) => {
@@ -80,5 +104,9 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       }),
     );
   }
-  return result.data;
+  const config = result.data;
+  // Outside production a fixed secret keeps local links working across restarts.
+  config.UNSUBSCRIBE_SECRET ??= 'local-unsubscribe-secret-not-for-production';
+  config.PUBLIC_BASE_URL ??= `http://127.0.0.1:${config.PORT}`;
+  return config;
 }

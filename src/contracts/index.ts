@@ -1,6 +1,6 @@
 // What workflows, workers and the API agree on: ids, task queues, signals, queries and the
 // shapes that cross the Temporal boundary. Pure definitions, safe to import from workflows.
-import { defineQuery, defineSignal } from '@temporalio/workflow';
+import { defineQuery, defineSignal, defineUpdate } from '@temporalio/workflow';
 import { defineSearchAttributeKey, SearchAttributeType } from '@temporalio/common';
 import type { TransactionStatus } from '../domain/transaction-status';
 
@@ -21,13 +21,31 @@ export interface TransactionOptions {
   maxConcurrentBatches: number;
   sendChunkSize: number;
   sendTaskQueue: string;
+  /** A batch stops waiting for delivery outcomes after this long; messages still SENT count as unknown. */
+  finalStateDeadlineMs: number;
+  /** Safety net when no outcome signal arrives (a lost nudge must not stall a batch). */
+  outcomePollMs: number;
+  /** A message left SENDING by a dead attempt is resent only after this long without a Send event. */
+  sendingGraceMs: number;
+  /** If the engine reaches send_at later than this, `lateSendPolicy` decides. */
+  lateSendToleranceMs: number;
+  lateSendPolicy: 'send' | 'hold';
 }
 
-/** Carried across continue-as-new so the new run resumes the fan-out where the old one stopped. */
-export interface FanOutState {
+/** Carried across continue-as-new so the new run resumes where the old one stopped. */
+export interface CarriedState {
+  status: TransactionStatus;
+  paused: boolean;
+  cancelRequested: boolean;
   nextBatch: number;
   batchCount: number;
-  totals: BatchResult;
+  totalMessages: number;
+  sentBatches: number[];
+  completedBatches: number[];
+  /** Sum of the batches' tallies when they finished sending. */
+  totals: BatchTally;
+  /** Sum of the batches' final tallies, once their outcomes are in. */
+  completedTotals: BatchTally;
 }
 
 export interface TransactionWorkflowInput {
@@ -39,7 +57,7 @@ export interface TransactionWorkflowInput {
   sendAt?: string;
   throttle?: Throttle;
   options: TransactionOptions;
-  fanOut?: FanOutState;
+  state?: CarriedState;
 }
 
 export interface BatchWorkflowInput {
@@ -53,32 +71,81 @@ export interface BatchWorkflowInput {
   sendTaskQueue: string;
   /** Minimum time between two send chunks of this batch, from the campaign's throttle. */
   chunkIntervalMs: number;
+  finalStateDeadlineMs: number;
+  outcomePollMs: number;
+  sendingGraceMs: number;
 }
 
-export interface BatchResult {
+/** A batch's messages by where they ended up (from the stored messages, so exact). */
+export interface BatchTally {
+  total: number;
   sent: number;
   failed: number;
   suppressed: number;
-  skipped: number;
+  cancelled: number;
+  delivered: number;
+  bounced: number;
+  complained: number;
+  opened: number;
+  clicked: number;
+  /** Sent, outcome not known yet (or never known, once the deadline passed). */
+  pending: number;
+}
+
+export const emptyTally = (): BatchTally => ({
+  total: 0,
+  sent: 0,
+  failed: 0,
+  suppressed: 0,
+  cancelled: 0,
+  delivered: 0,
+  bounced: 0,
+  complained: 0,
+  opened: 0,
+  clicked: 0,
+  pending: 0,
+});
+
+export function addTally(into: BatchTally, add: BatchTally): void {
+  for (const key of Object.keys(into) as (keyof BatchTally)[]) into[key] += add[key];
 }
 
 export interface TransactionResult {
   transactionId: string;
   status: TransactionStatus;
   reason?: string;
-  totals?: BatchResult;
+  totals: BatchTally;
 }
 
 export interface TransactionProgress {
   status: TransactionStatus;
+  sendAt?: string;
+  paused: boolean;
   batchCount: number;
-  batchesDone: number;
-  batchesOpen: number;
-  totals: BatchResult;
+  batchesStarted: number;
+  batchesSent: number;
+  batchesCompleted: number;
+  totals: BatchTally;
 }
 
-export const cancelSignal = defineSignal<[{ reason?: string }?]>('cancel');
+export interface ControlResult {
+  status: TransactionStatus;
+  sendAt?: string;
+}
+
 export const progressQuery = defineQuery<TransactionProgress>('progress');
+// Campaign control, as updates so the caller learns whether the request was accepted.
+export const pauseUpdate = defineUpdate<ControlResult>('pause');
+export const resumeUpdate = defineUpdate<ControlResult>('resume');
+export const cancelUpdate = defineUpdate<ControlResult, [{ reason?: string }]>('cancel');
+export const sendNowUpdate = defineUpdate<ControlResult>('sendNow');
+export const rescheduleUpdate = defineUpdate<ControlResult, [{ sendAt: string }]>('reschedule');
+
+/** From a batch to its transaction: sending is over (with the tally), then outcomes are in. */
+export const batchSentSignal = defineSignal<[{ batchNumber: number; tally: BatchTally; failure?: string }]>('batchSent');
+export const batchCompletedSignal = defineSignal<[{ batchNumber: number; tally: BatchTally }]>('batchCompleted');
+/** From a transaction to its sending batches. */
+export const batchControlSignal = defineSignal<['pause' | 'resume' | 'cancel']>('batchControl');
 
 export const SEARCH_ATTRIBUTES = {
   transactionId: 'TransactionId',
@@ -102,3 +169,6 @@ export function chunkIntervalMs(throttle: Throttle | undefined, chunkSize: numbe
   const perBatchPerMs = perMinute / 60_000 / Math.max(1, parallelBatches);
   return Math.ceil(chunkSize / perBatchPerMs);
 }
+
+/** From the SES event endpoint to a batch workflow: outcomes arrived since the last nudge. */
+export const outcomesSignal = defineSignal<[{ outcomes: number }]>('outcomes');

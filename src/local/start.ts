@@ -4,6 +4,7 @@ import { loadConfig, ConfigError, type Config } from '../config';
 import { createAwsClients, destroyAwsClients } from '../adapters/aws';
 import { Store } from '../adapters/dynamo/store';
 import { startLocalStack } from './stack';
+import { startLocalEventsPipeline } from './events-pipeline';
 import { devTenantCredentials, seedTenant } from './dev-tenant';
 import { createEngineWorkers } from '../../workers/create-worker';
 import { serveApi } from '../../api/server';
@@ -34,6 +35,15 @@ async function main() {
   try {
     Object.assign(process.env, stack.env);
     config = loadConfig();
+    // SES events: the local event source when SES is the emulator; real SNS otherwise.
+    const events = stack.started.includes('aws-ses-v2-local')
+      ? await startLocalEventsPipeline({ topicArn: config.SNS_TOPIC_ARNS[0]!, sesEndpoint: config.SES_ENDPOINT! })
+      : undefined;
+    if (events) {
+      stopAll.push(events.stop);
+      Object.assign(process.env, events.env);
+      config = loadConfig();
+    }
     const tenant = devTenantCredentials(config.LOCAL_STACK_DIR, config.DEV_TENANT_ID, {
       apiKey: config.DEV_API_KEY,
       webhookSecret: config.DEV_WEBHOOK_SECRET,
@@ -50,6 +60,7 @@ async function main() {
     });
     const api = await serveApi(config);
     stopAll.push(api.close);
+    await events?.connect(api.url);
 
     const lines = [
       '',
@@ -59,7 +70,7 @@ async function main() {
       stack.urls.sesInbox ? `  SES inbox:        ${stack.urls.sesInbox}` : '',
       `  Dev API key:      ${tenant.apiKey}`,
       `  Webhook secret:   ${tenant.webhookSecret}`,
-      `  Started locally:  ${stack.started.join(', ') || 'nothing (all endpoints configured)'}`,
+      `  Started locally:  ${[...stack.started, ...(events ? ['ses-event-source'] : [])].join(', ') || 'nothing (all endpoints configured)'}`,
       'Press Ctrl-C to stop everything.',
       '',
     ];

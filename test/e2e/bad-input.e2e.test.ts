@@ -93,7 +93,9 @@ describe('request-level errors', () => {
     const fileId = await uploadCsv(api, 'email,first_name\na@example.com,A\n');
     expectError(await api.post('/api/v1/campaigns', { template_id: templateId, file_id: fileId, callback_url: 'ftp://example.com/x' }), 400, 'INVALID_CALLBACK_URL');
     expectError(await api.post('/api/v1/campaigns', { template_id: templateId, file_id: fileId, callback_url: 'not a url' }), 400, 'INVALID_CALLBACK_URL');
-    const production = await startApi(testConfig({ APP_ENV: 'production' }));
+    const production = await startApi(
+      testConfig({ APP_ENV: 'production', UNSUBSCRIBE_SECRET: 'a-production-secret-0123456789', PUBLIC_BASE_URL: 'https://mail.example.com', SNS_TRUSTED_CERT_URLS: '' }),
+    );
     try {
       const prodApi = apiClient(production.url, TENANTS.a.apiKey);
       for (const url of ['http://127.0.0.1:9/x', 'http://10.1.2.3/x', 'http://[::1]/x', 'http://localhost/x', 'http://192.168.0.10/x']) {

@@ -10,7 +10,7 @@ describe('replay of recorded histories', () => {
 
   it('has recorded histories to replay', () => {
     expect(histories.map((h) => h.workflowId)).toEqual(
-      expect.arrayContaining(['transaction-sent', 'batch-sent', 'transaction-failed-no-email-column', 'transaction-scheduled']),
+      expect.arrayContaining(['transaction-sent', 'batch-sent', 'transaction-failed-no-valid-row', 'transaction-scheduled']),
     );
   });
 

@@ -178,3 +178,10 @@ try {
 } catch {
   // already installed by an earlier test file in this process
 }
+
+import { startLocalEventsPipeline } from '../../src/local/events-pipeline';
+
+/** The local SES → SNS event pipeline for one test file; its env makes the API trust it. */
+export function startSnsPipeline(config: Config) {
+  return startLocalEventsPipeline({ topicArn: config.SNS_TOPIC_ARNS[0]!, sesEndpoint: config.SES_ENDPOINT! });
+}

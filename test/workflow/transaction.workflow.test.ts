@@ -19,7 +19,8 @@ import {
 } from '../support/harness';
 import { recordHistory } from '../support/histories';
 
-const config = testConfig({ BATCH_SIZE: '4', SEND_CHUNK_SIZE: '3', MAX_CONCURRENT_BATCHES: '2' });
+// No SES events reach this test: batches stop waiting for outcomes after 2 s.
+const config = testConfig({ BATCH_SIZE: '4', SEND_CHUNK_SIZE: '3', MAX_CONCURRENT_BATCHES: '2', FINAL_STATE_DEADLINE_SECONDS: '2' });
 let workers: Awaited<ReturnType<typeof startWorkers>>;
 let server: Awaited<ReturnType<typeof startApi>>;
 let api: ApiClient;
@@ -49,11 +50,20 @@ async function start(csv: string, extra: Record<string, unknown> = {}) {
 const recipients = (n: number) => ['email,name', ...Array.from({ length: n }, (_, i) => `wf${i}-${Date.now()}@example.com,N${i}`)].join('\n');
 
 describe('transactionWorkflow', () => {
-  it('fans out one child per batch, at most two at a time, and ends SENT', async () => {
+  it('fans out one child per batch, at most two at a time, passes SENT and ends COMPLETED at the deadline', async () => {
     const id = await start(recipients(10));
     const result: TransactionResult = await client.workflow.getHandle(transactionWorkflowId(id)).result();
-    expect(result.status).toBe('SENT');
-    expect(result.totals).toEqual({ sent: 10, failed: 0, suppressed: 0, skipped: 0 });
+    expect(result.status).toBe('COMPLETED');
+    // Nothing reported an outcome, so all ten are still pending (unknown) at the deadline.
+    expect(result.totals).toMatchObject({ total: 10, sent: 10, failed: 0, suppressed: 0, delivered: 0, pending: 10 });
+    const status = await api.get(`/api/v1/campaigns/${id}/status`);
+    expect(status.body.status_history.map((h: { status: string }) => h.status)).toEqual([
+      'ACCEPT',
+      'PROCESSING',
+      'READY_TO_SEND',
+      'SENT',
+      'COMPLETED',
+    ]);
 
     const history = await client.workflow.getHandle(transactionWorkflowId(id)).fetchHistory();
     const children = history.events!.filter((e) => e.startChildWorkflowExecutionInitiatedEventAttributes);
@@ -67,10 +77,15 @@ describe('transactionWorkflow', () => {
     const activities = batch.events!
       .filter((e) => e.activityTaskScheduledEventAttributes)
       .map((e) => e.activityTaskScheduledEventAttributes!.activityType!.name);
-    expect(activities).toEqual(['sendBatchChunk', 'sendBatchChunk', 'finalizeBatch']);
+    expect(activities.slice(0, 3)).toEqual(['sendBatchChunk', 'sendBatchChunk', 'tallyBatch']);
+    expect(activities.at(-1)).toBe('tallyBatch');
+    const signalled = batch.events!
+      .filter((e) => e.signalExternalWorkflowExecutionInitiatedEventAttributes)
+      .map((e) => e.signalExternalWorkflowExecutionInitiatedEventAttributes!.signalName);
+    expect(signalled).toEqual(['batchSent', 'batchCompleted']);
 
     const description = await client.workflow.getHandle(transactionWorkflowId(id)).describe();
-    expect(description.typedSearchAttributes.get(searchAttributeKeys.transactionStatus)).toBe('SENT');
+    expect(description.typedSearchAttributes.get(searchAttributeKeys.transactionStatus)).toBe('COMPLETED');
     const inbox = (await sesInbox(config)).filter((e) => header(e, 'X-Transaction-Id') === id);
     expect(inbox).toHaveLength(10);
 
@@ -78,16 +93,17 @@ describe('transactionWorkflow', () => {
     await recordHistory(client, batchWorkflowId(id, 1), 'batch-sent');
   });
 
-  it('ends FAILED with the reason when the file has no email column', async () => {
-    const id = await start('name\nAda\n');
+  it('ends FAILED with the reason when no row of the file is valid', async () => {
+    const id = await start('email,name\nnot-an-email,Ada\nalso@bad,Bob\n');
     const result: TransactionResult = await client.workflow.getHandle(transactionWorkflowId(id)).result();
     expect(result.status).toBe('FAILED');
-    expect(result.reason).toContain('NO_EMAIL_COLUMN');
+    expect(result.reason).toBe('the file has no valid recipient');
     const status = await api.get(`/api/v1/campaigns/${id}/status`);
     expect(status.body.status).toBe('FAILED');
-    expect(status.body.reason).toContain('NO_EMAIL_COLUMN');
+    expect(status.body.reason).toBe('the file has no valid recipient');
+    expect(status.body.counts.invalid).toBe(2);
     expect(status.body.status_history.map((h: { status: string }) => h.status)).toEqual(['ACCEPT', 'PROCESSING', 'FAILED']);
-    await recordHistory(client, transactionWorkflowId(id), 'transaction-failed-no-email-column');
+    await recordHistory(client, transactionWorkflowId(id), 'transaction-failed-no-valid-row');
   });
 
   it('waits for send_at on a durable timer, and cancel while scheduled sends nothing', async () => {

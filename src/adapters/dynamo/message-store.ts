@@ -9,7 +9,10 @@ import {
   DeleteCommand,
   type DynamoDBDocumentClient,
 } from '@aws-sdk/lib-dynamodb';
-import type { MessageStatus } from '../../domain/message-status';
+import { statusesBefore, type MessageStatus } from '../../domain/message-status';
+import type { MessageEffect } from '../../domain/ses-event';
+import { unmarshall } from '@aws-sdk/util-dynamodb';
+import { GSI_SES_MESSAGE } from './schema';
 import { keys } from './keys';
 import { isConditionFailure } from './store';
 import type { BatchRecord, MessageRecord, RowErrorRecord, SuppressionRecord } from './types';
@@ -175,6 +178,90 @@ export class MessageStore {
     }
   }
 
+  /**
+   * Applies an SES event to a message once: the event's flag attribute makes repeats no-ops,
+   * and the status only moves forward (a Delivery after an Open records its time, not its status).
+   */
+  async applyEffect(
+    ref: { transactionId: string; batchId: string; messageId: string; sesMessageId: string },
+    effect: MessageEffect,
+  ): Promise<{ found: boolean; applied: boolean; before?: MessageRecord }> {
+    const key = keys.message(ref.transactionId, ref.batchId, ref.messageId);
+    const names: Record<string, string> = { '#flag': effect.flag };
+    const values: Record<string, unknown> = { ':at': effect.at, ':now': new Date().toISOString() };
+    const sets = ['#flag = :at', 'updated_at = :now'];
+    Object.entries(effect.fields).forEach(([name, value], i) => {
+      names[`#f${i}`] = name;
+      values[`:f${i}`] = value;
+      sets.push(`#f${i} = :f${i}`);
+    });
+    if (effect.outcome) sets.push('outcome_time = if_not_exists(outcome_time, :at)');
+    if (effect.kind === 'send') {
+      values[':sid'] = ref.sesMessageId;
+      sets.push('ses_message_id = if_not_exists(ses_message_id, :sid)');
+    }
+    const attempt = async (withStatus: boolean) => {
+      const n = { ...names };
+      const v: Record<string, unknown> = { ...values };
+      const s = [...sets];
+      let condition = 'attribute_exists(PK) AND attribute_not_exists(#flag)';
+      const target = effect.kind === 'send' ? 'SENT' : effect.status;
+      const entry: Record<string, unknown> = { event: effect.kind.toUpperCase(), timestamp: effect.at, metadata: effect.fields };
+      if (withStatus && target) {
+        n['#s'] = 'status';
+        v[':to'] = target;
+        s.push('#s = :to');
+        if (effect.kind === 'send') s.push('sent_time = if_not_exists(sent_time, :at)');
+        const from = effect.kind === 'send' ? (['SENDING'] as MessageStatus[]) : statusesBefore(target);
+        condition += ` AND #s IN (${from.map((st, i) => ((v[`:from${i}`] = st), `:from${i}`)).join(', ')})`;
+        entry.status = target;
+      }
+      v[':h'] = [entry];
+      s.push('status_history = list_append(status_history, :h)');
+      return this.doc.send(
+        new UpdateCommand({
+          TableName: this.table,
+          Key: key,
+          UpdateExpression: `SET ${s.join(', ')}`,
+          ConditionExpression: condition,
+          ExpressionAttributeNames: n,
+          ExpressionAttributeValues: v,
+          ReturnValues: 'ALL_OLD',
+          ReturnValuesOnConditionCheckFailure: 'ALL_OLD',
+        }),
+      );
+    };
+    for (const withStatus of effect.status || effect.kind === 'send' ? [true, false] : [false]) {
+      try {
+        const { Attributes } = await attempt(withStatus);
+        return { found: true, applied: true, before: Attributes ? stripKeys<MessageRecord>(Attributes) : undefined };
+      } catch (error) {
+        if (!isConditionFailure(error)) throw error;
+        const old = (error as { Item?: Record<string, unknown> }).Item;
+        if (!old) return { found: false, applied: false };
+        const before = unmarshall(old as never) as MessageRecord & Record<string, unknown>;
+        if (before[effect.flag] !== undefined) return { found: true, applied: false, before };
+      }
+    }
+    return { found: true, applied: false };
+  }
+
+  async findBySesMessageId(sesMessageId: string): Promise<{ transactionId: string; batchId: string; messageId: string } | undefined> {
+    const { Items } = await this.doc.send(
+      new QueryCommand({
+        TableName: this.table,
+        IndexName: GSI_SES_MESSAGE,
+        KeyConditionExpression: 'ses_message_id = :sid',
+        ExpressionAttributeValues: { ':sid': sesMessageId },
+        Limit: 1,
+      }),
+    );
+    const item = Items?.[0];
+    return item
+      ? { transactionId: item.transaction_id as string, batchId: item.batch_id as string, messageId: item.message_id as string }
+      : undefined;
+  }
+
   async setBatchFields(transactionId: string, batchId: string, fields: Record<string, unknown>): Promise<void> {
     const names: Record<string, string> = {};
     const values: Record<string, unknown> = {};
@@ -190,6 +277,28 @@ export class MessageStore {
         UpdateExpression: `SET ${sets.join(', ')}`,
         ExpressionAttributeNames: names,
         ExpressionAttributeValues: values,
+      }),
+    );
+  }
+
+  // ---- SNS redelivery ----
+  async seenSnsMessage(snsMessageId: string): Promise<boolean> {
+    const { Items } = await this.doc.send(
+      new QueryCommand({
+        TableName: this.table,
+        KeyConditionExpression: 'PK = :pk AND SK = :sk',
+        ExpressionAttributeValues: { ':pk': `SNS#${snsMessageId}`, ':sk': 'SEEN' },
+      }),
+    );
+    return (Items?.length ?? 0) > 0;
+  }
+
+  /** Remembered for a week (DynamoDB TTL), longer than SNS keeps retrying a delivery. */
+  async markSnsMessage(snsMessageId: string): Promise<void> {
+    await this.doc.send(
+      new PutCommand({
+        TableName: this.table,
+        Item: { PK: `SNS#${snsMessageId}`, SK: 'SEEN', expires_at: Math.floor(Date.now() / 1000) + 7 * 24 * 3600 },
       }),
     );
   }
@@ -216,6 +325,23 @@ export class MessageStore {
     await this.doc.send(
       new PutCommand({ TableName: this.table, Item: { ...keys.suppression(record.tenant_id, record.email), ...record } }),
     );
+  }
+
+  /** Adds an address unless it is already suppressed (the first reason is kept). */
+  async addSuppression(record: SuppressionRecord): Promise<boolean> {
+    try {
+      await this.doc.send(
+        new PutCommand({
+          TableName: this.table,
+          Item: { ...keys.suppression(record.tenant_id, record.email), ...record },
+          ConditionExpression: 'attribute_not_exists(PK)',
+        }),
+      );
+      return true;
+    } catch (error) {
+      if (isConditionFailure(error)) return false;
+      throw error;
+    }
   }
 
   async getSuppression(tenantId: string, email: string): Promise<SuppressionRecord | undefined> {

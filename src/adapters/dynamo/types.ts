@@ -5,6 +5,8 @@ import type { Throttle } from '../../contracts';
 
 export interface HistoryEntry<S extends string = string> {
   status: S;
+  /** The SES event that caused the entry, when there was one. */
+  event?: string;
   timestamp: string;
   metadata?: Record<string, unknown>;
 }
@@ -50,6 +52,7 @@ export const COUNT_NAMES = [
   'opened',
   'clicked',
   'failed',
+  'cancelled',
 ] as const;
 export type CountName = (typeof COUNT_NAMES)[number];
 export type Counts = Record<CountName, number>;

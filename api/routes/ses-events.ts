@@ -1,0 +1,64 @@
+// POST /api/v1/events/ses: the Amazon SNS HTTP(S) subscription that carries SES events.
+// Only signed messages for configured topics are accepted (403 otherwise, nothing changes);
+// a subscription is confirmed by visiting its SubscribeURL; notifications are applied once.
+import express, { Router } from 'express';
+import { parseSnsMessage, type SnsMessage } from '../../src/domain/sns-message';
+import { sesEventSchema } from '../../src/domain/ses-event';
+import { isAllowedSubscribeUrl, SnsVerificationError } from '../../src/adapters/sns-verifier';
+import { sendError } from '../errors';
+import type { ApiDeps } from '../deps';
+
+export function sesEventRoutes(deps: ApiDeps): Router {
+  const router = Router();
+  const { events } = deps;
+  const trusted = deps.config.SNS_TRUSTED_CERT_URLS;
+
+  // SNS posts JSON as text/plain; take the raw text whatever the content type says.
+  router.post('/ses', express.text({ type: () => true, limit: '512kb' }), async (req, res) => {
+    let message: SnsMessage;
+    try {
+      message = parseSnsMessage(typeof req.body === 'string' ? req.body : '');
+    } catch (error) {
+      return sendError(res, 400, 'INVALID_SNS_MESSAGE', (error as Error).message);
+    }
+    try {
+      await events.verifier.verify(message);
+    } catch (error) {
+      if (error instanceof SnsVerificationError) {
+        deps.log.warn('sns message refused', { reason: error.reason, topic: message.TopicArn, sns_message_id: message.MessageId });
+        return sendError(res, 403, error.reason, error.message);
+      }
+      throw error;
+    }
+    if (message.Type === 'SubscriptionConfirmation') {
+      if (!message.SubscribeURL || !isAllowedSubscribeUrl(message.SubscribeURL, trusted)) {
+        return sendError(res, 403, 'UNTRUSTED_SUBSCRIBE_URL', 'SubscribeURL is not an Amazon SNS URL.');
+      }
+      const confirm = await fetch(message.SubscribeURL, { redirect: 'error', signal: AbortSignal.timeout(10_000) });
+      if (!confirm.ok) return sendError(res, 502, 'CONFIRMATION_FAILED', `SNS answered ${confirm.status} to the confirmation.`);
+      deps.log.info('sns subscription confirmed', { topic: message.TopicArn });
+      return res.json({ confirmed: true });
+    }
+    if (message.Type === 'UnsubscribeConfirmation') {
+      deps.log.warn('sns subscription removed', { topic: message.TopicArn });
+      return res.json({ acknowledged: true });
+    }
+    if (await deps.messages.seenSnsMessage(message.MessageId)) return res.json({ result: 'duplicate' });
+    let payload: unknown;
+    try {
+      payload = JSON.parse(message.Message);
+    } catch {
+      payload = undefined;
+    }
+    const event = sesEventSchema.safeParse(payload);
+    if (!event.success) {
+      // Signed and ours, but not an SES event (a test message, say): acknowledge so SNS stops retrying.
+      deps.log.warn('sns notification is not an SES event', { sns_message_id: message.MessageId });
+      return res.json({ result: 'ignored' });
+    }
+    const result = await events.process(event.data);
+    await deps.messages.markSnsMessage(message.MessageId);
+    res.json({ result });
+  });
+  return router;
+}

@@ -1,0 +1,211 @@
+// SES event-publishing records (what SES sends to SNS for a configuration set) and what each
+// one does to a message. Pure: the event processor applies the effect with conditional writes.
+import { z } from 'zod';
+import type { MessageStatus } from './message-status';
+
+const tagValues = z.record(z.string(), z.array(z.string())).optional();
+const header = z.object({ name: z.string(), value: z.string() });
+
+export const sesEventSchema = z
+  .object({
+    eventType: z.string().optional(),
+    notificationType: z.string().optional(),
+    mail: z
+      .object({
+        messageId: z.string(),
+        timestamp: z.string().optional(),
+        destination: z.array(z.string()).optional(),
+        tags: tagValues,
+        headers: z.array(header).optional(),
+      })
+      .passthrough(),
+    delivery: z.record(z.string(), z.unknown()).optional(),
+    bounce: z
+      .object({
+        bounceType: z.string(),
+        bounceSubType: z.string().optional(),
+        bouncedRecipients: z.array(z.object({ emailAddress: z.string(), diagnosticCode: z.string().optional(), status: z.string().optional() }).passthrough()).optional(),
+        timestamp: z.string().optional(),
+      })
+      .passthrough()
+      .optional(),
+    complaint: z
+      .object({
+        complaintFeedbackType: z.string().optional(),
+        complaintSubType: z.string().nullable().optional(),
+        timestamp: z.string().optional(),
+        userAgent: z.string().optional(),
+      })
+      .passthrough()
+      .optional(),
+    open: z.object({ timestamp: z.string().optional(), userAgent: z.string().optional(), ipAddress: z.string().optional() }).passthrough().optional(),
+    click: z
+      .object({ timestamp: z.string().optional(), userAgent: z.string().optional(), ipAddress: z.string().optional(), link: z.string().optional() })
+      .passthrough()
+      .optional(),
+    reject: z.object({ reason: z.string().optional() }).passthrough().optional(),
+    failure: z.object({ errorMessage: z.string().optional(), templateName: z.string().optional() }).passthrough().optional(),
+    deliveryDelay: z.object({ delayType: z.string().optional(), timestamp: z.string().optional(), expirationTime: z.string().optional() }).passthrough().optional(),
+    subscription: z.record(z.string(), z.unknown()).optional(),
+  })
+  .passthrough();
+
+export type SesEvent = z.infer<typeof sesEventSchema>;
+
+export type EffectKind =
+  | 'send'
+  | 'delivery'
+  | 'bounce'
+  | 'complaint'
+  | 'reject'
+  | 'rendering_failure'
+  | 'open'
+  | 'click'
+  | 'delivery_delay'
+  | 'subscription';
+
+export type CounterName = 'delivered' | 'bounced' | 'complained' | 'opened' | 'clicked' | 'failed';
+
+export interface MessageEffect {
+  kind: EffectKind;
+  at: string;
+  /** Where the message should be at least; never moves it back. */
+  status?: MessageStatus;
+  /** Attribute set on the first occurrence; its presence makes a repeat a no-op. */
+  flag: string;
+  /** Transaction counter bumped once per message, on the first occurrence. */
+  counter?: CounterName;
+  /** The message's delivery outcome is known (the batch can stop waiting for it). */
+  outcome: boolean;
+  suppress?: { reason: 'BOUNCE_PERMANENT' | 'COMPLAINT' | 'UNSUBSCRIBED' };
+  fields: Record<string, unknown>;
+}
+
+export interface MessageRef {
+  sesMessageId: string;
+  transactionId?: string;
+  batchId?: string;
+  messageId?: string;
+}
+
+function firstTag(event: SesEvent, tag: string, headerName: string): string | undefined {
+  const fromTag = event.mail.tags?.[tag]?.[0];
+  if (fromTag) return fromTag;
+  return event.mail.headers?.find((h) => h.name.toLowerCase() === headerName.toLowerCase())?.value;
+}
+
+/** The engine's own ids from tags (or headers, which survive where tags do not); else only SES's. */
+export function messageRefOf(event: SesEvent): MessageRef {
+  return {
+    sesMessageId: event.mail.messageId,
+    transactionId: firstTag(event, 'transaction_id', 'X-Transaction-Id'),
+    batchId: firstTag(event, 'batch_id', 'X-Batch-Id'),
+    messageId: firstTag(event, 'message_id', 'X-Message-Id'),
+  };
+}
+
+const clean = (o: Record<string, unknown>) => Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined && v !== null));
+
+export function effectOf(event: SesEvent, now: string): MessageEffect | undefined {
+  const type = (event.eventType ?? event.notificationType ?? '').toLowerCase().replace(/\s+/g, '');
+  switch (type) {
+    case 'send':
+      return { kind: 'send', at: event.mail.timestamp ?? now, flag: 'send_event_time', outcome: false, fields: {} };
+    case 'delivery': {
+      const d = event.delivery ?? {};
+      return {
+        kind: 'delivery',
+        at: (d.timestamp as string | undefined) ?? now,
+        status: 'DELIVERED',
+        flag: 'delivered_time',
+        counter: 'delivered',
+        outcome: true,
+        fields: clean({ processing_time_ms: d.processingTimeMillis, smtp_response: d.smtpResponse }),
+      };
+    }
+    case 'bounce': {
+      const b = event.bounce!;
+      const permanent = b.bounceType === 'Permanent';
+      return {
+        kind: 'bounce',
+        at: b.timestamp ?? now,
+        status: 'BOUNCED',
+        flag: 'bounced_time',
+        counter: 'bounced',
+        outcome: true,
+        suppress: permanent ? { reason: 'BOUNCE_PERMANENT' } : undefined,
+        fields: clean({
+          bounce_type: b.bounceType,
+          bounce_subtype: b.bounceSubType,
+          bounce_diagnostic: b.bouncedRecipients?.[0]?.diagnosticCode,
+          bounce_status: b.bouncedRecipients?.[0]?.status,
+        }),
+      };
+    }
+    case 'complaint': {
+      const c = event.complaint ?? {};
+      return {
+        kind: 'complaint',
+        at: c.timestamp ?? now,
+        status: 'COMPLAINED',
+        flag: 'complained_time',
+        counter: 'complained',
+        outcome: true,
+        suppress: { reason: 'COMPLAINT' },
+        fields: clean({ complaint_type: c.complaintFeedbackType, complaint_subtype: c.complaintSubType, complaint_user_agent: c.userAgent }),
+      };
+    }
+    case 'reject':
+      return {
+        kind: 'reject',
+        at: now,
+        status: 'FAILED',
+        flag: 'rejected_time',
+        counter: 'failed',
+        outcome: true,
+        fields: clean({ failure_reason: `rejected by SES: ${event.reject?.reason ?? 'unknown'}` }),
+      };
+    case 'renderingfailure':
+      return {
+        kind: 'rendering_failure',
+        at: now,
+        status: 'FAILED',
+        flag: 'rendering_failed_time',
+        counter: 'failed',
+        outcome: true,
+        fields: clean({ failure_reason: `rendering failure: ${event.failure?.errorMessage ?? 'unknown'}` }),
+      };
+    case 'open':
+      return {
+        kind: 'open',
+        at: event.open?.timestamp ?? now,
+        status: 'OPENED',
+        flag: 'opened_time',
+        counter: 'opened',
+        outcome: false,
+        fields: clean({ open_user_agent: event.open?.userAgent, open_ip: event.open?.ipAddress }),
+      };
+    case 'click':
+      return {
+        kind: 'click',
+        at: event.click?.timestamp ?? now,
+        status: 'CLICKED',
+        flag: 'clicked_time',
+        counter: 'clicked',
+        outcome: false,
+        fields: clean({ clicked_url: event.click?.link, click_user_agent: event.click?.userAgent, click_ip: event.click?.ipAddress }),
+      };
+    case 'deliverydelay':
+      return {
+        kind: 'delivery_delay',
+        at: event.deliveryDelay?.timestamp ?? now,
+        flag: 'delivery_delay_time',
+        outcome: false,
+        fields: clean({ delay_type: event.deliveryDelay?.delayType, delay_expires: event.deliveryDelay?.expirationTime }),
+      };
+    case 'subscription':
+      return { kind: 'subscription', at: now, flag: 'unsubscribed_time', outcome: false, suppress: { reason: 'UNSUBSCRIBED' }, fields: {} };
+    default:
+      return undefined;
+  }
+}
