@@ -67,19 +67,14 @@ export function createIngestActivities(deps: ActivityDeps) {
     }
     if (checkpoint.row > 0) log.info('resuming ingest', { from_row: checkpoint.row });
 
-    const malformed: RowErrorRecord[] = [];
     let row = 0;
     const parser = parse({
       bom: true,
       relax_column_count: true,
+      // A stray quote inside a field is kept as text rather than failing the row or the file.
+      relax_quotes: true,
       skip_empty_lines: true,
       max_record_size: MAX_RECORD_BYTES,
-      skip_records_with_error: true,
-      on_skip: (err) => {
-        row += 1;
-        malformed.push({ row, email: '', code: 'MALFORMED_ROW', message: err?.message ?? 'malformed CSV row' });
-        return undefined;
-      },
     });
     const body = await objects.getStream(file.s3_key);
     Readable.from(decodeUtf8(body)).pipe(parser);
@@ -135,7 +130,24 @@ export function createIngestActivities(deps: ActivityDeps) {
       ctx.heartbeat({ row: lastRow, suppressed } satisfies Checkpoint);
     };
 
-    for await (const record of parser as AsyncIterable<string[]>) {
+    const rows = async function* () {
+      try {
+        for await (const record of parser as AsyncIterable<string[]>) yield record;
+      } catch (error) {
+        const code = (error as { code?: string }).code;
+        if (!code?.startsWith('CSV_')) throw error;
+        // A quote never closed, or a record past the size limit: what came before stands,
+        // the rest of the file cannot be read, and the errors report says so.
+        invalid += 1;
+        pendingErrors.push({
+          row: row + 1,
+          email: '',
+          code: 'MALFORMED_CSV',
+          message: `${(error as Error).message}; the file could not be read past this row`,
+        });
+      }
+    };
+    for await (const record of rows()) {
       if (!validator) {
         try {
           validator = createRowValidator(record, template.placeholders ?? []);
@@ -143,15 +155,9 @@ export function createIngestActivities(deps: ActivityDeps) {
           if (error instanceof CsvHeaderError) throw invalidFile(error.code, error.message);
           throw error;
         }
-        row = 0; // the header is not a data row
-        malformed.length = 0;
         continue;
       }
       row += 1;
-      if (malformed.length > 0) {
-        invalid += malformed.length;
-        pendingErrors.push(...malformed.splice(0));
-      }
       const result = validator.validate(record);
       if (result.kind === 'valid') {
         const batchNumber = Math.floor(valid / input.batchSize) + 1;
@@ -180,10 +186,6 @@ export function createIngestActivities(deps: ActivityDeps) {
       if (pendingValid.length + pendingErrors.length >= FLUSH_ROWS) await flush(row);
     }
     if (!validator) throw invalidFile('EMPTY_FILE', 'recipient file has no header row');
-    if (malformed.length > 0) {
-      invalid += malformed.length;
-      pendingErrors.push(...malformed.splice(0));
-    }
     await flush(row);
     await messages.writeAll([...batches.values()].map((b) => messages.batchItem(b)));
     const result: IngestResult = {

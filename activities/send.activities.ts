@@ -34,16 +34,28 @@ export interface SendChunkResult {
 
 type Outcome = 'sent' | 'failed' | 'suppressed' | 'skipped' | 'deferred';
 
-async function mapLimit<T, R>(items: T[], limit: number, fn: (item: T) => Promise<R>): Promise<R[]> {
+/**
+ * Runs `fn` over `items`, `limit` at a time. After a failure no worker takes another item, and
+ * the call settles only once every worker has stopped, so nothing of a failed attempt is still
+ * talking to SES when its retry starts.
+ */
+async function mapLimit<T, R>(items: T[], limit: number, fn: (item: T, stopped: () => boolean) => Promise<R>): Promise<R[]> {
   const out: R[] = new Array(items.length);
   let next = 0;
+  let failure: { error: unknown } | undefined;
+  const stopped = () => failure !== undefined;
   const workers = Array.from({ length: Math.min(limit, items.length) }, async () => {
-    while (next < items.length) {
+    while (next < items.length && !stopped()) {
       const i = next++;
-      out[i] = await fn(items[i]!);
+      try {
+        out[i] = await fn(items[i]!, stopped);
+      } catch (error) {
+        failure ??= { error };
+      }
     }
   });
   await Promise.all(workers);
+  if (failure) throw failure.error;
   return out;
 }
 
@@ -61,7 +73,15 @@ export function createSendActivities(deps: ActivityDeps) {
 
   async function sendOne(
     message: MessageRecord,
-    ctx: { token: string; compiled: CompiledTemplate; from: string; replyTo?: string; suppressed: Set<string>; graceMs: number },
+    ctx: {
+      token: string;
+      compiled: CompiledTemplate;
+      from: string;
+      replyTo?: string;
+      suppressed: Set<string>;
+      graceMs: number;
+      stopped: () => boolean;
+    },
   ): Promise<Outcome> {
     const log = deps.log.child({ transaction_id: message.transaction_id, message_id: message.message_id });
     if (!SENDABLE_STATUSES.includes(message.status)) return 'skipped';
@@ -79,8 +99,10 @@ export function createSendActivities(deps: ActivityDeps) {
       if (Date.now() - Date.parse(message.updated_at) < ctx.graceMs) return 'deferred';
       log.warn('resending a message left SENDING by an earlier attempt', { previous_attempt: message.attempt_token });
     }
+    // Another attempt's SENDING is taken over only once it is stale: two live attempts never share a message.
     const marked = await messages.transitionMessage(message, 'SENDING', {
-      from: SENDABLE_STATUSES,
+      from: ['CREATED', 'SCHEDULED', 'READY_TO_SEND'],
+      orStaleSending: new Date(Date.now() - ctx.graceMs).toISOString(),
       set: { attempt_token: ctx.token },
       metadata: { attempt: ctx.token },
     });
@@ -113,6 +135,11 @@ export function createSendActivities(deps: ActivityDeps) {
       if (error instanceof TemplateRenderError) return fail(error.message, error.code);
       throw error;
     }
+    if (ctx.stopped()) {
+      // The attempt failed while this message was being prepared: hand it back untouched.
+      await messages.transitionMessage(message, 'READY_TO_SEND', { from: ['SENDING'], token: ctx.token, metadata: { released_by: ctx.token } });
+      return 'skipped';
+    }
     let sesMessageId: string;
     try {
       ({ messageId: sesMessageId } = await messenger.send({
@@ -139,6 +166,11 @@ export function createSendActivities(deps: ActivityDeps) {
       if (error.kind === 'account') {
         throw ApplicationFailure.create({ type: 'SesAccountError', message: `${error.code}: ${error.message}`, nonRetryable: true });
       }
+      // SES refused this call outright: the message is plainly unsent, so the retry need not wait
+      // out the grace period for it.
+      if (error.kind === 'throttled') {
+        await messages.transitionMessage(message, 'READY_TO_SEND', { from: ['SENDING'], token: ctx.token, metadata: { throttled: error.code } });
+      }
       // Throttled or transient: this attempt fails, the retry policy backs off, nothing is dropped.
       throw ApplicationFailure.create({ type: error.kind === 'throttled' ? 'SesThrottled' : 'SesTransient', message: `${error.code}: ${error.message}` });
     }
@@ -163,8 +195,9 @@ export function createSendActivities(deps: ActivityDeps) {
     const sendable = page.items.filter((m) => SENDABLE_STATUSES.includes(m.status));
     const suppressed = await messages.suppressedAmong(input.tenantId, sendable.map((m) => m.recipient_email));
     const result: SendChunkResult = { sent: 0, failed: 0, suppressed: 0, skipped: 0, deferred: 0, nextCursor: page.cursor };
-    const outcomes = await mapLimit(page.items, deps.settings.sendConcurrency, async (message) => {
+    const outcomes = await mapLimit(page.items, deps.settings.sendConcurrency, async (message, stopped) => {
       const outcome = await sendOne(message, {
+        stopped,
         token,
         compiled,
         from: template.from,

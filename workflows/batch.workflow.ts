@@ -85,14 +85,16 @@ export async function batchWorkflow(input: BatchWorkflowInput): Promise<BatchTal
   const tell = (signal: typeof batchSentSignal, tally: BatchTally) =>
     parent.signal(signal, { batchNumber: input.batchNumber, tally, failure }).catch(() => undefined);
 
+  // Outcome nudges are noted before each recount, so one landing during a recount is not lost.
+  let seen = nudges;
   let tally = await tallyBatch({ ...ids, cancelled: cancelled || failure !== undefined, phase: 'sent' });
   await tell(batchSentSignal, tally);
   if (cancelled || failure) return tally;
 
   const deadline = Date.now() + input.finalStateDeadlineMs;
   while (tally.pending > 0 && Date.now() < deadline) {
-    const seen = nudges;
-    await condition(() => nudges > seen, Math.min(input.outcomePollMs, deadline - Date.now()));
+    await condition(() => nudges > seen, Math.max(1, Math.min(input.outcomePollMs, deadline - Date.now())));
+    seen = nudges;
     tally = await tallyBatch({ ...ids, phase: 'outcomes' });
   }
   tally = await tallyBatch({ ...ids, phase: 'completed' });

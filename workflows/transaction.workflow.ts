@@ -170,10 +170,9 @@ export async function transactionWorkflow(input: TransactionWorkflowInput): Prom
     return continueAsNew<typeof transactionWorkflow>({ ...input, sendAt, state: s });
   };
   const runIsFull = () => workflowInfo().continueAsNewSuggested || signalsThisRun >= SIGNALS_PER_RUN;
-  const waitForChange = async () => {
-    const seen = changes;
-    await condition(() => changes !== seen);
-  };
+  // Loops note `changes` at the top of each pass and wait for it to move at the bottom, so a
+  // signal or update that lands during an await inside the pass is never missed.
+  const changedSince = (seen: number) => condition(() => changes !== seen);
 
   if (!input.state) {
     notify('ACCEPT');
@@ -202,24 +201,30 @@ export async function transactionWorkflow(input: TransactionWorkflowInput): Prom
   /** The durable schedule: a timer that reschedule moves and send-now or cancel cut short. */
   async function waitUntilSendAt(): Promise<number> {
     let held = false;
+    const release = async () => {
+      if (held) await annotateTransaction({ transactionId, fields: { held_reason: null } });
+    };
     while (sendAt && !sendNow && !s.cancelRequested) {
+      const seen = changes;
       const due = Date.parse(sendAt);
       if (Date.now() < due) {
         if (s.status !== 'SCHEDULED') await moveTo('SCHEDULED');
-        const seen = changes;
-        await condition(() => changes !== seen, due - Date.now());
+        await condition(() => changes !== seen, Math.max(1, due - Date.now()));
         continue;
       }
       // Due. If the engine reached it much later than planned (it was down), hold or send as configured.
       const lateBy = s.status === 'SCHEDULED' ? Date.now() - due : 0;
-      if (lateBy <= options.lateSendToleranceMs || options.lateSendPolicy === 'send') return lateBy;
+      if (lateBy <= options.lateSendToleranceMs || options.lateSendPolicy === 'send') {
+        await release();
+        return lateBy;
+      }
       if (!held) {
         held = true;
         await annotateTransaction({ transactionId, fields: { held_reason: `send_at passed ${Math.round(lateBy / 1000)} s ago; waiting for send-now, reschedule or cancel` } });
       }
-      const seen = changes;
-      await condition(() => changes !== seen);
+      await changedSince(seen);
     }
+    await release();
     return 0;
   }
 
@@ -241,6 +246,7 @@ export async function transactionWorkflow(input: TransactionWorkflowInput): Prom
   let stopForwarded = false;
 
   while (s.status === 'READY_TO_SEND' || s.status === 'PAUSED') {
+    const seen = changes;
     if ((s.cancelRequested || failure) && !stopForwarded) {
       stopForwarded = true;
       await tellOpenBatches('cancel');
@@ -283,7 +289,7 @@ export async function transactionWorkflow(input: TransactionWorkflowInput): Prom
       });
     }
     if (runIsFull()) return handOver();
-    await waitForChange();
+    await changedSince(seen);
   }
 
   if (failure) return finish('FAILED', failure);
@@ -293,8 +299,9 @@ export async function transactionWorkflow(input: TransactionWorkflowInput): Prom
     await moveTo('SENT');
   }
   while (s.completedBatches.length < s.batchCount) {
+    const seen = changes;
     if (runIsFull()) return handOver();
-    await waitForChange();
+    await changedSince(seen);
   }
   s.totals = s.completedTotals;
   await reconcileTransactionCounts({ transactionId, totals: s.totals, phase: 'completed' });

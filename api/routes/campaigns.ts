@@ -97,6 +97,7 @@ export function statusView(txn: TransactionRecord) {
     transaction_id: txn.transaction_id,
     status: txn.status,
     reason: txn.reason ?? null,
+    held_reason: txn.held_reason ?? null,
     template_id: txn.template_id,
     file_id: txn.file_id,
     progress: {

@@ -90,7 +90,7 @@ describe('SES events posted twice, shuffled, and forged', () => {
     const forged = { ...signed, Message: signed.Message.replace('"Bounce"', '"Delivery"') };
     const forgedRes = await post(forged);
     expect(forgedRes.status).toBe(403);
-    expect((await forgedRes.json()).error.code).toBe('BAD_SIGNATURE');
+    expect(((await forgedRes.json()) as any).error.code).toBe('BAD_SIGNATURE');
     const foreign = pipeline.signer.sign({ Type: 'Notification', MessageId: randomUUID(), TopicArn: 'arn:aws:sns:us-east-1:999999999999:other', Message: JSON.stringify(bounceEvent), Timestamp: new Date().toISOString() });
     expect((await post(foreign)).status).toBe(403);
     expect((await post({ ...signed, SigningCertURL: 'https://evil.example.com/cert.pem' })).status).toBe(403);

@@ -26,19 +26,33 @@ export function setupDeps() {
 /** Lowercase, unique per call: safe to use in addresses shared with other tests. */
 export const uid = () => randomUUID().replace(/-/g, '').slice(0, 16);
 
-const quietLogger = new DefaultLogger('WARN');
+const quietLogger = new DefaultLogger('ERROR');
 
-/** Runs an activity as a worker would, recording every heartbeat it sends. */
+/** Runs one attempt of an activity as a worker would, recording every heartbeat it sends. */
+export async function runAttempt<P extends unknown[], R>(
+  fn: (...args: P) => Promise<R>,
+  args: P,
+  info: Partial<Info> = {},
+): Promise<{ result?: R; error?: unknown; heartbeats: unknown[] }> {
+  const env = new MockActivityEnvironment(info, { logger: quietLogger });
+  const heartbeats: unknown[] = [];
+  env.on('heartbeat', (d: unknown) => heartbeats.push(d));
+  try {
+    return { result: await env.run(fn, ...args), heartbeats };
+  } catch (error) {
+    return { error, heartbeats };
+  }
+}
+
+/** Runs an activity that must succeed. */
 export async function runActivity<P extends unknown[], R>(
   fn: (...args: P) => Promise<R>,
   args: P,
   info: Partial<Info> = {},
 ): Promise<{ result: R; heartbeats: unknown[] }> {
-  const env = new MockActivityEnvironment(info, { logger: quietLogger });
-  const heartbeats: unknown[] = [];
-  env.on('heartbeat', (d: unknown) => heartbeats.push(d));
-  const result = await env.run(fn, ...args);
-  return { result, heartbeats };
+  const attempt = await runAttempt(fn, args, info);
+  if ('error' in attempt) throw attempt.error;
+  return { result: attempt.result as R, heartbeats: attempt.heartbeats };
 }
 
 /** Runs an activity that must fail and returns its ApplicationFailure. */
@@ -47,12 +61,8 @@ export async function expectFailure<P extends unknown[]>(
   args: P,
   info: Partial<Info> = {},
 ): Promise<ApplicationFailure> {
-  const env = new MockActivityEnvironment(info, { logger: quietLogger });
-  const error = await env.run(fn, ...args).then(
-    () => undefined,
-    (e: unknown) => e,
-  );
-  expect(error, 'the activity should have thrown').toBeInstanceOf(ApplicationFailure);
+  const { error } = await runAttempt(fn, args, info);
+  expect(error, 'the activity should have thrown an ApplicationFailure').toBeInstanceOf(ApplicationFailure);
   return error as ApplicationFailure;
 }
 

@@ -93,6 +93,31 @@ describe('transactionWorkflow', () => {
     await recordHistory(client, batchWorkflowId(id, 1), 'batch-sent');
   });
 
+  it('continues as new when batch signals fill a run, and still ends with exact totals', async () => {
+    // 45 one-message batches signal twice each: 90 signals, past the per-run budget of 80.
+    const small = testConfig({ ...Object.fromEntries(Object.entries(config).map(([k, v]) => [k, String(v)])), BATCH_SIZE: '1', MAX_CONCURRENT_BATCHES: '8' });
+    const smallApi = await startApi(small);
+    try {
+      const fileId = await uploadCsv(api, recipients(45));
+      const res = await apiClient(smallApi.url, TENANTS.a.apiKey).post('/api/v1/campaigns', { template_id: templateId, file_id: fileId });
+      const id = res.body.transaction_id as string;
+      const result: TransactionResult = await client.workflow.getHandle(transactionWorkflowId(id)).result();
+      expect(result.status).toBe('COMPLETED');
+      expect(result.totals).toMatchObject({ total: 45, sent: 45, pending: 45 });
+      const history = await client.workflow.getHandle(transactionWorkflowId(id)).fetchHistory();
+      const started = history.events!.find((e) => e.workflowExecutionStartedEventAttributes)!.workflowExecutionStartedEventAttributes!;
+      expect(started.continuedExecutionRunId).toBeTruthy();
+      const runs = await client.workflow.list({ query: `WorkflowId = '${transactionWorkflowId(id)}'` });
+      let count = 0;
+      for await (const _ of runs) count += 1;
+      expect(count).toBeGreaterThanOrEqual(2);
+      expect((await sesInbox(config)).filter((e) => header(e, 'X-Transaction-Id') === id)).toHaveLength(45);
+      await recordHistory(client, transactionWorkflowId(id), 'transaction-continued-as-new-final-run');
+    } finally {
+      await smallApi.close();
+    }
+  });
+
   it('ends FAILED with the reason when no row of the file is valid', async () => {
     const id = await start('email,name\nnot-an-email,Ada\nalso@bad,Bob\n');
     const result: TransactionResult = await client.workflow.getHandle(transactionWorkflowId(id)).result();

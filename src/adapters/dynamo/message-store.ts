@@ -130,6 +130,8 @@ export class MessageStore {
     to: MessageStatus,
     opts: {
       from: readonly MessageStatus[];
+      /** Also take a message SENDING since before this time (its attempt is presumed dead). */
+      orStaleSending?: string;
       token?: string;
       set?: Record<string, unknown>;
       remove?: string[];
@@ -155,6 +157,11 @@ export class MessageStore {
       return `:from${i}`;
     });
     let condition = `#s IN (${from.join(', ')})`;
+    if (opts.orStaleSending) {
+      values[':sending'] = 'SENDING';
+      values[':cutoff'] = opts.orStaleSending;
+      condition = `(${condition} OR (#s = :sending AND updated_at < :cutoff))`;
+    }
     if (opts.token) {
       values[':tok'] = opts.token;
       condition += ' AND attempt_token = :tok';

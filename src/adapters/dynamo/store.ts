@@ -8,7 +8,7 @@ import {
   type DynamoDBDocumentClient,
 } from '@aws-sdk/lib-dynamodb';
 import { ConditionalCheckFailedException } from '@aws-sdk/client-dynamodb';
-import type { TransactionStatus } from '../../domain/transaction-status';
+import { canTransition, TRANSACTION_STATUSES, type TransactionStatus } from '../../domain/transaction-status';
 import { keys } from './keys';
 import { GSI_TENANT } from './schema';
 import {
@@ -178,6 +178,7 @@ export class Store {
   ): Promise<boolean> {
     const at = extra.at ?? now();
     const entry = { status, timestamp: at, ...(extra.metadata ? { metadata: extra.metadata } : {}) };
+    const from = TRANSACTION_STATUSES.filter((f) => canTransition(f, status));
     try {
       await this.doc.send(
         new UpdateCommand({
@@ -186,9 +187,11 @@ export class Store {
           UpdateExpression:
             'SET #s = :s, updated_at = :at, status_history = list_append(status_history, :h)' +
             (extra.reason ? ', reason = :r' : ''),
-          ConditionExpression: 'attribute_exists(PK) AND #s <> :s',
+          // Only a move the status machine allows: a late write from a dead attempt cannot undo progress.
+          ConditionExpression: `attribute_exists(PK) AND #s IN (${from.map((_, i) => `:from${i}`).join(', ')})`,
           ExpressionAttributeNames: { '#s': 'status' },
           ExpressionAttributeValues: {
+            ...Object.fromEntries(from.map((f, i) => [`:from${i}`, f])),
             ':s': status,
             ':at': at,
             ':h': [entry],

@@ -70,6 +70,8 @@ export interface TransactionRecord {
   batch_count?: number;
   counts: Counts;
   reason?: string;
+  /** Set while a late scheduled send waits for an operator (late-send policy `hold`). */
+  held_reason?: string | null;
   status_history: HistoryEntry<TransactionStatus>[];
   created_at: string;
   updated_at: string;
