@@ -49,6 +49,7 @@ export async function batchWorkflow(input: BatchWorkflowInput): Promise<BatchTal
 
   async function sendAll(): Promise<void> {
     let cursor: Record<string, unknown> | undefined;
+    if (input.startDelayMs > 0) await condition(() => cancelled, input.startDelayMs);
     for (;;) {
       await condition(() => !paused || cancelled);
       if (cancelled) return;
@@ -67,9 +68,11 @@ export async function batchWorkflow(input: BatchWorkflowInput): Promise<BatchTal
         continue;
       }
       cursor = chunk.nextCursor;
-      if (!cursor) return;
+      // A throttled batch holds its slot for the whole interval, even after its last chunk,
+      // so the batch that takes the slot over keeps the campaign's pace.
       const wait = input.chunkIntervalMs - (Date.now() - started);
       if (wait > 0) await condition(() => cancelled, wait);
+      if (!cursor) return;
     }
   }
 

@@ -27,7 +27,7 @@ import {
   batchSentSignal,
   batchWorkflowId,
   cancelUpdate,
-  chunkIntervalMs,
+  pacing,
   emptyTally,
   pauseUpdate,
   progressQuery,
@@ -242,7 +242,7 @@ export async function transactionWorkflow(input: TransactionWorkflowInput): Prom
   const tellOpenBatches = (action: 'pause' | 'resume' | 'cancel') =>
     Promise.all(openBatches().map((n) => getExternalWorkflowHandle(batchWorkflowId(transactionId, n)).signal(batchControlSignal, action).catch(() => undefined)));
   const parallel = Math.min(options.maxConcurrentBatches, s.batchCount);
-  const interval = chunkIntervalMs(input.throttle, options.sendChunkSize, parallel);
+  const pace = pacing(input.throttle, options.sendChunkSize, parallel);
   let stopForwarded = false;
 
   while (s.status === 'READY_TO_SEND' || s.status === 'PAUSED') {
@@ -273,9 +273,11 @@ export async function transactionWorkflow(input: TransactionWorkflowInput): Prom
             templateId: input.templateId,
             batchNumber: number,
             batchId: batchId(number),
-            sendChunkSize: options.sendChunkSize,
+            sendChunkSize: pace.chunkSize,
             sendTaskQueue: options.sendTaskQueue,
-            chunkIntervalMs: interval,
+            chunkIntervalMs: pace.intervalMs,
+            // The first batches take staggered slots; later ones inherit the slot they refill.
+            startDelayMs: number <= parallel ? (number - 1) * pace.staggerMs : 0,
             finalStateDeadlineMs: options.finalStateDeadlineMs,
             outcomePollMs: options.outcomePollMs,
             sendingGraceMs: options.sendingGraceMs,

@@ -69,8 +69,10 @@ export interface BatchWorkflowInput {
   batchId: string;
   sendChunkSize: number;
   sendTaskQueue: string;
-  /** Minimum time between two send chunks of this batch, from the campaign's throttle. */
+  /** Time between the starts of two send chunks of this batch, from the campaign's throttle. */
   chunkIntervalMs: number;
+  /** Wait before the first chunk, so parallel batches interleave their chunks. */
+  startDelayMs: number;
   finalStateDeadlineMs: number;
   outcomePollMs: number;
   sendingGraceMs: number;
@@ -159,15 +161,27 @@ export const searchAttributeKeys = {
   transactionStatus: defineSearchAttributeKey(SEARCH_ATTRIBUTES.transactionStatus, SearchAttributeType.KEYWORD),
 };
 
-/** Time between two send chunks of one batch so that the campaign as a whole keeps its throttle. */
-export function chunkIntervalMs(throttle: Throttle | undefined, chunkSize: number, parallelBatches: number): number {
-  const perMinute = Math.min(
+/** Emails per minute allowed by the campaign's throttle, or undefined when unthrottled. */
+export function perMinute(throttle: Throttle | undefined): number | undefined {
+  const rate = Math.min(
     throttle?.emails_per_minute ?? Infinity,
     throttle?.emails_per_hour !== undefined ? throttle.emails_per_hour / 60 : Infinity,
   );
-  if (!Number.isFinite(perMinute) || perMinute <= 0) return 0;
-  const perBatchPerMs = perMinute / 60_000 / Math.max(1, parallelBatches);
-  return Math.ceil(chunkSize / perBatchPerMs);
+  return Number.isFinite(rate) && rate > 0 ? rate : undefined;
+}
+
+/**
+ * How a throttled campaign paces its batches: chunks of at most one second's worth of mail,
+ * each batch sending one chunk per `intervalMs`, the parallel batches offset from each other
+ * by `intervalMs / parallel` so their chunks interleave instead of bursting together.
+ */
+export function pacing(throttle: Throttle | undefined, chunkSize: number, parallelBatches: number) {
+  const rate = perMinute(throttle);
+  if (rate === undefined) return { chunkSize, intervalMs: 0, staggerMs: 0 };
+  const chunk = Math.max(1, Math.min(chunkSize, Math.floor(rate / 60)));
+  const parallel = Math.max(1, parallelBatches);
+  const intervalMs = Math.ceil((chunk * parallel * 60_000) / rate);
+  return { chunkSize: chunk, intervalMs, staggerMs: Math.floor(intervalMs / parallel) };
 }
 
 /** From the SES event endpoint to a batch workflow: outcomes arrived since the last nudge. */

@@ -1,13 +1,47 @@
-// `npm start`: the whole platform on the embedded local stack (or on whatever real
-// endpoints the environment names), with a worker and the API in this process.
+// `npm start`: the whole platform on the embedded local stack (or on whatever real endpoints
+// the environment names): the components, then a worker process and an API process, then the
+// local SES event source pointed at the API. Ctrl-C stops all of it.
+import { spawn, type ChildProcess } from 'node:child_process';
+import { join } from 'node:path';
 import { loadConfig, ConfigError, type Config } from '../config';
 import { createAwsClients, destroyAwsClients } from '../adapters/aws';
 import { Store } from '../adapters/dynamo/store';
 import { startLocalStack } from './stack';
 import { startLocalEventsPipeline } from './events-pipeline';
 import { devTenantCredentials, seedTenant } from './dev-tenant';
-import { createEngineWorkers } from '../../workers/create-worker';
-import { serveApi } from '../../api/server';
+import { waitUntil } from './ports';
+
+const ROOT = join(__dirname, '..', '..');
+
+function startProcess(name: string, script: string, env: NodeJS.ProcessEnv, ready: RegExp): Promise<ChildProcess> {
+  const child = spawn(process.execPath, ['--import', 'tsx', join(ROOT, script)], { cwd: ROOT, env, stdio: ['ignore', 'inherit', 'pipe'] });
+  return new Promise((resolve, reject) => {
+    let seen = '';
+    child.stderr!.on('data', (chunk: Buffer) => {
+      process.stderr.write(chunk);
+      if (seen !== undefined) {
+        seen += chunk.toString();
+        if (ready.test(seen)) {
+          seen = undefined as never;
+          resolve(child);
+        }
+      }
+    });
+    child.once('exit', (code) => reject(new Error(`${name} exited (${code}) before it was ready`)));
+  });
+}
+
+function stopProcess(child: ChildProcess): Promise<void> {
+  return new Promise((resolve) => {
+    if (child.exitCode !== null || child.signalCode !== null) return resolve();
+    const timer = setTimeout(() => child.kill('SIGKILL'), 10_000);
+    child.once('exit', () => {
+      clearTimeout(timer);
+      resolve();
+    });
+    child.kill('SIGTERM');
+  });
+}
 
 async function main() {
   let config: Config;
@@ -20,8 +54,7 @@ async function main() {
     }
     throw error;
   }
-  const stack = await startLocalStack(config, { ports: 'fixed', persistent: true, temporalUi: true });
-  const stopAll: (() => Promise<void>)[] = [stack.stop];
+  const stopAll: (() => Promise<void>)[] = [];
   let stopping = false;
   const shutdown = async (code: number) => {
     if (stopping) return;
@@ -33,6 +66,8 @@ async function main() {
   process.on('SIGINT', () => void shutdown(0));
   process.on('SIGTERM', () => void shutdown(0));
   try {
+    const stack = await startLocalStack(config, { ports: 'fixed', persistent: true, temporalUi: true });
+    stopAll.push(stack.stop);
     Object.assign(process.env, stack.env);
     config = loadConfig();
     // SES events: the local event source when SES is the emulator; real SNS otherwise.
@@ -52,25 +87,25 @@ async function main() {
     await seedTenant(new Store(aws.doc, config.DYNAMODB_TABLE), tenant);
     destroyAwsClients(aws);
 
-    const workers = await createEngineWorkers(config);
-    const running = workers.run();
-    stopAll.push(async () => {
-      await workers.shutdown();
-      await running;
-    });
-    const api = await serveApi(config);
-    stopAll.push(api.close);
-    await events?.connect(api.url);
+    const worker = await startProcess('worker', 'workers/main.ts', process.env, /worker running/);
+    stopAll.push(() => stopProcess(worker));
+    const api = await startProcess('api', 'api/main.ts', process.env, /api listening/);
+    stopAll.push(() => stopProcess(api));
+    const apiUrl = `http://127.0.0.1:${config.PORT}`;
+    await waitUntil('API', async () => (await fetch(`${apiUrl}/healthz`)).status < 500, 30_000);
+    await events?.connect(apiUrl);
+    for (const child of [worker, api]) child.once('exit', (code) => !stopping && void shutdown(code ?? 1));
 
     const lines = [
       '',
       'Email engine is running.',
-      `  API:              ${api.url}   (docs ${api.url}/docs, health ${api.url}/healthz)`,
+      `  API:              ${apiUrl}   (docs ${apiUrl}/docs, health ${apiUrl}/healthz)`,
       stack.urls.temporalUi ? `  Temporal UI:      ${stack.urls.temporalUi}` : `  Temporal:         ${config.TEMPORAL_ADDRESS}`,
       stack.urls.sesInbox ? `  SES inbox:        ${stack.urls.sesInbox}` : '',
       `  Dev API key:      ${tenant.apiKey}`,
       `  Webhook secret:   ${tenant.webhookSecret}`,
       `  Started locally:  ${[...stack.started, ...(events ? ['ses-event-source'] : [])].join(', ') || 'nothing (all endpoints configured)'}`,
+      'Try: npm run campaign -- --template t.html --subject "Hi {{ first_name }}" --csv list.csv',
       'Press Ctrl-C to stop everything.',
       '',
     ];

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { ConfigError, loadConfig } from '../../src/config';
-import { chunkIntervalMs } from '../../src/contracts';
+import { pacing } from '../../src/contracts';
 import { classifySesError } from '../../src/adapters/ses';
 import { isPrivateAddress } from '../../api/callback-url';
 
@@ -25,13 +25,14 @@ describe('config', () => {
 });
 
 describe('campaign throttle', () => {
-  it('spreads the campaign rate over its parallel batches', () => {
-    // 600/min = 10/s; chunks of 10 → one chunk a second for one batch, every 3 s for three.
-    expect(chunkIntervalMs({ emails_per_minute: 600 }, 10, 1)).toBe(1000);
-    expect(chunkIntervalMs({ emails_per_minute: 600 }, 10, 3)).toBe(3000);
-    expect(chunkIntervalMs({ emails_per_hour: 3600 }, 1, 1)).toBe(1000);
-    expect(chunkIntervalMs({ emails_per_minute: 600, emails_per_hour: 60 }, 1, 1)).toBe(60_000);
-    expect(chunkIntervalMs(undefined, 10, 1)).toBe(0);
+  it('paces chunks of at most a second of mail, one batch slot after another', () => {
+    // 600/min = 10/s: chunks of 10; three batches each send a chunk every 3 s, 1 s apart.
+    expect(pacing({ emails_per_minute: 600 }, 50, 3)).toEqual({ chunkSize: 10, intervalMs: 3000, staggerMs: 1000 });
+    expect(pacing({ emails_per_minute: 600 }, 5, 1)).toEqual({ chunkSize: 5, intervalMs: 500, staggerMs: 500 });
+    expect(pacing({ emails_per_hour: 3600 }, 50, 1)).toEqual({ chunkSize: 1, intervalMs: 1000, staggerMs: 1000 });
+    // The stricter of the two limits wins.
+    expect(pacing({ emails_per_minute: 600, emails_per_hour: 60 }, 50, 1)).toEqual({ chunkSize: 1, intervalMs: 60_000, staggerMs: 60_000 });
+    expect(pacing(undefined, 50, 4)).toEqual({ chunkSize: 50, intervalMs: 0, staggerMs: 0 });
   });
 });
 
