@@ -12,6 +12,8 @@ import { templateRoutes } from './routes/templates';
 import { unsubscribeRoutes } from './routes/unsubscribe';
 import { sesEventRoutes } from './routes/ses-events';
 
+const BODY_METHODS = new Set(['POST', 'PUT', 'PATCH']);
+
 export function createApp(deps: ApiDeps): Express {
   const app = express();
   app.disable('x-powered-by');
@@ -62,8 +64,10 @@ export function createApp(deps: ApiDeps): Express {
   app.use('/api/v1/events', sesEventRoutes(deps));
 
   const v1 = express.Router();
-  v1.use(express.json({ limit: '64kb', strict: true, type: () => true }));
-  v1.use(apiKeyAuth(deps.store, { requestsPerMinute: 6000 }));
+  // Whatever the Content-Type says, a body is JSON (or a 400); only methods that take a body read one.
+  const json = express.json({ limit: '64kb', strict: true, type: () => true });
+  v1.use((req, res, next) => (BODY_METHODS.has(req.method) ? json(req, res, next) : next()));
+  v1.use(apiKeyAuth(deps.store, { requestsPerMinute: deps.config.API_RATE_LIMIT_PER_MINUTE }));
   v1.use('/templates', templateRoutes(deps));
   v1.use('/files', fileRoutes(deps));
   v1.use('/campaigns', campaignRoutes(deps));

@@ -11,6 +11,7 @@ declare module 'express-serve-static-core' {
 }
 
 const CACHE_MS = 60_000;
+const MAX_KEY_LENGTH = 256;
 
 export function apiKeyAuth(store: Store, opts: { requestsPerMinute: number }): RequestHandler {
   const cache = new Map<string, { tenantId: string | undefined; until: number }>();
@@ -18,11 +19,13 @@ export function apiKeyAuth(store: Store, opts: { requestsPerMinute: number }): R
   return async (req, res, next) => {
     const key = req.header('x-api-key');
     if (!key) return sendError(res, 401, 'MISSING_API_KEY', 'The X-API-Key header is required.');
+    // No key is that long: refused before the cache, so huge made-up keys cannot fill it.
+    if (key.length > MAX_KEY_LENGTH) return sendError(res, 401, 'UNKNOWN_API_KEY', 'The API key is not recognised.');
     const now = Date.now();
     let entry = cache.get(key);
     if (!entry || entry.until < now) {
       try {
-        entry = { tenantId: key.length <= 256 ? await store.tenantForApiKey(key) : undefined, until: now + CACHE_MS };
+        entry = { tenantId: await store.tenantForApiKey(key), until: now + CACHE_MS };
       } catch (error) {
         return next(error);
       }

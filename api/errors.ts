@@ -36,6 +36,10 @@ export function errorHandler(log: Logger): ErrorRequestHandler {
     if (e.type === 'encoding.unsupported' || e.type === 'charset.unsupported') {
       return sendError(res, 415, 'UNSUPPORTED_ENCODING', 'The request body encoding is not supported.');
     }
+    // Express could not percent-decode a path segment (`/campaigns/%E0%A4%A/status`).
+    if (e.status === 400 && e.message?.startsWith('Failed to decode param')) {
+      return sendError(res, 400, 'MALFORMED_PATH', 'The path is not valid percent-encoded UTF-8.');
+    }
     if (typeof e.status === 'number' && e.status >= 400 && e.status < 500) {
       return sendError(res, e.status, 'BAD_REQUEST', e.message ?? 'Bad request.');
     }

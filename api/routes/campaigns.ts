@@ -15,12 +15,13 @@ import {
   type ControlResult,
 } from '../../src/contracts';
 import { WorkflowUpdateFailedError, WorkflowNotFoundError } from '@temporalio/client';
-import { batchIdOfMessage } from '../../src/adapters/dynamo/keys';
+import { batchIdOfMessage, keys } from '../../src/adapters/dynamo/keys';
 import { COUNT_NAMES, type MessageRecord, type TransactionRecord } from '../../src/adapters/dynamo/types';
 import { tenantOf } from '../auth';
 import { createCampaignService } from '../campaign-service';
 import type { ApiDeps } from '../deps';
-import { decodeCursor, encodeCursor } from '../pagination';
+import { pathId } from '../ids';
+import { checkTableKey, decodeCursor, decodeKeyCursor, encodeCursor, type TableKey } from '../pagination';
 
 const isoDate = z.string().datetime({ offset: true });
 export const createCampaignBody = z
@@ -115,13 +116,28 @@ export function statusView(txn: TransactionRecord) {
   };
 }
 
+const batchIdOf = (n: number) => `b${String(n).padStart(5, '0')}`;
+
+/** Where a messages page starts: batch number `b` and, within it, after table key `k`. */
+function messagesPosition(raw: string | undefined, transactionId: string, batchCount: number): { b: number; k?: TableKey } {
+  const value = decodeCursor<{ b?: unknown; k?: unknown }>(raw);
+  if (value === undefined) return { b: 1 };
+  const b = value.b;
+  if (typeof b !== 'number' || !Number.isInteger(b) || b < 1 || b > batchCount + 1 || Object.keys(value).some((k) => k !== 'b' && k !== 'k')) {
+    throw new DomainError('invalid', 'INVALID_CURSOR', 'The cursor is not valid.');
+  }
+  if (value.k === undefined) return { b };
+  return { b, k: checkTableKey(value.k, keys.batchPartition(transactionId, batchIdOf(b)), 'MESSAGE#') };
+}
+
 export function campaignRoutes(deps: ApiDeps): Router {
   const router = Router();
   const service = createCampaignService(deps);
 
   const load = async (req: Request<{ id: string }>) => {
-    const txn = await deps.store.getTransaction(tenantOf(req), req.params.id);
-    if (!txn) throw notFound('campaign', req.params.id);
+    const id = pathId('campaign', req.params.id);
+    const txn = await deps.store.getTransaction(tenantOf(req), id);
+    if (!txn) throw notFound('campaign', id);
     return txn;
   };
 
@@ -142,7 +158,7 @@ export function campaignRoutes(deps: ApiDeps): Router {
   router.get('/:id/messages', async (req, res) => {
     const txn = await load(req);
     const query = listQuery.parse(req.query);
-    const position = decodeCursor<{ b: number; k?: Record<string, unknown> }>(query.cursor) ?? { b: 1 };
+    const position = messagesPosition(query.cursor, txn.transaction_id, txn.batch_count ?? 0);
     // Stored status to filter on: messages never picked up are stored CREATED.
     const stored: MessageStatus[] | undefined = query.status
       ? ['SCHEDULED', 'READY_TO_SEND', 'CREATED'].includes(query.status)
@@ -158,7 +174,7 @@ export function campaignRoutes(deps: ApiDeps): Router {
     while (batch <= batchCount && items.length < query.limit) {
       const page = await deps.messages.pageMessages(
         txn.transaction_id,
-        `b${String(batch).padStart(5, '0')}`,
+        batchIdOf(batch),
         query.limit - items.length,
         key,
         stored,
@@ -167,7 +183,7 @@ export function campaignRoutes(deps: ApiDeps): Router {
         const view = messageView(m, txn);
         if (!query.status || view.status === query.status) items.push(view);
       }
-      key = page.cursor;
+      key = page.cursor as TableKey | undefined;
       if (!key) batch += 1;
     }
     const more = batch <= batchCount;
@@ -185,7 +201,8 @@ export function campaignRoutes(deps: ApiDeps): Router {
   router.get('/:id/errors', async (req, res) => {
     const txn = await load(req);
     const query = listQuery.omit({ status: true }).parse(req.query);
-    const page = await deps.messages.listRowErrors(txn.transaction_id, query.limit, decodeCursor(query.cursor));
+    const start = decodeKeyCursor(query.cursor, keys.transaction(txn.transaction_id).PK, 'ERROR#');
+    const page = await deps.messages.listRowErrors(txn.transaction_id, query.limit, start);
     res.json({
       transaction_id: txn.transaction_id,
       total_invalid: txn.counts.invalid,

@@ -43,7 +43,6 @@ export function sesEventRoutes(deps: ApiDeps): Router {
       deps.log.warn('sns subscription removed', { topic: message.TopicArn });
       return res.json({ acknowledged: true });
     }
-    if (await deps.messages.seenSnsMessage(message.MessageId)) return res.json({ result: 'duplicate' });
     let payload: unknown;
     try {
       payload = JSON.parse(message.Message);
@@ -56,8 +55,9 @@ export function sesEventRoutes(deps: ApiDeps): Router {
       deps.log.warn('sns notification is not an SES event', { sns_message_id: message.MessageId });
       return res.json({ result: 'ignored' });
     }
+    // No SNS-level dedupe table: applying an event is idempotent by itself (each event type
+    // sets its flag once), which also covers SES sending the same event twice.
     const result = await events.process(event.data);
-    await deps.messages.markSnsMessage(message.MessageId);
     res.json({ result });
   });
   return router;

@@ -5,7 +5,8 @@ import { DomainError, notFound } from '../../src/domain/errors';
 import { normalizeEmail } from '../../src/domain/email-address';
 import { tenantOf } from '../auth';
 import type { ApiDeps } from '../deps';
-import { decodeCursor, encodeCursor } from '../pagination';
+import { keys } from '../../src/adapters/dynamo/keys';
+import { decodeKeyCursor, encodeCursor } from '../pagination';
 
 const putBody = z.object({ reason: z.string().trim().min(1).max(200).default('MANUAL') }).strict();
 
@@ -19,7 +20,9 @@ export function suppressionRoutes(deps: ApiDeps): Router {
   const router = Router();
   router.get('/', async (req, res) => {
     const query = z.object({ limit: z.coerce.number().int().min(1).max(1000).default(100), cursor: z.string().max(4096).optional() }).parse(req.query);
-    const page = await deps.messages.listSuppressions(tenantOf(req), query.limit, decodeCursor(query.cursor));
+    const tenantId = tenantOf(req);
+    const start = decodeKeyCursor(query.cursor, keys.suppression(tenantId, '').PK, 'EMAIL#');
+    const page = await deps.messages.listSuppressions(tenantId, query.limit, start);
     res.json({ items: page.items, next_cursor: encodeCursor(page.cursor) });
   });
   router.get('/:email', async (req, res) => {

@@ -7,6 +7,7 @@ import { parseTemplate } from '../../src/domain/template';
 import { s3Keys } from '../../src/adapters/s3';
 import type { TemplateRecord } from '../../src/adapters/dynamo/types';
 import { tenantOf } from '../auth';
+import { pathId } from '../ids';
 import type { ApiDeps } from '../deps';
 
 const headerSafe = z.string().refine((s) => !/[\r\n]/.test(s), 'must not contain line breaks');
@@ -58,7 +59,7 @@ export function templateRoutes(deps: ApiDeps): Router {
 
   router.post('/:templateId/confirm', async (req, res) => {
     const tenantId = tenantOf(req);
-    const template = await deps.store.getTemplate(tenantId, req.params.templateId);
+    const template = await deps.store.getTemplate(tenantId, pathId('template', req.params.templateId));
     if (!template) throw notFound('template', req.params.templateId);
     const size = await deps.objects.size(template.s3_key);
     if (size === undefined) throw new DomainError('not_found', 'TEMPLATE_NOT_UPLOADED', 'Nothing was uploaded for this template.');
@@ -79,7 +80,7 @@ export function templateRoutes(deps: ApiDeps): Router {
   });
 
   router.get('/:templateId', async (req, res) => {
-    const template = await deps.store.getTemplate(tenantOf(req), req.params.templateId);
+    const template = await deps.store.getTemplate(tenantOf(req), pathId('template', req.params.templateId));
     if (!template) throw notFound('template', req.params.templateId);
     res.json(templateView(template));
   });

@@ -63,6 +63,8 @@ export const configSchema = z.object({
   DEV_WEBHOOK_SECRET: z.string().min(16).optional(),
 
   LOCAL_STACK_DIR: z.string().min(1).default('.local-stack'),
+  /** Requests per minute one tenant may make to /api/v1 before it gets 429 with Retry-After. */
+  API_RATE_LIMIT_PER_MINUTE: positiveInt.default(6000),
 });
 
 export type Config = z.infer<typeof configSchema>;

@@ -1,8 +1,6 @@
 // `npm start`: the whole platform on the embedded local stack (or on whatever real endpoints
 // the environment names): the components, then a worker process and an API process, then the
 // local SES event source pointed at the API. Ctrl-C stops all of it.
-import { spawn, type ChildProcess } from 'node:child_process';
-import { join } from 'node:path';
 import { loadConfig, ConfigError, type Config } from '../config';
 import { createAwsClients, destroyAwsClients } from '../adapters/aws';
 import { Store } from '../adapters/dynamo/store';
@@ -10,38 +8,7 @@ import { startLocalStack } from './stack';
 import { startLocalEventsPipeline } from './events-pipeline';
 import { devTenantCredentials, seedTenant } from './dev-tenant';
 import { waitUntil } from './ports';
-
-const ROOT = join(__dirname, '..', '..');
-
-function startProcess(name: string, script: string, env: NodeJS.ProcessEnv, ready: RegExp): Promise<ChildProcess> {
-  const child = spawn(process.execPath, ['--import', 'tsx', join(ROOT, script)], { cwd: ROOT, env, stdio: ['ignore', 'inherit', 'pipe'] });
-  return new Promise((resolve, reject) => {
-    let seen = '';
-    child.stderr!.on('data', (chunk: Buffer) => {
-      process.stderr.write(chunk);
-      if (seen !== undefined) {
-        seen += chunk.toString();
-        if (ready.test(seen)) {
-          seen = undefined as never;
-          resolve(child);
-        }
-      }
-    });
-    child.once('exit', (code) => reject(new Error(`${name} exited (${code}) before it was ready`)));
-  });
-}
-
-function stopProcess(child: ChildProcess): Promise<void> {
-  return new Promise((resolve) => {
-    if (child.exitCode !== null || child.signalCode !== null) return resolve();
-    const timer = setTimeout(() => child.kill('SIGKILL'), 10_000);
-    child.once('exit', () => {
-      clearTimeout(timer);
-      resolve();
-    });
-    child.kill('SIGTERM');
-  });
-}
+import { startProcess, stopProcess } from './processes';
 
 async function main() {
   let config: Config;

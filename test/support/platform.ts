@@ -12,10 +12,16 @@ import { createAwsClients, destroyAwsClients } from '../../src/adapters/aws';
 import { Store } from '../../src/adapters/dynamo/store';
 import { createEngineWorkers } from '../../workers/create-worker';
 import { serveApi } from '../../api/server';
+import { freePort } from '../../src/local/ports';
+import { startProcess, stopProcess } from '../../src/local/processes';
 
 export const BENCH_TENANT = { tenantId: 'bench', apiKey: 'bench-key-0123456789abcdef', webhookSecret: 'whsec_YmVuY2gtc2VjcmV0LTAxMjM0NTY3ODk=' };
 
-export async function startPlatform(overrides: Record<string, string> = {}) {
+/**
+ * With `processes`, the worker and the API run as separate processes (so their memory can be
+ * measured); otherwise in this one.
+ */
+export async function startPlatform(overrides: Record<string, string> = {}, opts: { processes?: boolean; connectEvents?: boolean } = {}) {
   const dir = mkdtempSync(join(tmpdir(), 'email-engine-bench-'));
   const base = loadConfig({ ...process.env, LOCAL_STACK_DIR: dir, LOG_LEVEL: 'warn', ...overrides });
   const stack = await startLocalStack(base, { ports: 'random', persistent: false, temporalUi: false, log: () => undefined });
@@ -24,19 +30,37 @@ export async function startPlatform(overrides: Record<string, string> = {}) {
   const aws = createAwsClients(config);
   await seedTenant(new Store(aws.doc, config.DYNAMODB_TABLE), BENCH_TENANT, 'bench');
   destroyAwsClients(aws);
-  const workers = await createEngineWorkers(config);
-  const running = workers.run();
-  const api = await serveApi(config, 0);
-  await events.connect(api.url, 200);
+  let apiUrl: string;
+  let pids: { worker: number; api: number } | undefined;
+  const stops: (() => Promise<void>)[] = [];
+  if (opts.processes) {
+    const port = await freePort();
+    const env = { ...process.env, ...Object.fromEntries(Object.entries(config).map(([k, v]) => [k, Array.isArray(v) ? v.join(',') : String(v ?? '')])), PORT: String(port) };
+    const quiet = () => undefined;
+    const worker = await startProcess('worker', 'workers/main.ts', env, /worker running/, quiet);
+    const api = await startProcess('api', 'api/main.ts', env, /api listening/, quiet);
+    stops.push(() => stopProcess(api), () => stopProcess(worker));
+    apiUrl = `http://127.0.0.1:${port}`;
+    pids = { worker: worker.pid!, api: api.pid! };
+  } else {
+    const workers = await createEngineWorkers(config);
+    const running = workers.run();
+    const api = await serveApi(config, 0);
+    stops.push(api.close, async () => {
+      await workers.shutdown();
+      await running;
+    });
+    apiUrl = api.url;
+  }
+  if (opts.connectEvents !== false) await events.connect(apiUrl, 200);
   return {
     config,
-    apiUrl: api.url,
+    apiUrl,
+    pids,
     events,
     async stop() {
       await events.stop();
-      await api.close();
-      await workers.shutdown();
-      await running;
+      for (const stop of stops) await stop();
       await stack.stop();
       rmSync(dir, { recursive: true, force: true });
     },

@@ -288,28 +288,6 @@ export class MessageStore {
     );
   }
 
-  // ---- SNS redelivery ----
-  async seenSnsMessage(snsMessageId: string): Promise<boolean> {
-    const { Items } = await this.doc.send(
-      new QueryCommand({
-        TableName: this.table,
-        KeyConditionExpression: 'PK = :pk AND SK = :sk',
-        ExpressionAttributeValues: { ':pk': `SNS#${snsMessageId}`, ':sk': 'SEEN' },
-      }),
-    );
-    return (Items?.length ?? 0) > 0;
-  }
-
-  /** Remembered for a week (DynamoDB TTL), longer than SNS keeps retrying a delivery. */
-  async markSnsMessage(snsMessageId: string): Promise<void> {
-    await this.doc.send(
-      new PutCommand({
-        TableName: this.table,
-        Item: { PK: `SNS#${snsMessageId}`, SK: 'SEEN', expires_at: Math.floor(Date.now() / 1000) + 7 * 24 * 3600 },
-      }),
-    );
-  }
-
   // ---- suppression ----
   async suppressedAmong(tenantId: string, emails: string[]): Promise<Set<string>> {
     const found = new Set<string>();

@@ -1,0 +1,63 @@
+// The physical limits the engine is measured against, taken in the same run on the same
+// machine: DynamoDB BatchWriteItem items/s, SES SendEmail calls/s at the engine's concurrency,
+// and Temporal empty-activity round trips/s.
+import { join } from 'node:path';
+import { randomUUID } from 'node:crypto';
+import { NativeConnection, Worker } from '@temporalio/worker';
+import { Client, Connection } from '@temporalio/client';
+import type { Config } from '../../src/config';
+import { createAwsClients, destroyAwsClients } from '../../src/adapters/aws';
+import { MessageStore } from '../../src/adapters/dynamo/message-store';
+import { SesMessenger } from '../../src/adapters/ses';
+
+async function pool<T>(count: number, concurrency: number, fn: (i: number) => Promise<T>): Promise<void> {
+  let next = 0;
+  await Promise.all(Array.from({ length: concurrency }, async () => {
+    while (next < count) await fn(next++);
+  }));
+}
+
+export async function dynamoWriteRate(config: Config, items = 20_000): Promise<number> {
+  const aws = createAwsClients(config);
+  const store = new MessageStore(aws.doc, config.DYNAMODB_TABLE);
+  const run = randomUUID();
+  const payload = 'x'.repeat(200); // about the size of a message item
+  const started = Date.now();
+  await pool(items / 100, 4, async (g) => {
+    await store.writeAll(Array.from({ length: 100 }, (_, i) => ({ PK: `BENCH#${run}#${g}`, SK: `ITEM#${i}`, payload })));
+  });
+  destroyAwsClients(aws);
+  return items / ((Date.now() - started) / 1000);
+}
+
+export async function sesSendRate(config: Config, calls = 2_000, concurrency = 8): Promise<number> {
+  const aws = createAwsClients(config);
+  const ses = new SesMessenger(aws.ses, config.SES_CONFIGURATION_SET);
+  const started = Date.now();
+  await pool(calls, concurrency, (i) =>
+    ses.send({ from: 'bench@example.com', to: `raw${i}@example.com`, subject: 'raw', html: '<p>raw</p>', headers: {}, tags: {} }),
+  );
+  destroyAwsClients(aws);
+  return calls / ((Date.now() - started) / 1000);
+}
+
+export async function temporalActivityRate(config: Config, count = 2_000, parallel = 20): Promise<number> {
+  const taskQueue = `bench-noop-${randomUUID().slice(0, 8)}`;
+  const connection = await NativeConnection.connect({ address: config.TEMPORAL_ADDRESS! });
+  const worker = await Worker.create({
+    connection,
+    namespace: config.TEMPORAL_NAMESPACE,
+    taskQueue,
+    workflowsPath: join(__dirname, 'noop.workflow.ts'),
+    activities: { noop: async () => undefined },
+  });
+  const client = new Client({ connection: await Connection.connect({ address: config.TEMPORAL_ADDRESS! }), namespace: config.TEMPORAL_NAMESPACE });
+  const rate = await worker.runUntil(async () => {
+    const started = Date.now();
+    await client.workflow.execute('noopActivities', { taskQueue, workflowId: taskQueue, args: [count, parallel] });
+    return count / ((Date.now() - started) / 1000);
+  });
+  await client.connection.close();
+  await connection.close();
+  return rate;
+}
