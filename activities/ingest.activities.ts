@@ -31,7 +31,8 @@ interface Checkpoint {
   suppressed: number;
 }
 
-const FLUSH_ROWS = 100;
+// Rows validated between two writes (and heartbeats): enough to keep several BatchWriteItem requests in flight.
+const FLUSH_ROWS = 500;
 // A single record larger than this aborts the file; individual cells are capped far lower by the validator.
 const MAX_RECORD_BYTES = 8 * 1024 * 1024;
 

@@ -41,7 +41,7 @@ export const createCampaignBody = z
   .strict();
 
 type ControlUpdate = typeof pauseUpdate | typeof resumeUpdate | typeof sendNowUpdate | typeof cancelUpdate;
-const rescheduleBody = z.object({ send_at: isoDate }).strict();
+export const rescheduleBody = z.object({ send_at: isoDate }).strict();
 
 /** A control request the campaign's workflow refused (or cannot take: it has ended) is a 409. */
 function refused(error: unknown, status: string): unknown {

@@ -8,7 +8,7 @@ import type { ApiDeps } from '../deps';
 import { keys } from '../../src/adapters/dynamo/keys';
 import { decodeKeyCursor, encodeCursor } from '../pagination';
 
-const putBody = z.object({ reason: z.string().trim().min(1).max(200).default('MANUAL') }).strict();
+export const putSuppressionBody = z.object({ reason: z.string().trim().min(1).max(200).default('MANUAL') }).strict();
 
 function emailParam(raw: string): string {
   const email = normalizeEmail(raw);
@@ -33,7 +33,7 @@ export function suppressionRoutes(deps: ApiDeps): Router {
   });
   router.put('/:email', async (req, res) => {
     const email = emailParam(req.params.email);
-    const body = putBody.parse(req.body ?? {});
+    const body = putSuppressionBody.parse(req.body ?? {});
     const record = { tenant_id: tenantOf(req), email, reason: body.reason, source: { type: 'api' }, created_at: new Date().toISOString() };
     await deps.messages.putSuppression(record);
     res.json(record);

@@ -166,8 +166,74 @@ done
 API_KEY=$(node -e 'console.log(JSON.parse(require("fs").readFileSync(process.argv[1], "utf8")).apiKey)' "$LOCAL_STACK_DIR/dev-tenant.json")
 log "platform healthy at $API"
 
-# --- 3. Schemathesis --------------------------------------------------------------------------
+# --- 3. Real data for the fuzzer to find -------------------------------------------------------
+# Random ids only ever reach the 404 branch. A confirmed template, an uploaded CSV, a sent and a
+# scheduled campaign, their messages and a suppressed address are offered to Schemathesis as
+# dictionaries: half of the generated ids are real ones, so status, messages, cursors, control
+# requests and campaign starts run their whole code path under fuzzed query strings and bodies.
+FUZZ_CONFIG="$REPORT_DIR/schemathesis.toml"
+API="$API" API_KEY="$API_KEY" node - >"$FUZZ_CONFIG" <<'NODE'
+const { API, API_KEY } = process.env;
+const call = async (method, path, body) => {
+  const res = await fetch(API + path, {
+    method,
+    headers: { 'x-api-key': API_KEY, ...(body === undefined ? {} : { 'content-type': 'application/json' }) },
+    body: body === undefined ? undefined : JSON.stringify(body),
+  });
+  const text = await res.text();
+  if (res.status >= 300) throw new Error(`${method} ${path}: ${res.status} ${text}`);
+  return text ? JSON.parse(text) : {};
+};
+const put = async (target, content) => {
+  const res = await fetch(target.upload_url, { method: 'PUT', headers: target.headers, body: content });
+  if (!res.ok) throw new Error(`upload: ${res.status}`);
+};
+(async () => {
+  const template = await call('POST', '/api/v1/templates/presigned-url', { name: 'fuzz', subject: 'Hi {{ first_name }}', from: 'sender@example.com' });
+  await put(template, '<p>Hello {{ first_name }}</p>');
+  await call('POST', `/api/v1/templates/${template.template_id}/confirm`);
+  const file = await call('POST', '/api/v1/files/presigned-url', { file_name: 'fuzz.csv', content_type: 'text/csv' });
+  await put(file, 'email,first_name\nsuccess@simulator.amazonses.com,Ada\nnot-an-address,Bob\nbounce@simulator.amazonses.com,Cy\n');
+  const sent = await call('POST', '/api/v1/campaigns', { template_id: template.template_id, file_id: file.file_id });
+  const sendAt = new Date(Date.now() + 30 * 24 * 3600 * 1000).toISOString();
+  const scheduled = await call('POST', '/api/v1/campaigns', { template_id: template.template_id, file_id: file.file_id, schedule: { send_at: sendAt } });
+  const deadline = Date.now() + 120_000;
+  let status;
+  do {
+    await new Promise((r) => setTimeout(r, 500));
+    status = (await call('GET', `/api/v1/campaigns/${sent.transaction_id}/status`)).status;
+  } while (!['SENT', 'COMPLETED', 'FAILED'].includes(status) && Date.now() < deadline);
+  const messages = (await call('GET', `/api/v1/campaigns/${sent.transaction_id}/messages`)).items.map((m) => m.message_id);
+  await call('PUT', '/api/v1/suppressions/fuzz@example.com', { reason: 'fuzz seed' });
+  const list = (values) => `values = ${JSON.stringify(values)}`;
+  console.error(`[fuzz-api] seeded: template ${template.template_id}, file ${file.file_id}, campaigns ${sent.transaction_id} (${status}) and ${scheduled.transaction_id}`);
+  console.log(
+    [
+      '# Written by test/drills/fuzz-api.sh: ids of real data for the fuzzer.',
+      '[dictionaries.campaigns]', list([sent.transaction_id, scheduled.transaction_id]),
+      '[dictionaries.templates]', list([template.template_id]),
+      '[dictionaries.files]', list([file.file_id]),
+      '[dictionaries.messages]', list(messages),
+      '[dictionaries.emails]', list(['fuzz@example.com']),
+      '[parameters]',
+      '"path.id" = { dictionary = "campaigns", probability = 0.5 }',
+      '"path.template_id" = { dictionary = "templates", probability = 0.5 }',
+      '"path.message_id" = { dictionary = "messages", probability = 0.5 }',
+      '"path.email" = { dictionary = "emails", probability = 0.5 }',
+      '"body.template_id" = { dictionary = "templates", probability = 0.5 }',
+      '"body.file_id" = { dictionary = "files", probability = 0.5 }',
+      '',
+    ].join('\n'),
+  );
+})().catch((error) => {
+  console.error(`[fuzz-api] seeding failed: ${error.message}`);
+  process.exit(1);
+});
+NODE
+
+# --- 4. Schemathesis --------------------------------------------------------------------------
 args=(
+  --config-file "$FUZZ_CONFIG"
   run "$API/openapi.json"
   --checks "$CHECKS"
   --header "X-API-Key: $API_KEY"
@@ -177,6 +243,7 @@ args=(
   --request-timeout 30
   --generation-database none
   --output-sanitize true
+  --output-truncate true
   --no-color
   --report junit
   --report-dir "$REPORT_DIR"
@@ -184,9 +251,16 @@ args=(
 if [ -n "${FUZZ_SEED:-}" ]; then args+=(--seed "$FUZZ_SEED"); fi
 
 set +e
-"$VENV/bin/schemathesis" "${args[@]}"
+# From the report directory: Schemathesis keeps its cache (.schemathesis/) in the working directory.
+(cd "$REPORT_DIR" && "$VENV/bin/schemathesis" "${args[@]}")
 status=$?
 set -e
+# What the fuzzed requests did to the worker shows only in its log.
+errors=$(grep -c -E '"level":"error"|\[ERROR\]' "$PLATFORM_LOG" || true)
+if [ "$errors" -gt 0 ]; then
+  log "the platform logged $errors error line(s) during the run (see $PLATFORM_LOG):"
+  grep -E '"level":"error"|\[ERROR\]' "$PLATFORM_LOG" | cut -c1-400 | sort | uniq -c | sort -rn | head -n 20 >&2
+fi
 if [ "$status" -ne 0 ]; then
   log "schemathesis found failures (exit $status); JUnit report and platform log in $REPORT_DIR"
 else

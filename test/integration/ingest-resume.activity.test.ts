@@ -63,33 +63,33 @@ describe('ingestRecipients resume and idempotency', () => {
     const id = uid();
     const blocked = `blocked-${id}@example.com`;
     await suppress(deps, blocked);
-    const rows = Array.from({ length: 250 }, (_, i) => (i === 49 ? blocked : i === 149 ? 'broken@' : `r${i + 1}-${id}@example.com`));
+    const rows = Array.from({ length: 1200 }, (_, i) => (i === 49 ? blocked : i === 649 ? 'broken@' : `r${i + 1}-${id}@example.com`));
     const { txn, input } = await campaign(deps, `email\n${rows.join('\n')}\n`);
 
-    // Attempt 1: the second DynamoDB flush (rows 101-200) fails, as if the worker died there.
+    // Attempt 1: the second DynamoDB flush (rows 501-1000) fails, as if the worker died there.
     let writes = 0;
     const flaky = Object.create(deps.messages) as typeof deps.messages;
     flaky.writeAll = async (items) => {
       if (++writes === 2) throw new Error('connection reset');
       return deps.messages.writeAll(items);
     };
-    const attempt1 = await runAttempt(createActivities({ ...deps, messages: flaky }).ingestRecipients, [{ ...input, batchSize: 100 }]);
+    const attempt1 = await runAttempt(createActivities({ ...deps, messages: flaky }).ingestRecipients, [{ ...input, batchSize: 500 }]);
     expect((attempt1.error as Error).message).toBe('connection reset');
-    expect(attempt1.heartbeats).toEqual([{ row: 100, suppressed: 1 }]);
-    expect((await deps.messages.pageMessages(txn.transaction_id, 'b00001', 1000)).items).toHaveLength(100);
+    expect(attempt1.heartbeats).toEqual([{ row: 500, suppressed: 1 }]);
+    expect((await deps.messages.pageMessages(txn.transaction_id, 'b00001', 1000)).items).toHaveLength(500);
     expect((await deps.messages.pageMessages(txn.transaction_id, 'b00002', 1000)).items).toHaveLength(0);
 
     // Attempt 2 gets the last heartbeat of attempt 1, as the server would hand it over.
-    const { result } = await runActivity(activities.ingestRecipients, [{ ...input, batchSize: 100 }], {
+    const { result } = await runActivity(activities.ingestRecipients, [{ ...input, batchSize: 500 }], {
       attempt: 2,
       heartbeatDetails: attempt1.heartbeats.at(-1),
     });
-    expect(result).toEqual({ totalMessages: 249, batchCount: 3, valid: 248, invalid: 1, suppressed: 1 });
+    expect(result).toEqual({ totalMessages: 1199, batchCount: 3, valid: 1198, invalid: 1, suppressed: 1 });
     const messages = await allMessages(deps, txn.transaction_id);
-    expect(messages).toHaveLength(249);
-    expect(new Set(messages.map((m) => m.message_id)).size).toBe(249);
+    expect(messages).toHaveLength(1199);
+    expect(new Set(messages.map((m) => m.message_id)).size).toBe(1199);
     expect(messages.filter((m) => m.status === 'SUPPRESSED').map((m) => [m.row, m.recipient_email])).toEqual([[50, blocked]]);
-    expect((await allRowErrors(deps, txn.transaction_id)).map((e) => [e.row, e.code])).toEqual([[150, 'INVALID_EMAIL']]);
+    expect((await allRowErrors(deps, txn.transaction_id)).map((e) => [e.row, e.code])).toEqual([[650, 'INVALID_EMAIL']]);
     expect((await transaction(deps, txn.transaction_id)).counts).toMatchObject({ invalid: 1, suppressed: 1 });
   });
 

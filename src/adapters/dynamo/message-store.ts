@@ -33,19 +33,26 @@ export class MessageStore {
     readonly table: string,
   ) {}
 
-  /** BatchWriteItem in groups of 25, retrying UnprocessedItems with backoff until all are written. */
-  async writeAll(items: Item[]): Promise<void> {
-    for (let i = 0; i < items.length; i += 25) {
-      let pending = items.slice(i, i + 25).map((Item) => ({ PutRequest: { Item } }));
-      for (let attempt = 0; pending.length > 0; attempt++) {
-        if (attempt > 0) await sleep(Math.min(2000, 50 * 2 ** attempt));
-        const { UnprocessedItems } = await this.doc.send(
-          new BatchWriteCommand({ RequestItems: { [this.table]: pending } }),
-        );
-        pending = (UnprocessedItems?.[this.table] ?? []) as typeof pending;
-        if (attempt > 20 && pending.length > 0) throw new Error('BatchWriteItem kept returning UnprocessedItems');
+  /**
+   * BatchWriteItem in groups of 25, four requests in flight, each retrying its UnprocessedItems
+   * with backoff until all are written.
+   */
+  async writeAll(items: Item[], concurrency = 4): Promise<void> {
+    const groups: Item[][] = [];
+    for (let i = 0; i < items.length; i += 25) groups.push(items.slice(i, i + 25));
+    let next = 0;
+    const worker = async () => {
+      while (next < groups.length) {
+        let pending = groups[next++]!.map((Item) => ({ PutRequest: { Item } }));
+        for (let attempt = 0; pending.length > 0; attempt++) {
+          if (attempt > 0) await sleep(Math.min(2000, 50 * 2 ** attempt));
+          const { UnprocessedItems } = await this.doc.send(new BatchWriteCommand({ RequestItems: { [this.table]: pending } }));
+          pending = (UnprocessedItems?.[this.table] ?? []) as typeof pending;
+          if (attempt > 20 && pending.length > 0) throw new Error('BatchWriteItem kept returning UnprocessedItems');
+        }
       }
-    }
+    };
+    await Promise.all(Array.from({ length: Math.min(concurrency, groups.length) }, worker));
   }
 
   messageItem(message: MessageRecord): Item {
@@ -292,17 +299,21 @@ export class MessageStore {
   async suppressedAmong(tenantId: string, emails: string[]): Promise<Set<string>> {
     const found = new Set<string>();
     const unique = [...new Set(emails)];
-    for (let i = 0; i < unique.length; i += 100) {
-      let request: Record<string, unknown>[] | undefined = unique.slice(i, i + 100).map((e) => keys.suppression(tenantId, e));
-      for (let attempt = 0; request && request.length > 0; attempt++) {
-        if (attempt > 0) await sleep(Math.min(2000, 50 * 2 ** attempt));
-        const result: BatchGetCommandOutput = await this.doc.send(
-          new BatchGetCommand({ RequestItems: { [this.table]: { Keys: request, ProjectionExpression: 'email' } } }),
-        );
-        for (const item of result.Responses?.[this.table] ?? []) found.add(item.email as string);
-        request = result.UnprocessedKeys?.[this.table]?.Keys;
-      }
-    }
+    const groups: string[][] = [];
+    for (let i = 0; i < unique.length; i += 100) groups.push(unique.slice(i, i + 100));
+    await Promise.all(
+      groups.map(async (group) => {
+        let request: Record<string, unknown>[] | undefined = group.map((e) => keys.suppression(tenantId, e));
+        for (let attempt = 0; request && request.length > 0; attempt++) {
+          if (attempt > 0) await sleep(Math.min(2000, 50 * 2 ** attempt));
+          const result: BatchGetCommandOutput = await this.doc.send(
+            new BatchGetCommand({ RequestItems: { [this.table]: { Keys: request, ProjectionExpression: 'email' } } }),
+          );
+          for (const item of result.Responses?.[this.table] ?? []) found.add(item.email as string);
+          request = result.UnprocessedKeys?.[this.table]?.Keys;
+        }
+      }),
+    );
     return found;
   }
 
