@@ -92,9 +92,10 @@ export function createTransactionActivities(deps: ActivityDeps) {
     await store.setTransactionFields(input.transactionId, input.fields);
   }
 
-  async function deliverWebhook(request: WebhookRequest): Promise<'delivered' | 'no_callback'> {
+  async function deliverWebhook(request: WebhookRequest): Promise<'delivered' | 'no_callback' | 'callback_gone'> {
     const txn = await store.getTransaction(undefined, request.transactionId);
     if (!txn?.callback_url) return 'no_callback';
+    if (txn.callback_gone_at) return 'callback_gone';
     const tenant = await store.getTenant(txn.tenant_id);
     if (!tenant) throw ApplicationFailure.create({ type: 'TenantMissing', message: `tenant ${txn.tenant_id} missing`, nonRetryable: true });
     const body = JSON.stringify({
@@ -128,6 +129,10 @@ export function createTransactionActivities(deps: ActivityDeps) {
     await response.body?.cancel();
     const status = response.status;
     if (status >= 200 && status < 300) return 'delivered';
+    if (status === 410) {
+      // Gone: the receiver asks us to stop; no later status of this campaign is posted there.
+      await store.setTransactionFields(request.transactionId, { callback_gone_at: new Date().toISOString() });
+    }
     const retryable = status >= 500 || status === 408 || status === 429;
     throw ApplicationFailure.create({
       type: retryable ? 'WebhookRetryable' : 'WebhookRejected',

@@ -64,9 +64,10 @@ const upload = {
   },
 };
 
-const historyEntry = (statuses: readonly string[]) => ({
+/** A transaction's history entries are status changes; a message's also record events (Send, Open…) without one. */
+const historyEntry = (statuses: readonly string[], statusRequired: boolean) => ({
   type: 'object',
-  required: ['status', 'timestamp'],
+  required: statusRequired ? ['status', 'timestamp'] : ['timestamp'],
   properties: { status: { enum: statuses }, event: { type: 'string' }, timestamp: { type: 'string' }, metadata: { type: 'object' } },
 });
 
@@ -143,7 +144,7 @@ const schemas = {
         ],
       },
       estimated_completion: nullable('string'),
-      status_history: { type: 'array', items: historyEntry(TRANSACTION_STATUSES) },
+      status_history: { type: 'array', items: historyEntry(TRANSACTION_STATUSES, true) },
       created_at: { type: 'string' },
       updated_at: { type: 'string' },
     },
@@ -163,7 +164,7 @@ const schemas = {
       created_at: { type: 'string' },
       updated_at: { type: 'string' },
       placeholder_data: { type: 'object', additionalProperties: { type: 'string' } },
-      status_history: { type: 'array', items: historyEntry(MESSAGE_STATUSES) },
+      status_history: { type: 'array', items: historyEntry(MESSAGE_STATUSES, false) },
     },
   },
   MessagePage: {
@@ -288,6 +289,16 @@ const campaignPaths = (base: string) => ({
   },
 });
 
+/** Node's HTTP parser answers any route with 431 (see api/server.ts), before the app runs. */
+function withTransportErrors<T extends Record<string, Record<string, { responses: Responses }>>>(paths: T): T {
+  for (const item of Object.values(paths)) {
+    for (const operation of Object.values(item)) {
+      operation.responses['431'] ??= err('The request line and headers are larger than 16 KiB (HEADERS_TOO_LARGE)');
+    }
+  }
+  return paths;
+}
+
 export const openApiDocument = {
   openapi: '3.1.0',
   info: { title: 'Email engine', version: '1.0.0', description: 'Bulk email campaigns on Temporal and Amazon SES v2.' },
@@ -296,7 +307,7 @@ export const openApiDocument = {
     schemas,
   },
   security: [{ apiKey: [] }],
-  paths: {
+  paths: withTransportErrors({
     '/healthz': {
       get: { security: [], responses: { '200': ok('All components up', ref('Health')), '503': ok('A component is down', ref('Health')) } },
     },
@@ -403,7 +414,7 @@ export const openApiDocument = {
         },
       },
     },
-  },
+  }),
 };
 
 export const docsPage = `<!doctype html><html><head><meta charset="utf-8"><title>Email engine API</title></head>

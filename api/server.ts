@@ -1,5 +1,6 @@
 // Builds the API's dependencies from config (clients, stores, health checks) and serves it.
-import type { Server } from 'node:http';
+import { STATUS_CODES, type Server } from 'node:http';
+import type { Duplex } from 'node:stream';
 import { DescribeTableCommand } from '@aws-sdk/client-dynamodb';
 import { HeadObjectCommand } from '@aws-sdk/client-s3';
 import { GetAccountCommand } from '@aws-sdk/client-sesv2';
@@ -81,6 +82,29 @@ export async function buildApiDeps(config: Config): Promise<{ deps: ApiDeps; clo
   };
 }
 
+/**
+ * Requests Node's HTTP parser refuses before Express sees them (a request line and headers over
+ * 16 KiB, or bytes that are not HTTP) get the contract's JSON error body instead of Node's
+ * empty one, then the connection is closed.
+ */
+function answerClientError(error: NodeJS.ErrnoException, socket: Duplex): void {
+  if (error.code === 'ECONNRESET' || !socket.writable) {
+    socket.destroy();
+    return;
+  }
+  const [status, code, message] =
+    error.code === 'HPE_HEADER_OVERFLOW'
+      ? [431, 'HEADERS_TOO_LARGE', 'The request line and headers are larger than 16 KiB.']
+      : error.code === 'ERR_HTTP_REQUEST_TIMEOUT' || error.code === 'HPE_HEADERS_TIMEOUT'
+        ? [408, 'REQUEST_TIMEOUT', 'The request was not received in time.']
+        : [400, 'MALFORMED_REQUEST', 'The request is not valid HTTP.'];
+  const body = JSON.stringify({ error: { code, message } });
+  socket.end(
+    `HTTP/1.1 ${status} ${STATUS_CODES[status]}\r\nContent-Type: application/json; charset=utf-8\r\n` +
+      `Content-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`,
+  );
+}
+
 export async function serveApi(config: Config, port = config.PORT): Promise<{ server: Server; url: string; close: () => Promise<void> }> {
   const { deps, close } = await buildApiDeps(config);
   const app = createApp(deps);
@@ -88,6 +112,7 @@ export async function serveApi(config: Config, port = config.PORT): Promise<{ se
     const s = app.listen(port, '0.0.0.0', () => resolve(s));
     s.once('error', reject);
   });
+  server.on('clientError', answerClientError);
   const address = server.address();
   const actualPort = typeof address === 'object' && address ? address.port : port;
   return {

@@ -239,7 +239,7 @@ args=(
   --header "X-API-Key: $API_KEY"
   --phases examples,coverage,fuzzing
   --max-examples "$MAX_EXAMPLES"
-  --workers 2
+  --workers 1
   --request-timeout 30
   --generation-database none
   --output-sanitize true

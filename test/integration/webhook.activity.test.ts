@@ -122,6 +122,16 @@ describe('deliverWebhook', () => {
     expect(failure.message).toContain(`HTTP ${status}`);
   });
 
+  it('stops posting to a callback that answered 410 Gone', async () => {
+    answer = () => ({ status: 410 });
+    const txn = await txnWithCallback(`${baseUrl}/hooks/gone`);
+    await expectFailure(activities.deliverWebhook, [request(txn.transaction_id)]);
+    answer = () => ({ status: 204 });
+    const { result } = await runActivity(activities.deliverWebhook, [{ ...request(txn.transaction_id), status: 'SENT' }]);
+    expect(result).toBe('callback_gone');
+    expect(received).toHaveLength(1);
+  });
+
   it('does not follow a redirect', async () => {
     answer = (path) => (path === '/hooks/moved' ? { status: 302, headers: { location: `${baseUrl}/hooks/elsewhere` } } : { status: 204 });
     const txn = await txnWithCallback(`${baseUrl}/hooks/moved`);

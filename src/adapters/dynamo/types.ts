@@ -64,6 +64,8 @@ export interface TransactionRecord {
   template_id: string;
   file_id: string;
   callback_url?: string;
+  /** Set when the callback answered 410 Gone: no more webhooks go there. */
+  callback_gone_at?: string;
   schedule?: { send_at: string };
   throttle?: Throttle;
   total_messages?: number;
