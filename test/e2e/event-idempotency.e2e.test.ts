@@ -3,6 +3,7 @@
 // messages, ends in exactly the state the events describe; forged or foreign messages get
 // 403 and change nothing.
 import { randomUUID } from 'node:crypto';
+import { createServer } from 'node:http';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { sesEventsFor } from '../../src/local/event-source';
 import type { SnsMessage } from '../../src/domain/sns-message';
@@ -27,15 +28,30 @@ let config: ReturnType<typeof testConfig>;
 let workers: Awaited<ReturnType<typeof startWorkers>>;
 let server: Awaited<ReturnType<typeof startApi>>;
 let api: ApiClient;
+// Stands in for SNS's SubscribeURL: the endpoint confirms a subscription by fetching it.
+const confirmations: string[] = [];
+const snsConfirm = createServer((req, res) => {
+  confirmations.push(req.url ?? '');
+  res.end('<ConfirmSubscriptionResponse/>');
+});
 
 beforeAll(async () => {
   pipeline = await startSnsPipeline(base); // signer only: this test posts the events itself
-  config = testConfig({ ...pipeline.env, EVENT_FLUSH_MS: '300', OUTCOME_POLL_SECONDS: '5', FINAL_STATE_DEADLINE_SECONDS: '120' });
+  await new Promise<void>((r) => snsConfirm.listen(0, '127.0.0.1', () => r()));
+  const confirmUrl = `http://127.0.0.1:${(snsConfirm.address() as { port: number }).port}/confirm`;
+  config = testConfig({
+    ...pipeline.env,
+    SNS_TRUSTED_CERT_URLS: `${pipeline.env.SNS_TRUSTED_CERT_URLS},${confirmUrl}`,
+    EVENT_FLUSH_MS: '300',
+    OUTCOME_POLL_SECONDS: '5',
+    FINAL_STATE_DEADLINE_SECONDS: '120',
+  });
   workers = await startWorkers(config);
   server = await startApi(config);
   api = apiClient(server.url, TENANTS.a.apiKey);
 });
 afterAll(async () => {
+  await new Promise((r) => snsConfirm.close(r));
   await pipeline?.stop();
   await server?.close();
   await workers?.stop();
@@ -63,6 +79,30 @@ function shuffle<T>(items: T[]): T[] {
   }
   return out;
 }
+
+describe('SNS subscription', () => {
+  it('confirms a signed SubscriptionConfirmation by visiting its SubscribeURL, and refuses an unsigned one', async () => {
+    const confirmUrl = config.SNS_TRUSTED_CERT_URLS[1]!;
+    const fields = {
+      Type: 'SubscriptionConfirmation' as const,
+      MessageId: randomUUID(),
+      TopicArn: pipeline.signer.topicArn,
+      Message: 'You have chosen to subscribe to the topic.',
+      Timestamp: new Date().toISOString(),
+      Token: 'token-123',
+      SubscribeURL: `${confirmUrl}?Action=ConfirmSubscription&Token=token-123`,
+    };
+    const res = await post(pipeline.signer.sign(fields, '2'));
+    expect(res.status).toBe(200);
+    expect(await res.json()).toEqual({ confirmed: true });
+    expect(confirmations).toEqual(['/confirm?Action=ConfirmSubscription&Token=token-123']);
+    const forged = { ...pipeline.signer.sign(fields, '2'), SubscribeURL: 'https://attacker.example.com/confirm' };
+    expect((await post(forged)).status).toBe(403);
+    expect(confirmations).toHaveLength(1);
+    const bye = pipeline.signer.sign({ ...fields, Type: 'UnsubscribeConfirmation', MessageId: randomUUID() });
+    expect((await post(bye)).status).toBe(200);
+  });
+});
 
 describe('SES events posted twice, shuffled, and forged', () => {
   it('ends in the same exact state, and forged messages change nothing', async () => {
