@@ -36,14 +36,15 @@ export async function batchWorkflow(input: BatchWorkflowInput): Promise<BatchTal
   });
   let paused = false;
   let cancelled = false;
-  let nudges = 0;
+  // Outcomes reported by the event endpoint's signals since the last recount.
+  let reported = 0;
   setHandler(batchControlSignal, (action) => {
     if (action === 'pause') paused = true;
     else if (action === 'resume') paused = false;
     else cancelled = true;
   });
-  setHandler(outcomesSignal, () => {
-    nudges += 1;
+  setHandler(outcomesSignal, ({ outcomes }) => {
+    reported += outcomes;
   });
   const ids = { transactionId: input.transactionId, batchId: input.batchId };
 
@@ -88,19 +89,26 @@ export async function batchWorkflow(input: BatchWorkflowInput): Promise<BatchTal
   const tell = (signal: typeof batchSentSignal, tally: BatchTally) =>
     parent.signal(signal, { batchNumber: input.batchNumber, tally, failure }).catch(() => undefined);
 
-  // Outcome nudges are noted before each recount, so one landing during a recount is not lost.
-  let seen = nudges;
-  let tally = await tallyBatch({ ...ids, cancelled: cancelled || failure !== undefined, phase: 'sent' });
+  // Signals that land while a recount runs stay counted: they may or may not be in it.
+  const recount = async (phase: 'sent' | 'outcomes' | 'completed') => {
+    const before = reported;
+    const result = await tallyBatch({ ...ids, cancelled: cancelled || failure !== undefined, phase });
+    reported -= before;
+    return result;
+  };
+  let tally = await recount('sent');
   await tell(batchSentSignal, tally);
   if (cancelled || failure) return tally;
 
   const deadline = Date.now() + input.finalStateDeadlineMs;
+  // Recount only once the signals account for every pending message (or the poll interval
+  // passes, in case a signal was lost): one activity per batch, not one per signal.
   while (tally.pending > 0 && Date.now() < deadline) {
-    await condition(() => nudges > seen, Math.max(1, Math.min(input.outcomePollMs, deadline - Date.now())));
-    seen = nudges;
-    tally = await tallyBatch({ ...ids, phase: 'outcomes' });
+    const pending = tally.pending;
+    await condition(() => reported >= pending, Math.max(1, Math.min(input.outcomePollMs, deadline - Date.now())));
+    tally = await recount('outcomes');
   }
-  tally = await tallyBatch({ ...ids, phase: 'completed' });
+  tally = await recount('completed');
   await tell(batchCompletedSignal, tally);
   return tally;
 }
