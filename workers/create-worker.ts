@@ -1,7 +1,11 @@
 // The composition root of a worker process: config → clients → adapters → activities → workers.
 // Two workers share one connection: the main queue runs workflows and bookkeeping, the send
 // queue runs only SES sends under the server-enforced rate limit.
+import { execFile } from 'node:child_process';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { promisify } from 'node:util';
 import { NativeConnection, Worker, type WorkerOptions } from '@temporalio/worker';
 import type { Config } from '../src/config';
 import { createAwsClients, destroyAwsClients } from '../src/adapters/aws';
@@ -13,7 +17,14 @@ import { createLogger, type Logger } from '../src/logging';
 import { temporalConnectionOptions } from '../src/temporal-connection';
 import { createActivities, type ActivityDeps } from '../activities';
 
-export const WORKFLOWS_PATH = join(__dirname, '..', 'workflows', 'index.ts');
+export { WORKFLOWS_PATH } from './workflows-path';
+
+/** Webpack needs a few hundred MB while it bundles; a child process keeps that out of the worker. */
+async function bundleInChildProcess(): Promise<string> {
+  const out = join(mkdtempSync(join(tmpdir(), 'email-engine-workflows-')), 'workflow-bundle.js');
+  await promisify(execFile)(process.execPath, ['--import', 'tsx', join(__dirname, 'bundle-workflows.ts'), out], { cwd: join(__dirname, '..') });
+  return out;
+}
 
 export interface EngineWorkers {
   run(): Promise<void>;
@@ -46,9 +57,9 @@ export async function createEngineWorkers(
   const connection = await NativeConnection.connect(temporalConnectionOptions(config));
   const { deps, close } = activityDepsFromConfig(config);
   const activities = createActivities(deps);
-  const workflowSource: Pick<WorkerOptions, 'workflowsPath' | 'workflowBundle'> = overrides.workflowBundlePath
-    ? { workflowBundle: { codePath: overrides.workflowBundlePath } }
-    : { workflowsPath: WORKFLOWS_PATH };
+  const workflowSource: Pick<WorkerOptions, 'workflowBundle'> = {
+    workflowBundle: { codePath: overrides.workflowBundlePath ?? (await bundleInChildProcess()) },
+  };
   const common = { connection, namespace: config.TEMPORAL_NAMESPACE, ...(overrides.identity ? { identity: overrides.identity } : {}) };
   const main = await Worker.create({
     ...common,
