@@ -195,7 +195,7 @@ const schemas = {
     properties: {
       transaction_id: { type: 'string' },
       status: { enum: TRANSACTION_STATUSES },
-      sendAt: { type: 'string', description: 'The send time in force, for scheduling requests' },
+      send_at: { type: ['string', 'null'], description: 'The send time in force (null when the campaign has none)' },
     },
   },
   Suppression: {

@@ -43,6 +43,13 @@ export const createCampaignBody = z
 type ControlUpdate = typeof pauseUpdate | typeof resumeUpdate | typeof sendNowUpdate | typeof cancelUpdate;
 export const rescheduleBody = z.object({ send_at: isoDate }).strict();
 
+/** The contract speaks snake_case: the workflow's answer, as the client sees it. */
+const controlView = (transactionId: string, result: ControlResult) => ({
+  transaction_id: transactionId,
+  status: result.status,
+  send_at: result.sendAt ?? null,
+});
+
 /** A control request the campaign's workflow refused (or cannot take: it has ended) is a 409. */
 function refused(error: unknown, status: string): unknown {
   if (error instanceof WorkflowUpdateFailedError) {
@@ -219,7 +226,7 @@ export function campaignRoutes(deps: ApiDeps): Router {
       const handle = deps.temporal.workflow.getHandle(transactionWorkflowId(txn.transaction_id));
       try {
         const result = await handle.executeUpdate(update as never, { args: (args?.(req) ?? []) as never });
-        res.status(202).json({ transaction_id: txn.transaction_id, ...(result as ControlResult) });
+        res.status(202).json(controlView(txn.transaction_id, result as ControlResult));
       } catch (error) {
         throw refused(error, txn.status);
       }
@@ -236,7 +243,7 @@ export function campaignRoutes(deps: ApiDeps): Router {
     try {
       const result = await handle.executeUpdate(rescheduleUpdate, { args: [{ sendAt: body.send_at }] });
       await deps.store.setTransactionFields(txn.transaction_id, { schedule: { send_at: body.send_at } });
-      res.json({ transaction_id: txn.transaction_id, ...result });
+      res.json(controlView(txn.transaction_id, result));
     } catch (error) {
       throw refused(error, txn.status);
     }

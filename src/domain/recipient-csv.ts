@@ -4,6 +4,8 @@ import { normalizeEmail } from './email-address';
 
 export const MAX_COLUMNS = 1000;
 export const MAX_CELL_BYTES = 64 * 1024;
+/** A message is one DynamoDB item (400 KB at most) holding the whole row plus its history. */
+export const MAX_ROW_BYTES = 256 * 1024;
 
 // Long enough for any plausible address, short enough to keep reject reports bounded.
 const MAX_REPORTED_EMAIL_LENGTH = 320;
@@ -39,7 +41,8 @@ export type RejectCode =
   | 'MISSING_PLACEHOLDER'
   | 'TOO_MANY_COLUMNS'
   | 'INVALID_ENCODING'
-  | 'CELL_TOO_LARGE';
+  | 'CELL_TOO_LARGE'
+  | 'ROW_TOO_LARGE';
 
 export type RowResult =
   | { kind: 'valid'; email: string; data: Record<string, string> }
@@ -91,6 +94,11 @@ export function createRowValidator(header: string[], requiredPlaceholders: strin
         'CELL_TOO_LARGE',
         `Column "${columns[oversized] ?? ''}" is larger than ${MAX_CELL_BYTES / 1024} KiB.`,
       );
+    }
+
+    const rowBytes = row.reduce((n, cell) => n + utf8ByteLength(cell), 0);
+    if (rowBytes > MAX_ROW_BYTES) {
+      return reject('ROW_TOO_LARGE', `Row is larger than ${MAX_ROW_BYTES / 1024} KiB in all.`);
     }
 
     const email = normalizeEmail(row[emailIndex] ?? '');

@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
 # Fuzzes the HTTP API with Schemathesis against the whole platform as `npm start` runs it.
 #
-#   bash test/drills/fuzz-api.sh            # about 3-6 minutes on 2 cores once the venv exists
+#   bash test/drills/fuzz-api.sh            # about 2.5 minutes on 2 cores once the venv exists
 #
 # What it does: makes (once) a Python virtualenv under .cache/venv-schemathesis with a pinned
 # Schemathesis from PyPI, starts `npm start` in its own process group on throwaway state
-# (LOCAL_STACK_DIR=$(mktemp -d)), waits for /healthz, runs Schemathesis on /openapi.json with
+# (LOCAL_STACK_DIR=$(mktemp -d)), waits for /healthz, seeds a template, a file and two campaigns
+# whose ids the fuzzer mixes into what it generates, runs Schemathesis on /openapi.json with
 # the dev tenant's API key, then stops the platform the way Ctrl-C does and makes sure nothing
 # it started (node, java, temporal) is left. Exits with Schemathesis' code: non-zero when it
 # found a failure (a 5xx, or a response the OpenAPI document does not describe).

@@ -189,3 +189,15 @@ describe('validate', () => {
     expect(rejected(v.validate(['a@example.com', 'A'])).code).toBe('DUPLICATE');
   });
 });
+
+describe('rows too large for one message', () => {
+  it('rejects a row whose cells together pass the row limit, though each is under the cell limit', async () => {
+    const { createRowValidator, MAX_ROW_BYTES, MAX_CELL_BYTES } = await import('../../src/domain/recipient-csv');
+    const header = ['email', ...Array.from({ length: 8 }, (_, i) => `c${i}`)];
+    const validator = createRowValidator(header, []);
+    const cell = 'x'.repeat(MAX_CELL_BYTES - 1024);
+    expect(cell.length * 8).toBeGreaterThan(MAX_ROW_BYTES);
+    expect(validator.validate(['big@example.com', ...Array(8).fill(cell)])).toMatchObject({ kind: 'rejected', code: 'ROW_TOO_LARGE' });
+    expect(validator.validate(['ok@example.com', ...Array(3).fill(cell)])).toMatchObject({ kind: 'valid' });
+  });
+});

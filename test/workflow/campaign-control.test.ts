@@ -65,7 +65,7 @@ describe('scheduling', () => {
     expect((await api.patch(`/api/v1/campaigns/${moved}/schedule`, { send_at: inFuture(600_000) })).status).toBe(200);
     const earlier = inFuture(2500);
     const res = await api.patch(`/api/v1/campaigns/${moved}/schedule`, { send_at: earlier });
-    expect(res.body).toMatchObject({ status: 'SCHEDULED', sendAt: earlier });
+    expect(res.body).toMatchObject({ status: 'SCHEDULED', send_at: earlier });
     expect((await api.get(`/api/v1/campaigns/${moved}/status`)).body.schedule).toEqual({ send_at: earlier });
     expect((await api.post(`/api/v1/campaigns/${now}/send-now`)).status).toBe(202);
 
