@@ -20,6 +20,8 @@ export default defineConfig({
             'test/workflow/**/*.test.ts',
             'test/replay/**/*.test.ts',
             'test/e2e/**/*.test.ts',
+            // Starts its own OpenSearch node.
+            'test/opensearch/**/*.test.ts',
           ],
           environment: 'node',
           globalSetup: ['test/support/global-setup.ts'],

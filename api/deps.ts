@@ -8,6 +8,8 @@ import type { MessageStore } from '../src/adapters/dynamo/message-store';
 import type { ObjectStore } from '../src/adapters/s3';
 import type { Logger } from '../src/logging';
 import type { SnsVerifier } from '../src/adapters/sns-verifier';
+import type { Analytics } from '../src/adapters/opensearch';
+import type { AnalyticsIndexer } from '../src/events/analytics-indexer';
 import type { SesEvent } from '../src/domain/ses-event';
 import type { EventOutcome } from '../src/events/process-ses-event';
 
@@ -22,6 +24,8 @@ export interface ApiDeps {
   health: () => Promise<Record<string, ComponentState>>;
   registry: Registry;
   log: Logger;
+  /** Present when OpenSearch is configured. */
+  analytics?: { analytics: Analytics; indexer: AnalyticsIndexer };
   events: {
     verifier: SnsVerifier;
     process: (event: SesEvent) => Promise<EventOutcome>;

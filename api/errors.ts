@@ -12,6 +12,7 @@ const STATUS: Record<ErrorKind, number> = {
   too_large: 413,
   unprocessable: 422,
   rate_limited: 429,
+  unavailable: 503,
 };
 
 export function sendError(res: Response, status: number, code: string, message: string, details?: unknown) {

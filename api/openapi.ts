@@ -276,6 +276,23 @@ const campaignPaths = (base: string) => ({
       ),
     },
   },
+  [`${base}/{id}/analytics`]: {
+    get: {
+      parameters: [
+        idParam('id'),
+        { name: 'interval', in: 'query', required: false, schema: { enum: ['1m', '5m', '15m', '1h', '1d'] } },
+        { name: 'top', in: 'query', required: false, schema: { type: 'integer', minimum: 1, maximum: 100 } },
+      ],
+      responses: v1(
+        {
+          '200': ok('Status breakdown, engagement, bounce and complaint rates, by domain, over time, top URLs', { type: 'object', required: ['transaction_id', 'status_breakdown', 'engagement', 'rates', 'by_domain', 'timeline', 'top_urls'] }),
+          '400': err('Invalid query (VALIDATION_FAILED), or malformed path'),
+          '503': err('Analytics not configured or OpenSearch unavailable (ANALYTICS_NOT_CONFIGURED, ANALYTICS_UNAVAILABLE)'),
+        },
+        { path: true },
+      ),
+    },
+  },
   [`${base}/{id}/cancel`]: control('Cancel accepted'),
   [`${base}/{id}/pause`]: control('Pause accepted'),
   [`${base}/{id}/resume`]: control('Resume accepted'),

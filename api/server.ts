@@ -17,6 +17,8 @@ import { createApp } from './app';
 import { SnsVerifier } from '../src/adapters/sns-verifier';
 import { SignalCoalescer } from '../src/events/signal-coalescer';
 import { createSesEventProcessor } from '../src/events/process-ses-event';
+import { Analytics } from '../src/adapters/opensearch';
+import { AnalyticsIndexer } from '../src/events/analytics-indexer';
 import type { ApiDeps, ComponentState } from './deps';
 
 async function probe(check: () => Promise<unknown>, timeoutMs = 3000): Promise<ComponentState> {
@@ -38,6 +40,14 @@ export async function buildApiDeps(config: Config): Promise<{ deps: ApiDeps; clo
   const temporal = new Client({ connection, namespace: config.TEMPORAL_NAMESPACE });
   const registry = new Registry();
   collectDefaultMetrics({ register: registry });
+  const analytics = config.OPENSEARCH_URL
+    ? new Analytics({
+        node: config.OPENSEARCH_URL,
+        prefix: config.OPENSEARCH_INDEX_PREFIX,
+        aws: config.OPENSEARCH_AWS_REGION ? { region: config.OPENSEARCH_AWS_REGION, service: config.OPENSEARCH_AWS_SERVICE } : undefined,
+      })
+    : undefined;
+  const indexer = analytics ? new AnalyticsIndexer(analytics, createLogger({ component: 'analytics' }, config.LOG_LEVEL)) : undefined;
   const health = async () => {
     const [temporalState, dynamodb, s3, ses] = await Promise.all([
       probe(() => connection.workflowService.getSystemInfo({})),
@@ -52,7 +62,9 @@ export async function buildApiDeps(config: Config): Promise<{ deps: ApiDeps; clo
       }),
       probe(() => aws.ses.send(new GetAccountCommand({}))),
     ]);
-    return { temporal: temporalState, dynamodb, s3, ses };
+    // Analytics lagging never makes the engine unhealthy: reported, not counted as down.
+    const opensearch = analytics ? await probe(() => analytics.client.cluster.health({})) : undefined;
+    return { temporal: temporalState, dynamodb, s3, ses, ...(opensearch ? { opensearch: { ...opensearch, optional: true, queued: indexer!.queued } } : {}) };
   };
   const log = createLogger({ component: 'api' }, config.LOG_LEVEL);
   const store = new Store(aws.doc, config.DYNAMODB_TABLE);
@@ -69,13 +81,22 @@ export async function buildApiDeps(config: Config): Promise<{ deps: ApiDeps; clo
     log,
     events: {
       verifier: new SnsVerifier({ topicArns: config.SNS_TOPIC_ARNS, trustedCertUrlPrefixes: config.SNS_TRUSTED_CERT_URLS }),
-      process: createSesEventProcessor({ store, messages, log, onOutcome: (id) => coalescer.note(id) }),
+      process: createSesEventProcessor({
+        store,
+        messages,
+        log,
+        onOutcome: (id) => coalescer.note(id),
+        onIndex: indexer ? (event, message) => indexer.add(event, message) : undefined,
+      }),
     },
+    analytics: analytics && indexer ? { analytics, indexer } : undefined,
   };
   return {
     deps,
     close: async () => {
       await coalescer.close();
+      await indexer?.close();
+      await analytics?.close();
       await connection.close();
       destroyAwsClients(aws);
     },

@@ -62,6 +62,11 @@ function refused(error: unknown, status: string): unknown {
   return error;
 }
 
+const analyticsQuery = z.object({
+  interval: z.enum(['1m', '5m', '15m', '1h', '1d']).default('1h'),
+  top: z.coerce.number().int().min(1).max(100).default(10),
+});
+
 const listQuery = z.object({
   status: z.enum(MESSAGE_STATUSES).optional(),
   limit: z.coerce.number().int().min(1).max(1000).default(100),
@@ -203,6 +208,20 @@ export function campaignRoutes(deps: ApiDeps): Router {
     const message = bid ? await deps.messages.getMessage(txn.transaction_id, bid, req.params.messageId) : undefined;
     if (!message) throw notFound('message', req.params.messageId);
     res.json(messageView(message, txn, true));
+  });
+
+  router.get('/:id/analytics', async (req, res) => {
+    const txn = await load(req);
+    const query = analyticsQuery.parse(req.query);
+    if (!deps.analytics) throw new DomainError('unavailable', 'ANALYTICS_NOT_CONFIGURED', 'Analytics are not configured (OPENSEARCH_URL).');
+    let result;
+    try {
+      result = await deps.analytics.analytics.campaignAnalytics(txn.tenant_id, txn.transaction_id, { interval: query.interval, topDomains: query.top, topUrls: query.top });
+    } catch (error) {
+      deps.log.warn('analytics query failed', { transaction_id: txn.transaction_id, error: (error as Error).message });
+      throw new DomainError('unavailable', 'ANALYTICS_UNAVAILABLE', 'Analytics are unavailable right now; try again shortly.');
+    }
+    res.json({ transaction_id: txn.transaction_id, status: txn.status, indexing_backlog: deps.analytics.indexer.queued, ...result });
   });
 
   router.get('/:id/errors', async (req, res) => {

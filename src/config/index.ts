@@ -58,6 +58,13 @@ export const configSchema = z.object({
     .transform((v) => v.split(',').map((s) => s.trim()).filter(Boolean)),
   UNSUBSCRIBE_SECRET: z.string().min(16).optional(),
 
+  /** Analytics; unset: the local stack starts OpenSearch, or (elsewhere) analytics are off. */
+  OPENSEARCH_URL: optionalUrl,
+  OPENSEARCH_AWS_REGION: z.string().min(1).optional(),
+  OPENSEARCH_AWS_SERVICE: z.enum(['es', 'aoss']).default('es'),
+  OPENSEARCH_INDEX_PREFIX: z.string().default(''),
+  OPENSEARCH_LOCAL: z.enum(['auto', 'off']).default('auto'),
+
   DEV_TENANT_ID: z.string().min(1).default('dev'),
   DEV_API_KEY: z.string().min(16).optional(),
   DEV_WEBHOOK_SECRET: z.string().min(16).optional(),

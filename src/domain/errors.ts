@@ -7,7 +7,8 @@ export type ErrorKind =
   | 'conflict' // 409
   | 'too_large' // 413
   | 'unprocessable' // 422
-  | 'rate_limited'; // 429
+  | 'rate_limited' // 429
+  | 'unavailable'; // 503
 
 export class DomainError extends Error {
   constructor(

@@ -1,7 +1,11 @@
 // Applies one SES event to the engine's state: the message (idempotent, out-of-order safe),
 // the transaction's counters, the suppression list, and a coalesced nudge to the batch.
 import { batchWorkflowId } from '../contracts';
-import { effectOf, messageRefOf, type SesEvent } from '../domain/ses-event';
+import { effectOf, messageRefOf, type EffectKind, type MessageEffect, type SesEvent } from '../domain/ses-event';
+import { emailDomain } from '../domain/email-address';
+import { messageStatusRank } from '../domain/message-status';
+import type { MessageRecord } from '../adapters/dynamo/types';
+import type { EmailEventDoc, EmailMessageDoc } from '../adapters/opensearch';
 import type { Store } from '../adapters/dynamo/store';
 import type { MessageStore } from '../adapters/dynamo/message-store';
 import type { Logger } from '../logging';
@@ -14,6 +18,63 @@ export interface EventProcessorDeps {
   log: Logger;
   /** Called for events that settle a message's outcome, with the batch workflow to nudge. */
   onOutcome: (batchWorkflowId: string) => void;
+  /** Analytics documents for an event and its message, when analytics are on. */
+  onIndex?: (event: EmailEventDoc | undefined, message: EmailMessageDoc | undefined) => void;
+}
+
+const FLAG_OF: Partial<Record<EffectKind, keyof EmailMessageDoc>> = {
+  send: 'sent',
+  delivery: 'delivered',
+  bounce: 'bounced',
+  complaint: 'complained',
+  open: 'opened',
+  click: 'clicked',
+  reject: 'failed',
+  rendering_failure: 'failed',
+};
+
+/** The analytics documents for an applied (or repeated engagement) event. */
+function analyticsDocs(effect: MessageEffect, before: MessageRecord, ref: { transactionId: string; batchId: string; messageId: string; sesMessageId: string }, applied: boolean) {
+  const f = effect.fields as Record<string, string | undefined>;
+  // Same SES event twice → same id (indexing is idempotent); a second open is a new document.
+  const event: EmailEventDoc = {
+    id: `${ref.sesMessageId || ref.messageId}:${effect.kind}:${effect.at}`,
+    transaction_id: ref.transactionId,
+    batch_id: ref.batchId,
+    message_id: ref.messageId,
+    tenant_id: before.tenant_id,
+    recipient_domain: emailDomain(before.recipient_email),
+    event_type: effect.kind,
+    timestamp: effect.at,
+    bounce_type: f.bounce_type,
+    bounce_subtype: f.bounce_subtype,
+    complaint_type: f.complaint_type,
+    user_agent: f.open_user_agent ?? f.click_user_agent,
+    url: f.clicked_url,
+    ses_message_id: ref.sesMessageId || undefined,
+  };
+  if (!applied) return { event, message: undefined };
+  const flag = FLAG_OF[effect.kind];
+  const status =
+    effect.kind === 'send' && before.status === 'SENDING'
+      ? 'SENT'
+      : effect.status && messageStatusRank(effect.status) > messageStatusRank(before.status)
+        ? effect.status
+        : before.status;
+  const message: EmailMessageDoc = {
+    id: ref.messageId,
+    transaction_id: ref.transactionId,
+    batch_id: ref.batchId,
+    tenant_id: before.tenant_id,
+    recipient_domain: emailDomain(before.recipient_email),
+    ses_message_id: ref.sesMessageId || undefined,
+    status,
+    updated_at: effect.at,
+    ...(flag ? { [flag]: true, [`${flag}_at`]: effect.at } : {}),
+    ...(effect.kind === 'bounce' ? { bounce_type: f.bounce_type, bounce_subtype: f.bounce_subtype } : {}),
+    ...(effect.kind === 'complaint' ? { complaint_type: f.complaint_type } : {}),
+  };
+  return { event, message };
 }
 
 export function createSesEventProcessor(deps: EventProcessorDeps) {
@@ -39,6 +100,10 @@ export function createSesEventProcessor(deps: EventProcessorDeps) {
         source: { event: effect.kind, transaction_id: target.transactionId, message_id: target.messageId, ses_message_id: target.sesMessageId, ...effect.fields },
         created_at: effect.at,
       });
+    }
+    if (before && deps.onIndex && (result.applied || effect.kind === 'open' || effect.kind === 'click')) {
+      const docs = analyticsDocs(effect, before, target, result.applied);
+      deps.onIndex(docs.event, docs.message);
     }
     if (!result.applied) return 'duplicate';
     if (effect.counter) await deps.store.updateCounts(target.transactionId, { [effect.counter]: 1 });

@@ -14,6 +14,7 @@ import { ensureTable } from '../adapters/dynamo/schema';
 import { findTemporalCli } from './temporal-cli';
 import { dynamicConfigArgs, readTemporalDevConfig } from './temporal-dev-config';
 import { freePort, waitUntil } from './ports';
+import { startOpenSearch } from './opensearch';
 
 export interface StackOptions {
   /** 'fixed': the well-known ports of temporal-dev.yaml and below; 'random': free ports (tests). */
@@ -21,18 +22,20 @@ export interface StackOptions {
   /** Keep state on disk under LOCAL_STACK_DIR (true for `npm start`). */
   persistent: boolean;
   temporalUi: boolean;
+  /** Start a local OpenSearch for analytics (unless OPENSEARCH_URL names one or OPENSEARCH_LOCAL=off). */
+  opensearch?: boolean;
   log?: (line: string) => void;
 }
 
 export interface LocalStack {
   /** Environment overrides that point the engine at the started components. */
   env: Record<string, string>;
-  urls: { temporalUi?: string; sesInbox?: string };
+  urls: { temporalUi?: string; sesInbox?: string; opensearch?: string };
   started: string[];
   stop(): Promise<void>;
 }
 
-const FIXED_PORTS = { dynamodb: 8000, s3: 4569, ses: 8005 };
+const FIXED_PORTS = { dynamodb: 8000, s3: 4569, ses: 8005, opensearch: 9200 };
 const HOST = '127.0.0.1';
 
 function hasJava(): boolean {
@@ -147,6 +150,18 @@ export async function startLocalStack(config: Config, options: StackOptions): Pr
         env.SES_ENDPOINT = `http://${HOST}:${port}`;
         urls.sesInbox = env.SES_ENDPOINT;
         started.push('aws-ses-v2-local');
+      }
+      if (options.opensearch && !config.OPENSEARCH_URL && config.OPENSEARCH_LOCAL === 'auto') {
+        // Analytics are not on the send path: without a node the engine still runs, and says so.
+        try {
+          const node = await startOpenSearch({ port: await pick(options, FIXED_PORTS.opensearch), dataDir: join(dir, 'opensearch'), log });
+          stoppers.push(node.stop);
+          env.OPENSEARCH_URL = node.url;
+          urls.opensearch = node.url;
+          started.push(`opensearch ${node.version}`);
+        } catch (error) {
+          log(`OpenSearch did not start, analytics are off: ${(error as Error).message}`);
+        }
       }
       const aws = createAwsClients({ ...config, ...env } as Config);
       try {

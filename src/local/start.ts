@@ -33,7 +33,7 @@ async function main() {
   process.on('SIGINT', () => void shutdown(0));
   process.on('SIGTERM', () => void shutdown(0));
   try {
-    const stack = await startLocalStack(config, { ports: 'fixed', persistent: true, temporalUi: true });
+    const stack = await startLocalStack(config, { ports: 'fixed', persistent: true, temporalUi: true, opensearch: true });
     stopAll.push(stack.stop);
     Object.assign(process.env, stack.env);
     config = loadConfig();
@@ -69,6 +69,7 @@ async function main() {
       `  API:              ${apiUrl}   (docs ${apiUrl}/docs, health ${apiUrl}/healthz)`,
       stack.urls.temporalUi ? `  Temporal UI:      ${stack.urls.temporalUi}` : `  Temporal:         ${config.TEMPORAL_ADDRESS}`,
       stack.urls.sesInbox ? `  SES inbox:        ${stack.urls.sesInbox}` : '',
+      stack.urls.opensearch ? `  OpenSearch:       ${stack.urls.opensearch}   (analytics: GET /api/v1/campaigns/{id}/analytics)` : '',
       `  Dev API key:      ${tenant.apiKey}`,
       `  Webhook secret:   ${tenant.webhookSecret}`,
       `  Started locally:  ${[...stack.started, ...(events ? ['ses-event-source'] : [])].join(', ') || 'nothing (all endpoints configured)'}`,

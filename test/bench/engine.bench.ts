@@ -11,7 +11,7 @@ import { createAwsClients, destroyAwsClients } from '../../src/adapters/aws';
 import { MessageStore } from '../../src/adapters/dynamo/message-store';
 import { apiClient, uploadCsv, uploadTemplate } from '../support/harness-http';
 import { BENCH_TENANT, startPlatform } from '../support/platform';
-import { dynamoWriteRate, sesSendRate, temporalActivityRate } from './raw-rates';
+import { dynamoWriteRate, openSearchIndexRate, sesSendRate, temporalActivityRate } from './raw-rates';
 import { temporalCost } from './temporal-cost';
 
 const { values } = parseArgs({
@@ -56,6 +56,7 @@ async function main() {
       dynamodb_batch_write_items_per_s: round(await dynamoWriteRate(config)),
       ses_send_calls_per_s: round(await sesSendRate(config)),
       temporal_empty_activities_per_s: round(await temporalActivityRate(config)),
+      opensearch_indexed_events_per_s: config.OPENSEARCH_URL ? round(await openSearchIndexRate(config.OPENSEARCH_URL)) : null,
     };
     await platform.events.connect(platform.apiUrl, 250);
     const api = apiClient(platform.apiUrl, BENCH_TENANT.apiKey);

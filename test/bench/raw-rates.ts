@@ -61,3 +61,26 @@ export async function temporalActivityRate(config: Config, count = 2_000, parall
   await connection.close();
   return rate;
 }
+
+/** Event documents OpenSearch indexes per second through the engine's bulk path. */
+export async function openSearchIndexRate(url: string, docs = 20_000): Promise<number> {
+  const { Analytics } = await import('../../src/adapters/opensearch');
+  const analytics = new Analytics({ node: url, prefix: `bench-${randomUUID().slice(0, 8)}-` });
+  await analytics.ensureTemplates();
+  const at = new Date().toISOString();
+  const batch = (start: number) =>
+    Array.from({ length: 1000 }, (_, i) => ({
+      id: `e${start + i}`,
+      transaction_id: 'bench',
+      message_id: `m${start + i}`,
+      tenant_id: 'bench',
+      recipient_domain: `example${(start + i) % 3}.com`,
+      event_type: 'delivery' as const,
+      timestamp: at,
+    }));
+  const started = Date.now();
+  for (let i = 0; i < docs; i += 1000) await analytics.indexEvents(batch(i));
+  const rate = docs / ((Date.now() - started) / 1000);
+  await analytics.close();
+  return rate;
+}

@@ -24,7 +24,7 @@ export const BENCH_TENANT = { tenantId: 'bench', apiKey: 'bench-key-0123456789ab
 export async function startPlatform(overrides: Record<string, string> = {}, opts: { processes?: boolean; connectEvents?: boolean } = {}) {
   const dir = mkdtempSync(join(tmpdir(), 'email-engine-bench-'));
   const base = loadConfig({ ...process.env, LOCAL_STACK_DIR: dir, LOG_LEVEL: 'warn', ...overrides });
-  const stack = await startLocalStack(base, { ports: 'random', persistent: false, temporalUi: false, log: () => undefined });
+  const stack = await startLocalStack(base, { ports: 'random', persistent: false, temporalUi: false, opensearch: true, log: () => undefined });
   const events = await startLocalEventsPipeline({ topicArn: base.SNS_TOPIC_ARNS[0]!, sesEndpoint: stack.env.SES_ENDPOINT ?? base.SES_ENDPOINT! });
   const config: Config = loadConfig({ ...process.env, LOCAL_STACK_DIR: dir, LOG_LEVEL: 'warn', ...overrides, ...stack.env, ...events.env, PORT: '0' });
   const aws = createAwsClients(config);
