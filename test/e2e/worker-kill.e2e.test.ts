@@ -8,6 +8,7 @@ import {
   header,
   sesInbox,
   startApi,
+  startSnsPipeline,
   TENANTS,
   testConfig,
   uploadCsv,
@@ -17,7 +18,12 @@ import {
   type ApiClient,
 } from '../support/harness';
 
-const config = testConfig({ SEND_CHUNK_SIZE: '10', BATCH_SIZE: '100', MAX_CONCURRENT_BATCHES: '3' });
+// As on the real platform, SES Send events flow back (here from the local event source): a
+// message the killed worker handed to SES but never recorded is marked SENT by its Send event
+// within the grace period, so the new worker does not send it again.
+const base = testConfig();
+let pipeline: Awaited<ReturnType<typeof startSnsPipeline>>;
+let config: ReturnType<typeof testConfig>;
 const ROOT = join(__dirname, '..', '..');
 let server: Awaited<ReturnType<typeof startApi>>;
 let api: ApiClient;
@@ -43,11 +49,15 @@ function startWorkerProcess(): Promise<ChildProcess> {
 }
 
 beforeAll(async () => {
+  pipeline = await startSnsPipeline(base);
+  config = testConfig({ ...pipeline.env, SEND_CHUNK_SIZE: '10', BATCH_SIZE: '100', MAX_CONCURRENT_BATCHES: '3', SENDING_GRACE_SECONDS: '5', FINAL_STATE_DEADLINE_SECONDS: '60' });
   server = await startApi(config);
+  await pipeline.connect(server.url, 200);
   api = apiClient(server.url, TENANTS.a.apiKey);
 });
 afterAll(async () => {
   for (const child of children) if (child.exitCode === null) child.kill('SIGKILL');
+  await pipeline?.stop();
   await server?.close();
 });
 
@@ -76,8 +86,8 @@ describe('worker killed mid-send', () => {
     expect(sentBeforeKill).toBeGreaterThanOrEqual(60);
 
     await startWorkerProcess();
-    const final = await waitForStatus(api, id, ['SENT', 'FAILED'], 150_000);
-    expect(final.status).toBe('SENT');
+    const final = await waitForStatus(api, id, ['SENT', 'COMPLETED', 'FAILED'], 150_000);
+    expect(['SENT', 'COMPLETED']).toContain(final.status);
     expect(final.counts.sent).toBe(n);
 
     const mine = (await sesInbox(config)).filter((e) => header(e, 'X-Transaction-Id') === id);
