@@ -2,7 +2,7 @@
 // an S3-compatible server (s3rver) and an SES v2 emulator, each started only when the
 // configuration does not point at a real one. Used by `npm start` and the test suite.
 import { execFileSync, type ChildProcess } from 'node:child_process';
-import { mkdirSync } from 'node:fs';
+import { chmodSync, mkdirSync } from 'node:fs';
 import type { Server } from 'node:http';
 import { isAbsolute, join, resolve } from 'node:path';
 import { ListTablesCommand } from '@aws-sdk/client-dynamodb';
@@ -154,6 +154,8 @@ export async function startLocalStack(config: Config, options: StackOptions): Pr
       if (options.opensearch && !config.OPENSEARCH_URL && config.OPENSEARCH_LOCAL === 'auto') {
         // Analytics are not on the send path: without a node the engine still runs, and says so.
         try {
+          // As root, OpenSearch runs as an unprivileged user that must be able to reach its data dir.
+          if (process.getuid?.() === 0) chmodSync(dir, 0o711);
           const node = await startOpenSearch({ port: await pick(options, FIXED_PORTS.opensearch), dataDir: join(dir, 'opensearch'), log });
           stoppers.push(node.stop);
           env.OPENSEARCH_URL = node.url;
