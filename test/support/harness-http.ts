@@ -95,6 +95,8 @@ export async function startWebhookReceiver(secret: string, respond: (n: number) 
     req.on('end', () => {
       const body = Buffer.concat(chunks).toString('utf8');
       const status = respond(count++);
+      // 0: never answer, as a receiver that hangs until the sender's timeout.
+      if (status === 0) return;
       if (status < 300) {
         received.push({ headers: req.headers, body, json: JSON.parse(body), verified: verifyWebhook(secret, req.headers, body) });
       }
@@ -108,7 +110,11 @@ export async function startWebhookReceiver(secret: string, respond: (n: number) 
   return {
     url: `http://127.0.0.1:${port}/hooks`,
     received,
-    close: () => new Promise<void>((r) => server.close(() => r())),
+    close: () =>
+      new Promise<void>((r) => {
+        server.closeAllConnections();
+        server.close(() => r());
+      }),
   };
 }
 
