@@ -156,17 +156,6 @@ const MESSAGE_MAPPINGS = {
   },
 } as const;
 
-/** Reads OPENSEARCH_URL and, for Amazon OpenSearch Service, OPENSEARCH_AWS_REGION/_SERVICE. */
-export function analyticsOptionsFromEnv(env: NodeJS.ProcessEnv = process.env): AnalyticsOptions | undefined {
-  if (!env.OPENSEARCH_URL) return undefined;
-  const service = env.OPENSEARCH_AWS_SERVICE === 'aoss' ? 'aoss' : 'es';
-  return {
-    node: env.OPENSEARCH_URL,
-    aws: env.OPENSEARCH_AWS_REGION ? { region: env.OPENSEARCH_AWS_REGION, service } : undefined,
-    prefix: env.OPENSEARCH_INDEX_PREFIX,
-  };
-}
-
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 interface BulkOp {

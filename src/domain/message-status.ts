@@ -20,18 +20,6 @@ export type MessageStatus = (typeof MESSAGE_STATUSES)[number];
 /** Statuses a message may be in when the send activity picks it up. */
 export const SENDABLE_STATUSES: readonly MessageStatus[] = ['CREATED', 'SCHEDULED', 'READY_TO_SEND', 'SENDING'];
 
-/** A message is final for its batch once its delivery outcome is known. */
-export const OUTCOME_STATUSES: readonly MessageStatus[] = [
-  'DELIVERED',
-  'OPENED',
-  'CLICKED',
-  'BOUNCED',
-  'COMPLAINED',
-  'SUPPRESSED',
-  'FAILED',
-  'CANCELLED',
-];
-
 // Progress rank: a transition must not lower it. Bounce/complaint outrank engagement
 // because they end the relationship with the address.
 const RANK: Record<MessageStatus, number> = {

@@ -345,7 +345,3 @@ export async function startOpenSearch(opts: StartOpenSearchOptions): Promise<Run
   );
   return { url, pid: child.pid, version: dist.version, startupMs, rssBytes, stop };
 }
-
-/** Whether the one-time fetch is done (callers may warn that the first start takes longer). */
-export const isOpenSearchFetched = (version = process.env.OPENSEARCH_VERSION ?? OPENSEARCH_DEFAULT_VERSION) =>
-  isComplete(openSearchCacheDir(version), version);

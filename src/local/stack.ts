@@ -15,6 +15,7 @@ import { findTemporalCli } from './temporal-cli';
 import { dynamicConfigArgs, readTemporalDevConfig } from './temporal-dev-config';
 import { freePort, waitUntil } from './ports';
 import { startOpenSearch } from './opensearch';
+import { stopProcess } from './processes';
 
 export interface StackOptions {
   /** 'fixed': the well-known ports of temporal-dev.yaml and below; 'random': free ports (tests). */
@@ -111,7 +112,7 @@ export async function startLocalStack(config: Config, options: StackOptions): Pr
           const dbPath = options.persistent ? join(dir, 'dynamodb') : null;
           if (dbPath) mkdirSync(dbPath, { recursive: true });
           const child: ChildProcess = spawn({ port, path: dbPath, sharedDb: true, stdio: 'ignore' });
-          stoppers.push(() => killChild(child));
+          stoppers.push(() => stopProcess(child));
           started.push('dynamodb-local');
         } else {
           log('Java not found: using dynalite instead of DynamoDB Local.');
@@ -182,18 +183,6 @@ export async function startLocalStack(config: Config, options: StackOptions): Pr
   }
   log(`local stack up: ${started.join(', ') || 'nothing to start'}`);
   return { env, urls, started, stop };
-}
-
-function killChild(child: ChildProcess): Promise<void> {
-  return new Promise((resolve) => {
-    if (child.exitCode !== null || child.signalCode !== null) return resolve();
-    const timer = setTimeout(() => child.kill('SIGKILL'), 5_000);
-    child.once('exit', () => {
-      clearTimeout(timer);
-      resolve();
-    });
-    child.kill('SIGTERM');
-  });
 }
 
 function closeServer(server: Server): Promise<void> {

@@ -3,14 +3,12 @@ import { createHash } from 'node:crypto';
 import {
   GetCommand,
   PutCommand,
-  QueryCommand,
   UpdateCommand,
   type DynamoDBDocumentClient,
 } from '@aws-sdk/lib-dynamodb';
 import { ConditionalCheckFailedException } from '@aws-sdk/client-dynamodb';
 import { canTransition, TRANSACTION_STATUSES, type TransactionStatus } from '../../domain/transaction-status';
 import { keys } from './keys';
-import { GSI_TENANT } from './schema';
 import {
   emptyCounts,
   type CountName,
@@ -151,20 +149,6 @@ export class Store {
     const record = await this.get<TransactionRecord>(keys.transaction(transactionId));
     if (!record || (tenantId !== undefined && record.tenant_id !== tenantId)) return undefined;
     return record;
-  }
-
-  async listTransactions(tenantId: string, limit = 50): Promise<TransactionRecord[]> {
-    const { Items } = await this.doc.send(
-      new QueryCommand({
-        TableName: this.table,
-        IndexName: GSI_TENANT,
-        KeyConditionExpression: 'GSI2PK = :pk',
-        ExpressionAttributeValues: { ':pk': `TENANT#${tenantId}#TXN` },
-        ScanIndexForward: false,
-        Limit: limit,
-      }),
-    );
-    return (Items ?? []).map((i) => strip<TransactionRecord>(i)!);
   }
 
   /**
