@@ -5,6 +5,12 @@ import type { MessageStore } from '../src/adapters/dynamo/message-store';
 import type { ObjectStore } from '../src/adapters/s3';
 import type { Messenger } from '../src/adapters/ses';
 import type { Logger } from '../src/logging';
+import type { BatchTally } from '../src/contracts';
+
+/** Tells a transaction workflow about one of its batches (a signal; repeats are harmless). */
+export interface BatchReporter {
+  report(transactionId: string, kind: 'sent' | 'completed', report: { batchNumber: number; tally: BatchTally; failure?: string }): Promise<void>;
+}
 
 export interface ActivityDeps {
   store: Store;
@@ -21,5 +27,7 @@ export interface ActivityDeps {
     publicBaseUrl: string;
     unsubscribeSecret: string;
   };
+  /** Needed by tallyBatch when asked to report (the worker wires it to its Temporal connection). */
+  reporter?: BatchReporter;
   fetch?: typeof fetch;
 }

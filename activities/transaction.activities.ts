@@ -39,25 +39,17 @@ export function createTransactionActivities(deps: ActivityDeps) {
     return changed;
   }
 
-  /**
-   * Counts a batch's messages from what is stored (so exact whatever happened on the way) and
-   * keeps the figures on the batch. Unsent messages of a cancelled batch count as cancelled.
-   */
-  async function tallyBatch(input: {
-    transactionId: string;
-    batchId: string;
-    cancelled?: boolean;
-    phase: 'sent' | 'outcomes' | 'completed';
-  }): Promise<BatchTally> {
+  /** Counts a batch's messages from what is stored (exact whatever happened on the way). */
+  async function countBatch(transactionId: string, batchId: string, cancelled: boolean): Promise<BatchTally> {
     const tally = emptyTally();
     let cursor: Cursor | undefined;
     do {
-      const page = await messages.pageMessages(input.transactionId, input.batchId, 1000, cursor);
+      const page = await messages.pageMessages(transactionId, batchId, 1000, cursor);
       for (const m of page.items as (MessageRecord & Record<string, unknown>)[]) {
         tally.total += 1;
         if (m.status === 'FAILED') tally.failed += 1;
         else if (m.status === 'SUPPRESSED') tally.suppressed += 1;
-        else if (m.status === 'CANCELLED' || (input.cancelled && NOT_SENT.includes(m.status))) tally.cancelled += 1;
+        else if (m.status === 'CANCELLED' || (cancelled && NOT_SENT.includes(m.status))) tally.cancelled += 1;
         else if (m.ses_message_id !== undefined || SENT_OR_LATER.includes(m.status)) {
           tally.sent += 1;
           if (m.outcome_time === undefined) tally.pending += 1;
@@ -70,10 +62,47 @@ export function createTransactionActivities(deps: ActivityDeps) {
       }
       cursor = page.cursor;
     } while (cursor);
-    await messages.setBatchFields(input.transactionId, input.batchId, {
-      status: input.phase === 'completed' ? 'COMPLETED' : 'SENT',
-      tally,
-    });
+    return tally;
+  }
+
+  /**
+   * Counts a batch and keeps the figures on the batch, with how many sent messages await an
+   * outcome: the event endpoint signals the batch once its outcome counter reaches that figure.
+   * Unsent messages of a cancelled batch count as cancelled. The batch is COMPLETED once no
+   * outcome is pending (or the deadline passed: phase 'completed').
+   *
+   * With `report`, the count also goes to the transaction workflow: 'sent' after the first
+   * count, 'completed' once the batch is (unless cancelled). Signalling from here rather than
+   * from the batch workflow saves the batch two history events and a workflow task per report.
+   */
+  async function tallyBatch(input: {
+    transactionId: string;
+    batchId: string;
+    cancelled?: boolean;
+    phase: 'sent' | 'outcomes' | 'completed';
+    report?: { batchNumber: number; failure?: string };
+  }): Promise<BatchTally> {
+    const cancelled = input.cancelled ?? false;
+    let tally = await countBatch(input.transactionId, input.batchId, cancelled);
+    for (let pass = 0; ; pass += 1) {
+      const stored = await messages.setBatchFields(input.transactionId, input.batchId, {
+        status: input.phase === 'completed' || tally.pending === 0 ? 'COMPLETED' : 'SENT',
+        tally,
+        awaiting_outcomes: tally.sent,
+      });
+      // The last outcome landed while we counted, before the endpoint could see what we await:
+      // it did not signal, so count again now rather than wait for the poll.
+      if (pass > 0 || tally.pending === 0 || Number(stored.outcomes ?? 0) < tally.sent) break;
+      tally = await countBatch(input.transactionId, input.batchId, cancelled);
+    }
+    if (input.report) {
+      if (!deps.reporter) throw ApplicationFailure.create({ type: 'NoReporter', message: 'tallyBatch cannot report without a reporter', nonRetryable: true });
+      const report = { batchNumber: input.report.batchNumber, tally, ...(input.report.failure ? { failure: input.report.failure } : {}) };
+      if (input.phase === 'sent') await deps.reporter.report(input.transactionId, 'sent', report);
+      if ((input.phase === 'completed' || tally.pending === 0) && !cancelled) {
+        await deps.reporter.report(input.transactionId, 'completed', { batchNumber: report.batchNumber, tally });
+      }
+    }
     return tally;
   }
 

@@ -6,6 +6,7 @@ import { ulid } from 'ulid';
 import { parse as parseCsv } from 'csv-parse/sync';
 import { CsvHeaderError, createRowValidator } from '../src/domain/recipient-csv';
 import { DomainError, notFound } from '../src/domain/errors';
+import { sendChunkSize } from '../src/config';
 import {
   searchAttributeKeys,
   transactionWorkflowId,
@@ -49,7 +50,7 @@ export function createCampaignService(deps: ApiDeps) {
       options: {
         batchSize: config.BATCH_SIZE,
         maxConcurrentBatches: config.MAX_CONCURRENT_BATCHES,
-        sendChunkSize: config.SEND_CHUNK_SIZE,
+        sendChunkSize: sendChunkSize(config),
         sendTaskQueue: config.TEMPORAL_SEND_TASK_QUEUE,
         finalStateDeadlineMs: config.FINAL_STATE_DEADLINE_SECONDS * 1000,
         outcomePollMs: config.OUTCOME_POLL_SECONDS * 1000,

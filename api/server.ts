@@ -15,7 +15,7 @@ import { createLogger } from '../src/logging';
 import { temporalConnectionOptions } from '../src/temporal-connection';
 import { createApp } from './app';
 import { SnsVerifier } from '../src/adapters/sns-verifier';
-import { SignalCoalescer } from '../src/events/signal-coalescer';
+import { OutcomeSignaller } from '../src/events/outcome-signaller';
 import { createSesEventProcessor } from '../src/events/process-ses-event';
 import { Analytics } from '../src/adapters/opensearch';
 import { AnalyticsIndexer } from '../src/events/analytics-indexer';
@@ -69,7 +69,7 @@ export async function buildApiDeps(config: Config): Promise<{ deps: ApiDeps; clo
   const log = createLogger({ component: 'api' }, config.LOG_LEVEL);
   const store = new Store(aws.doc, config.DYNAMODB_TABLE);
   const messages = new MessageStore(aws.doc, config.DYNAMODB_TABLE);
-  const coalescer = new SignalCoalescer(temporal, config.EVENT_FLUSH_MS, log);
+  const signaller = new OutcomeSignaller(temporal, log);
   const deps: ApiDeps = {
     config,
     store,
@@ -85,7 +85,7 @@ export async function buildApiDeps(config: Config): Promise<{ deps: ApiDeps; clo
         store,
         messages,
         log,
-        onOutcome: (id) => coalescer.note(id),
+        onOutcome: (id, outcomes) => signaller.note(id, outcomes),
         onIndex: indexer ? (event, message) => indexer.add(event, message) : undefined,
       }),
     },
@@ -94,7 +94,7 @@ export async function buildApiDeps(config: Config): Promise<{ deps: ApiDeps; clo
   return {
     deps,
     close: async () => {
-      await coalescer.close();
+      await signaller.close();
       await indexer?.close();
       await analytics?.close();
       await connection.close();

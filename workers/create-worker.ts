@@ -6,8 +6,10 @@ import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
+import { Client, WorkflowNotFoundError } from '@temporalio/client';
 import { NativeConnection, Worker, type WorkerOptions } from '@temporalio/worker';
-import type { Config } from '../src/config';
+import { batchCompletedSignal, batchSentSignal, transactionWorkflowId } from '../src/contracts';
+import { sendChunkSize, type Config } from '../src/config';
 import { createAwsClients, destroyAwsClients } from '../src/adapters/aws';
 import { Store } from '../src/adapters/dynamo/store';
 import { MessageStore } from '../src/adapters/dynamo/message-store';
@@ -16,6 +18,7 @@ import { SesMessenger } from '../src/adapters/ses';
 import { createLogger, type Logger } from '../src/logging';
 import { temporalConnectionOptions } from '../src/temporal-connection';
 import { createActivities, type ActivityDeps } from '../activities';
+import type { BatchReporter } from '../activities/deps';
 
 export { WORKFLOWS_PATH } from './workflows-path';
 
@@ -50,12 +53,28 @@ export function activityDepsFromConfig(config: Config, log: Logger = createLogge
   return { deps, close: () => destroyAwsClients(aws) };
 }
 
+/** Batch reports reach the transaction workflow as signals sent over the worker's own connection. */
+function batchReporter(client: Client): BatchReporter {
+  return {
+    async report(transactionId, kind, report) {
+      const signal = kind === 'sent' ? batchSentSignal : batchCompletedSignal;
+      try {
+        await client.workflow.getHandle(transactionWorkflowId(transactionId)).signal(signal, report);
+      } catch (error) {
+        // A transaction that already ended no longer listens; the batch still finishes its own work.
+        if (!(error instanceof WorkflowNotFoundError)) throw error;
+      }
+    },
+  };
+}
+
 export async function createEngineWorkers(
   config: Config,
   overrides: { workflowBundlePath?: string; maxCachedWorkflows?: number; identity?: string } = {},
 ): Promise<EngineWorkers> {
   const connection = await NativeConnection.connect(temporalConnectionOptions(config));
   const { deps, close } = activityDepsFromConfig(config);
+  deps.reporter = batchReporter(new Client({ connection, namespace: config.TEMPORAL_NAMESPACE }));
   const activities = createActivities(deps);
   const workflowSource: Pick<WorkerOptions, 'workflowBundle'> = {
     workflowBundle: { codePath: overrides.workflowBundlePath ?? (await bundleInChildProcess()) },
@@ -79,8 +98,8 @@ export async function createEngineWorkers(
     ...common,
     taskQueue: config.TEMPORAL_SEND_TASK_QUEUE,
     activities: { sendBatchChunk: activities.sendBatchChunk },
-    // The server enforces this across all workers: each task is one chunk of SEND_CHUNK_SIZE emails.
-    maxTaskQueueActivitiesPerSecond: config.SEND_RATE_PER_SECOND / config.SEND_CHUNK_SIZE,
+    // The server enforces this across all workers: each task is one chunk of at most a second's mail.
+    maxTaskQueueActivitiesPerSecond: config.SEND_RATE_PER_SECOND / sendChunkSize(config),
     maxConcurrentActivityTaskExecutions: 16,
   });
   let running: Promise<void> | undefined;

@@ -1,19 +1,12 @@
 // One batch (≤ 1,000 messages). Sends it chunk by chunk on the rate-limited send task queue,
 // paced by the campaign's throttle and honouring pause/resume/cancel between chunks; tells its
-// transaction when sending is over; then waits for delivery outcomes (nudged by coalesced
-// signals from the SES event endpoint, polled as a safety net) until all are in or the
-// final-state deadline passes; tells its transaction again and returns the exact tally.
-import { condition, getExternalWorkflowHandle, proxyActivities, setHandler } from '@temporalio/workflow';
+// transaction when sending is over; then waits for delivery outcomes (woken by one signal from
+// the SES event endpoint once the batch's outcome count is complete, polled as a safety net)
+// until all are in or the final-state deadline passes; tells its transaction again and returns
+// the exact tally.
+import { condition, proxyActivities, setHandler } from '@temporalio/workflow';
 import type { Activities } from '../activities';
-import {
-  batchCompletedSignal,
-  batchControlSignal,
-  batchSentSignal,
-  outcomesSignal,
-  transactionWorkflowId,
-  type BatchTally,
-  type BatchWorkflowInput,
-} from '../src/contracts';
+import { batchControlSignal, outcomesSignal, type BatchTally, type BatchWorkflowInput } from '../src/contracts';
 import { failureReason } from './failure';
 
 const { tallyBatch } = proxyActivities<Activities>({
@@ -36,15 +29,15 @@ export async function batchWorkflow(input: BatchWorkflowInput): Promise<BatchTal
   });
   let paused = false;
   let cancelled = false;
-  // Outcomes reported by the event endpoint's signals since the last recount.
-  let reported = 0;
+  // Set by the event endpoint's signal: every sent message has an outcome; cleared by a recount.
+  let outcomesIn = false;
   setHandler(batchControlSignal, (action) => {
     if (action === 'pause') paused = true;
     else if (action === 'resume') paused = false;
     else cancelled = true;
   });
-  setHandler(outcomesSignal, ({ outcomes }) => {
-    reported += outcomes;
+  setHandler(outcomesSignal, () => {
+    outcomesIn = true;
   });
   const ids = { transactionId: input.transactionId, batchId: input.batchId };
 
@@ -84,31 +77,25 @@ export async function batchWorkflow(input: BatchWorkflowInput): Promise<BatchTal
     // An account-level SES failure: stop this batch; the transaction fails the campaign.
     failure = failureReason(error);
   }
-  const parent = getExternalWorkflowHandle(transactionWorkflowId(input.transactionId));
-  // A transaction that already ended no longer listens; the batch still finishes its own work.
-  const tell = (signal: typeof batchSentSignal, tally: BatchTally) =>
-    parent.signal(signal, { batchNumber: input.batchNumber, tally, failure }).catch(() => undefined);
-
-  // Signals that land while a recount runs stay counted: they may or may not be in it.
+  // Each count reports to the transaction itself (from the activity): sending over, then
+  // outcomes in. A signal that lands while a recount runs may or may not be in it: it stays set.
+  const report = { batchNumber: input.batchNumber, ...(failure ? { failure } : {}) };
   const recount = async (phase: 'sent' | 'outcomes' | 'completed') => {
-    const before = reported;
-    const result = await tallyBatch({ ...ids, cancelled: cancelled || failure !== undefined, phase });
-    reported -= before;
+    const before = outcomesIn;
+    const result = await tallyBatch({ ...ids, cancelled: cancelled || failure !== undefined, phase, report });
+    if (before) outcomesIn = false;
     return result;
   };
   let tally = await recount('sent');
-  await tell(batchSentSignal, tally);
   if (cancelled || failure) return tally;
 
   const deadline = Date.now() + input.finalStateDeadlineMs;
-  // Recount only once the signals account for every pending message (or the poll interval
-  // passes, in case a signal was lost): one activity per batch, not one per signal.
+  // Recount when the endpoint says every outcome is in (or the poll interval passes, in case
+  // that signal was lost): one or two activities per batch, whatever the number of events.
   while (tally.pending > 0 && Date.now() < deadline) {
-    const pending = tally.pending;
-    await condition(() => reported >= pending, Math.max(1, Math.min(input.outcomePollMs, deadline - Date.now())));
+    await condition(() => outcomesIn, Math.max(1, Math.min(input.outcomePollMs, deadline - Date.now())));
     tally = await recount('outcomes');
   }
-  tally = await recount('completed');
-  await tell(batchCompletedSignal, tally);
+  if (tally.pending > 0) tally = await recount('completed');
   return tally;
 }

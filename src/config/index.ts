@@ -33,7 +33,7 @@ export const configSchema = z.object({
   SES_CONFIGURATION_SET: z.string().min(1).default('email-engine'),
 
   SEND_RATE_PER_SECOND: z.coerce.number().positive().default(14),
-  SEND_CHUNK_SIZE: positiveInt.max(100).default(25),
+  SEND_CHUNK_SIZE: positiveInt.max(1000).default(1000),
   BATCH_SIZE: positiveInt.max(1000).default(500),
   MAX_CONCURRENT_BATCHES: positiveInt.max(500).default(4),
   MAX_CSV_BYTES: positiveInt.default(50 * 1024 * 1024),
@@ -45,7 +45,6 @@ export const configSchema = z.object({
   SENDING_GRACE_SECONDS: positiveInt.default(30),
   LATE_SEND_TOLERANCE_SECONDS: positiveInt.default(900),
   LATE_SEND_POLICY: z.enum(['hold', 'send']).default('hold'),
-  EVENT_FLUSH_MS: positiveInt.default(2000),
 
   SNS_TOPIC_ARNS: z
     .string()
@@ -75,6 +74,14 @@ export const configSchema = z.object({
 });
 
 export type Config = z.infer<typeof configSchema>;
+
+/**
+ * Messages per send activity: SEND_CHUNK_SIZE, but never more than a batch nor more than one
+ * second of the platform rate, so the send queue's activity rate limit keeps sends smooth.
+ */
+export function sendChunkSize(config: Pick<Config, 'SEND_CHUNK_SIZE' | 'BATCH_SIZE' | 'SEND_RATE_PER_SECOND'>): number {
+  return Math.max(1, Math.min(config.SEND_CHUNK_SIZE, config.BATCH_SIZE, Math.floor(config.SEND_RATE_PER_SECOND)));
+}
 
 export class ConfigError extends Error {
   constructor(readonly issues: { variable: string; message: string }[]) {

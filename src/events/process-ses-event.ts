@@ -1,5 +1,6 @@
 // Applies one SES event to the engine's state: the message (idempotent, out-of-order safe),
-// the transaction's counters, the suppression list, and a coalesced nudge to the batch.
+// the transaction's counters, the suppression list, and the batch's outcome count (which wakes
+// the batch workflow once all its outcomes are in).
 import { batchWorkflowId } from '../contracts';
 import { effectOf, messageRefOf, type EffectKind, type MessageEffect, type SesEvent } from '../domain/ses-event';
 import { emailDomain } from '../domain/email-address';
@@ -16,8 +17,8 @@ export interface EventProcessorDeps {
   store: Store;
   messages: MessageStore;
   log: Logger;
-  /** Called for events that settle a message's outcome, with the batch workflow to nudge. */
-  onOutcome: (batchWorkflowId: string) => void;
+  /** Called when every sent message of a batch has an outcome, with the batch workflow to wake. */
+  onOutcome: (batchWorkflowId: string, outcomes: number) => void;
   /** Analytics documents for an event and its message, when analytics are on. */
   onIndex?: (event: EmailEventDoc | undefined, message: EmailMessageDoc | undefined) => void;
 }
@@ -107,7 +108,17 @@ export function createSesEventProcessor(deps: EventProcessorDeps) {
     }
     if (!result.applied) return 'duplicate';
     if (effect.counter) await deps.store.updateCounts(target.transactionId, { [effect.counter]: 1 });
-    if (effect.outcome) deps.onOutcome(batchWorkflowId(target.transactionId, Number(target.batchId.slice(1))));
+    if (effect.outcome && before && (before as MessageRecord & { outcome_time?: string }).outcome_time === undefined) {
+      // The message's first outcome: one more for its batch. The event that completes the
+      // batch's count (known once sending is over) wakes the batch workflow, once.
+      const batch = await deps.messages.addBatchOutcome(target.transactionId, target.batchId).catch((error: unknown) => {
+        deps.log.warn('batch outcome count not updated', { transaction_id: target.transactionId, batch_id: target.batchId, error: (error as Error).message });
+        return undefined;
+      });
+      if (batch && batch.awaiting !== undefined && batch.outcomes === batch.awaiting) {
+        deps.onOutcome(batchWorkflowId(target.transactionId, Number(target.batchId.slice(1))), batch.outcomes);
+      }
+    }
     deps.log.debug('ses event applied', { transaction_id: target.transactionId, message_id: target.messageId, event: effect.kind });
     return 'applied';
   };

@@ -18,7 +18,7 @@ const { values } = parseArgs({
   options: {
     recipients: { type: 'string', default: '10000' },
     'batch-size': { type: 'string', default: '1000' },
-    'chunk-size': { type: 'string', default: '100' },
+    'chunk-size': { type: 'string', default: '1000' },
     parallel: { type: 'string', default: '4' },
     events: { type: 'string', default: '5000' },
     json: { type: 'string' },

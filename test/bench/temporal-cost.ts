@@ -23,7 +23,12 @@ export interface TemporalCost {
   actions: number;
   largestHistory: { workflowId: string; events: number };
   largestSignals: { workflowId: string; signals: number };
+  /** History event types summed over the transaction's runs and over all batch runs. */
+  eventTypes: { transaction: Record<string, number>; batches: Record<string, number> };
 }
+
+const eventType = (e: object) =>
+  (Object.keys(e).find((k) => k.endsWith('EventAttributes') && (e as Record<string, unknown>)[k]) ?? 'unknown').replace(/EventAttributes$/, '');
 
 export async function temporalCost(client: Client, transactionId: string, batchCount: number): Promise<TemporalCost> {
   const cost: TemporalCost = {
@@ -34,6 +39,7 @@ export async function temporalCost(client: Client, transactionId: string, batchC
     actions: 0,
     largestHistory: { workflowId: '', events: 0 },
     largestSignals: { workflowId: '', signals: 0 },
+    eventTypes: { transaction: {}, batches: {} },
   };
   const ids = [transactionWorkflowId(transactionId), ...Array.from({ length: batchCount }, (_, i) => batchWorkflowId(transactionId, i + 1))];
   for (const workflowId of ids) {
@@ -44,6 +50,8 @@ export async function temporalCost(client: Client, transactionId: string, batchC
       const history = await client.workflow.getHandle(workflowId, runId).fetchHistory();
       const events = history.events ?? [];
       const signals = events.filter((e) => e.workflowExecutionSignaledEventAttributes).length;
+      const types = workflowId === ids[0] ? cost.eventTypes.transaction : cost.eventTypes.batches;
+      for (const e of events) types[eventType(e)] = (types[eventType(e)] ?? 0) + 1;
       cost.runs += 1;
       cost.historyEvents += events.length;
       cost.signals += signals;

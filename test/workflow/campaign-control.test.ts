@@ -22,7 +22,7 @@ import {
 } from '../support/harness';
 import { recordHistory } from '../support/histories';
 
-const config = testConfig({ BATCH_SIZE: '20', SEND_CHUNK_SIZE: '5', MAX_CONCURRENT_BATCHES: '2', FINAL_STATE_DEADLINE_SECONDS: '1', LATE_SEND_TOLERANCE_SECONDS: '1' });
+const config = testConfig({ BATCH_SIZE: '20', SEND_CHUNK_SIZE: '5', MAX_CONCURRENT_BATCHES: '2', FINAL_STATE_DEADLINE_SECONDS: '1', LATE_SEND_TOLERANCE_SECONDS: '3' });
 let workers: Awaited<ReturnType<typeof startWorkers>> | undefined;
 let server: Awaited<ReturnType<typeof startApi>>;
 let api: ApiClient;
@@ -114,7 +114,7 @@ describe('scheduling', () => {
     const id = await start(2, { schedule: { send_at: inFuture(2000) } });
     await waitForStatus(api, id, ['SCHEDULED']);
     await workers!.stop();
-    await new Promise((r) => setTimeout(r, 5000));
+    await new Promise((r) => setTimeout(r, 8000));
     workers = await startWorkers(config);
     const held = await waitFor('held', async () => {
       const s = (await api.get(`/api/v1/campaigns/${id}/status`)).body;

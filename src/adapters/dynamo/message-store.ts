@@ -108,12 +108,21 @@ export class MessageStore {
           ':sk': 'MESSAGE#',
           ...(filter ? Object.fromEntries(statuses.map((s, i) => [`:s${i}`, s])) : {}),
         },
-        Limit: limit,
+        // Unfiltered, one item more than asked says whether another page exists, so a page
+        // that ends the batch carries no cursor (no empty follow-up query, no empty send chunk).
+        Limit: filter ? limit : limit + 1,
         ExclusiveStartKey: cursor,
         ConsistentRead: true,
       }),
     );
-    return { items: (Items ?? []).map((i) => stripKeys<MessageRecord>(i)), cursor: LastEvaluatedKey };
+    let items = Items ?? [];
+    let next = LastEvaluatedKey;
+    if (!filter && items.length > limit) {
+      items = items.slice(0, limit);
+      const last = items[limit - 1]!;
+      next = { PK: last.PK, SK: last.SK };
+    }
+    return { items: items.map((i) => stripKeys<MessageRecord>(i)), cursor: next };
   }
 
   async getMessage(transactionId: string, batchId: string, messageId: string): Promise<MessageRecord | undefined> {
@@ -276,7 +285,27 @@ export class MessageStore {
       : undefined;
   }
 
-  async setBatchFields(transactionId: string, batchId: string, fields: Record<string, unknown>): Promise<void> {
+  /**
+   * Counts one more message of the batch whose delivery outcome is known (called once per
+   * message, on its first outcome event). Returns the new count and how many sent messages the
+   * batch awaits outcomes for (known once sending is over).
+   */
+  async addBatchOutcome(transactionId: string, batchId: string): Promise<{ outcomes: number; awaiting?: number }> {
+    const { Attributes } = await this.doc.send(
+      new UpdateCommand({
+        TableName: this.table,
+        Key: keys.batch(transactionId, batchId),
+        UpdateExpression: 'ADD outcomes :one',
+        ConditionExpression: 'attribute_exists(PK)',
+        ExpressionAttributeValues: { ':one': 1 },
+        ReturnValues: 'ALL_NEW',
+      }),
+    );
+    return { outcomes: Number(Attributes?.outcomes ?? 0), awaiting: Attributes?.awaiting_outcomes as number | undefined };
+  }
+
+  /** Sets fields of a batch; returns the batch as stored afterwards. */
+  async setBatchFields(transactionId: string, batchId: string, fields: Record<string, unknown>): Promise<Record<string, unknown>> {
     const names: Record<string, string> = {};
     const values: Record<string, unknown> = {};
     const sets = Object.entries(fields).map(([name, value], i) => {
@@ -284,15 +313,17 @@ export class MessageStore {
       values[`:v${i}`] = value;
       return `#f${i} = :v${i}`;
     });
-    await this.doc.send(
+    const { Attributes } = await this.doc.send(
       new UpdateCommand({
         TableName: this.table,
         Key: keys.batch(transactionId, batchId),
         UpdateExpression: `SET ${sets.join(', ')}`,
         ExpressionAttributeNames: names,
         ExpressionAttributeValues: values,
+        ReturnValues: 'ALL_NEW',
       }),
     );
+    return Attributes ?? {};
   }
 
   // ---- suppression ----
