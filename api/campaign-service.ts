@@ -64,6 +64,9 @@ export function createCampaignService(deps: ApiDeps) {
         workflowId: transactionWorkflowId(txn.transaction_id),
         taskQueue: config.TEMPORAL_TASK_QUEUE,
         args: [input],
+        // A transaction runs once: its workflow is never started again after it closed (a replayed
+        // request would otherwise ingest and send the whole campaign a second time).
+        workflowIdReusePolicy: 'REJECT_DUPLICATE',
         typedSearchAttributes: [
           { key: searchAttributeKeys.transactionId, value: txn.transaction_id },
           { key: searchAttributeKeys.tenantId, value: txn.tenant_id },
@@ -131,7 +134,7 @@ export function createCampaignService(deps: ApiDeps) {
         transactionId = claim.transactionId;
         const existing = await store.getTransaction(tenantId, transactionId);
         if (existing) {
-          await startWorkflow(existing);
+          await startIfNeverStarted(existing);
           return existing;
         }
         // The first request died between claiming the key and recording the transaction.
@@ -154,8 +157,16 @@ export function createCampaignService(deps: ApiDeps) {
       if (!existing) throw error;
       txn = existing;
     }
-    await startWorkflow(txn);
+    await startIfNeverStarted(txn);
     return txn;
+  }
+
+  /**
+   * Past ACCEPT a transaction's workflow has run (and once closed, its history may be gone after
+   * the namespace's retention, so the reuse policy alone would not stop a late replay).
+   */
+  async function startIfNeverStarted(txn: TransactionRecord): Promise<void> {
+    if (txn.status === 'ACCEPT') await startWorkflow(txn);
   }
 
   return { create, startWorkflow };
