@@ -89,47 +89,69 @@ export function createIngestActivities(deps: ActivityDeps) {
     let pendingErrors: RowErrorRecord[] = [];
     const createdAt = new Date().toISOString();
 
-    const flush = async (lastRow: number) => {
+    // Flushes overlap: the next rows are parsed and checked against the suppression list while
+    // the previous ones are written (one writer pool, four requests in flight). Checkpoints
+    // still advance in row order, each once everything up to its row is stored.
+    const writer = messages.batchWriter(4);
+    let stored: Promise<void> = Promise.resolve();
+    const flush = (lastRow: number): Promise<void> => {
       const writeValid = pendingValid.filter((p) => p.row > checkpoint.row);
       const writeErrors = pendingErrors.filter((e) => e.row > checkpoint.row);
       pendingValid = [];
       pendingErrors = [];
-      if (writeValid.length === 0 && writeErrors.length === 0) return;
-      const blocked = await messages.suppressedAmong(
-        input.tenantId,
-        writeValid.map((p) => p.result.email),
-      );
-      const items = writeValid.map(({ row: r, batchNumber, result }): MessageRecord => {
-        const bid = batchId(batchNumber);
-        const isSuppressed = blocked.has(result.email);
-        if (isSuppressed) suppressed += 1;
-        const status = isSuppressed ? 'SUPPRESSED' : 'CREATED';
-        return {
-          message_id: messageIdFor(bid, r),
-          batch_id: bid,
-          transaction_id: input.transactionId,
-          tenant_id: input.tenantId,
-          row: r,
-          recipient_email: result.email,
-          placeholder_data: result.data,
-          status,
-          status_history: [
-            {
-              status,
-              timestamp: createdAt,
-              metadata: isSuppressed ? { source: 'csv_processing', reason: 'on_suppression_list' } : { source: 'csv_processing' },
-            },
-          ],
-          created_at: createdAt,
-          updated_at: createdAt,
-        };
-      });
-      await messages.writeAll([
-        ...items.map((m) => messages.messageItem(m)),
-        ...writeErrors.map((e) => messages.rowErrorItem(input.transactionId, e)),
-      ]);
-      ctx.heartbeat({ row: lastRow, suppressed } satisfies Checkpoint);
+      if (writeValid.length === 0 && writeErrors.length === 0) return stored;
+      const job = (async () => {
+        const blocked = await messages.suppressedAmong(
+          input.tenantId,
+          writeValid.map((p) => p.result.email),
+        );
+        let jobSuppressed = 0;
+        const items = writeValid.map(({ row: r, batchNumber, result }): MessageRecord => {
+          const bid = batchId(batchNumber);
+          const isSuppressed = blocked.has(result.email);
+          if (isSuppressed) jobSuppressed += 1;
+          const status = isSuppressed ? 'SUPPRESSED' : 'CREATED';
+          return {
+            message_id: messageIdFor(bid, r),
+            batch_id: bid,
+            transaction_id: input.transactionId,
+            tenant_id: input.tenantId,
+            row: r,
+            recipient_email: result.email,
+            placeholder_data: result.data,
+            status,
+            status_history: [
+              {
+                status,
+                timestamp: createdAt,
+                metadata: isSuppressed ? { source: 'csv_processing', reason: 'on_suppression_list' } : { source: 'csv_processing' },
+              },
+            ],
+            created_at: createdAt,
+            updated_at: createdAt,
+          };
+        });
+        await writer.write([
+          ...items.map((m) => messages.messageItem(m)),
+          ...writeErrors.map((e) => messages.rowErrorItem(input.transactionId, e)),
+        ]);
+        return jobSuppressed;
+      })();
+      // In row order: a failed flush surfaces only after the ones before it settled (and
+      // checkpointed), so an attempt never ends with its earlier writes still in flight.
+      job.catch(() => undefined);
+      stored = stored
+        .then(() => job)
+        .then((jobSuppressed) => {
+          suppressed += jobSuppressed;
+          ctx.heartbeat({ row: lastRow, suppressed } satisfies Checkpoint);
+        });
+      // Awaited later (or the attempt fails first): never an unhandled rejection meanwhile.
+      stored.catch(() => undefined);
+      return stored;
     };
+    // At most two flushes in flight: memory stays bounded whatever the file size.
+    const inFlight: Promise<void>[] = [];
 
     const rows = async function* () {
       try {
@@ -184,7 +206,10 @@ export function createIngestActivities(deps: ActivityDeps) {
         invalid += 1;
         pendingErrors.push({ row, email: result.email, code: result.code, message: result.message });
       }
-      if (pendingValid.length + pendingErrors.length >= FLUSH_ROWS) await flush(row);
+      if (pendingValid.length + pendingErrors.length >= FLUSH_ROWS) {
+        inFlight.push(flush(row));
+        if (inFlight.length > 2) await inFlight.shift();
+      }
     }
     if (!validator) throw invalidFile('EMPTY_FILE', 'recipient file has no header row');
     await flush(row);

@@ -5,14 +5,24 @@ import { join } from 'node:path';
 
 const ROOT = join(__dirname, '..', '..');
 
+/**
+ * Node flags per engine script. The worker's old space is capped: on a big host V8 otherwise
+ * grows the heap lazily by hundreds of MB under load before collecting, while the worker's live
+ * heap stays far below this (it streams files and sends one chunk per activity).
+ */
+export const NODE_ARGS: Record<string, string[]> = { 'workers/main.ts': ['--max-old-space-size=200'] };
+
 export function startProcess(
   name: string,
   script: string,
   env: NodeJS.ProcessEnv,
   ready: RegExp,
   echo: (chunk: Buffer) => void = (chunk) => process.stderr.write(chunk),
+  /** 'echo': stdout (where the Temporal core logs) goes to `echo` too instead of this process's stdout. */
+  stdout: 'inherit' | 'echo' = 'inherit',
 ): Promise<ChildProcess> {
-  const child = spawn(process.execPath, ['--import', 'tsx', join(ROOT, script)], { cwd: ROOT, env, stdio: ['ignore', 'inherit', 'pipe'] });
+  const child = spawn(process.execPath, [...(NODE_ARGS[script] ?? []), '--import', 'tsx', join(ROOT, script)], { cwd: ROOT, env, stdio: ['ignore', stdout === 'echo' ? 'pipe' : 'inherit', 'pipe'] });
+  child.stdout?.on('data', echo);
   return new Promise((resolve, reject) => {
     let seen: string | undefined = '';
     child.stderr!.on('data', (chunk: Buffer) => {

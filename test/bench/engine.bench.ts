@@ -26,7 +26,9 @@ const { values } = parseArgs({
 });
 const N = Number(values.recipients);
 const status = (line: string) => process.stderr.write(`\r\x1b[K${line}`);
-const peakRssMb = (pid: number) => Number(/VmHWM:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))![1]) / 1024;
+const procStatusMb = (pid: number, field: string) => Number(new RegExp(`${field}:\\s+(\\d+)`).exec(readFileSync(`/proc/${pid}/status`, 'utf8'))![1]) / 1024;
+const peakRssMb = (pid: number) => procStatusMb(pid, 'VmHWM');
+const rssMb = (pid: number) => procStatusMb(pid, 'VmRSS');
 const round = (n: number, d = 1) => Number(n.toFixed(d));
 
 function bar(done: number, total: number, label: string) {
@@ -44,7 +46,6 @@ async function main() {
       SEND_CHUNK_SIZE: values['chunk-size']!,
       MAX_CONCURRENT_BATCHES: values.parallel!,
       SEND_RATE_PER_SECOND: '100000',
-      OUTCOME_POLL_SECONDS: '30',
       FINAL_STATE_DEADLINE_SECONDS: '7200',
     },
     { processes: true, connectEvents: false },
@@ -64,6 +65,14 @@ async function main() {
     const csv = ['email,name,issue', ...Array.from({ length: N }, (_, i) => `u${i}@example${i % 3}.com,Reader ${i},${i % 50}`)].join('\n');
     const fileId = await uploadCsv(api, csv);
 
+    // Resident memory per campaign phase (the peak per process is VmHWM, below).
+    const rssByPhase: Record<string, { worker: number; api: number }> = {};
+    let phase = 'ACCEPT';
+    const sampler = setInterval(() => {
+      const p = (rssByPhase[phase] ??= { worker: 0, api: 0 });
+      p.worker = Math.max(p.worker, round(rssMb(platform.pids!.worker)));
+      p.api = Math.max(p.api, round(rssMb(platform.pids!.api)));
+    }, 250);
     const accepted = Date.now();
     const started = await api.post('/api/v1/campaigns', { template_id: templateId, file_id: fileId });
     const id = started.body.transaction_id as string;
@@ -76,6 +85,7 @@ async function main() {
         if (emails.some((e) => e.headers?.some((h) => h.name === 'X-Transaction-Id' && h.value === id))) firstMailAt = Date.now();
       }
       txn = (await api.get(`/api/v1/campaigns/${id}/status`)).body;
+      phase = txn.status;
       const c = txn.counts ?? {};
       bar(txn.status === 'SENT' || txn.status === 'COMPLETED' ? c.delivered ?? 0 : c.sent ?? 0, N, `${txn.status} (sent ${c.sent ?? 0}, delivered ${c.delivered ?? 0})`);
       if (['COMPLETED', 'FAILED', 'CANCELLED'].includes(txn.status)) break;
@@ -87,9 +97,11 @@ async function main() {
     const ingestS = (at('READY_TO_SEND') - at('PROCESSING')) / 1000;
     const sendS = (at('SENT') - at('READY_TO_SEND')) / 1000;
 
+    phase = 'event load';
     status('posting signed events…');
     const eventsPerS = await eventLoad(platform, id, Number(values.events));
     const client = new Client({ connection: await Connection.connect({ address: config.TEMPORAL_ADDRESS! }), namespace: config.TEMPORAL_NAMESPACE });
+    clearInterval(sampler);
     status('reading workflow histories…');
     const cost = await temporalCost(client, id, txn.batch_count ?? Math.ceil(N / Number(values['batch-size'])));
     await client.connection.close();
@@ -114,6 +126,7 @@ async function main() {
       },
       events_per_s_with_signature_check: round(eventsPerS),
       peak_rss_mb: { worker: round(peakRssMb(platform.pids!.worker)), api: round(peakRssMb(platform.pids!.api)) },
+      rss_mb_by_phase: rssByPhase,
       temporal: {
         ...cost,
         history_events_per_1000: perThousand(cost.historyEvents),

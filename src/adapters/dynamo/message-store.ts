@@ -33,26 +33,60 @@ export class MessageStore {
     readonly table: string,
   ) {}
 
-  /**
-   * BatchWriteItem in groups of 25, four requests in flight, each retrying its UnprocessedItems
-   * with backoff until all are written.
-   */
+  /** Writes all items: BatchWriteItem in groups of 25, `concurrency` requests in flight. */
   async writeAll(items: Item[], concurrency = 4): Promise<void> {
-    const groups: Item[][] = [];
-    for (let i = 0; i < items.length; i += 25) groups.push(items.slice(i, i + 25));
-    let next = 0;
-    const worker = async () => {
-      while (next < groups.length) {
-        let pending = groups[next++]!.map((Item) => ({ PutRequest: { Item } }));
-        for (let attempt = 0; pending.length > 0; attempt++) {
-          if (attempt > 0) await sleep(Math.min(2000, 50 * 2 ** attempt));
-          const { UnprocessedItems } = await this.doc.send(new BatchWriteCommand({ RequestItems: { [this.table]: pending } }));
-          pending = (UnprocessedItems?.[this.table] ?? []) as typeof pending;
-          if (attempt > 20 && pending.length > 0) throw new Error('BatchWriteItem kept returning UnprocessedItems');
-        }
+    const writer = this.batchWriter(concurrency);
+    await writer.write(items);
+  }
+
+  /**
+   * A long-lived BatchWriteItem pool: groups of 25, `concurrency` requests in flight across
+   * everything handed to it, each retrying its UnprocessedItems with backoff until written.
+   * `write` resolves once those items are stored; the pool keeps working on later ones meanwhile,
+   * so a caller can prepare its next items while the previous are written.
+   */
+  batchWriter(concurrency = 4) {
+    type Owner = { done: () => void; fail: (error: unknown) => void; left: number };
+    const groups: { items: Item[]; owner: Owner }[] = [];
+    let active = 0;
+    const writeGroup = async (items: Item[]) => {
+      let pending = items.map((Item) => ({ PutRequest: { Item } }));
+      for (let attempt = 0; pending.length > 0; attempt++) {
+        if (attempt > 0) await sleep(Math.min(2000, 50 * 2 ** attempt));
+        const { UnprocessedItems } = await this.doc.send(new BatchWriteCommand({ RequestItems: { [this.table]: pending } }));
+        pending = (UnprocessedItems?.[this.table] ?? []) as typeof pending;
+        if (attempt > 20 && pending.length > 0) throw new Error('BatchWriteItem kept returning UnprocessedItems');
       }
     };
-    await Promise.all(Array.from({ length: Math.min(concurrency, groups.length) }, worker));
+    const pump = () => {
+      while (active < concurrency && groups.length > 0) {
+        const group = groups.shift()!;
+        active += 1;
+        writeGroup(group.items).then(
+          () => {
+            active -= 1;
+            group.owner.left -= 1;
+            if (group.owner.left === 0) group.owner.done();
+            pump();
+          },
+          (error: unknown) => {
+            active -= 1;
+            group.owner.fail(error);
+            pump();
+          },
+        );
+      }
+    };
+    return {
+      write(items: Item[]): Promise<void> {
+        if (items.length === 0) return Promise.resolve();
+        return new Promise<void>((done, fail) => {
+          const owner: Owner = { done, fail, left: Math.ceil(items.length / 25) };
+          for (let i = 0; i < items.length; i += 25) groups.push({ items: items.slice(i, i + 25), owner });
+          pump();
+        });
+      },
+    };
   }
 
   messageItem(message: MessageRecord): Item {
@@ -238,6 +272,11 @@ export class MessageStore {
         const from = effect.kind === 'send' ? (['SENDING'] as MessageStatus[]) : statusesBefore(target);
         condition += ` AND #s IN (${from.map((st, i) => ((v[`:from${i}`] = st), `:from${i}`)).join(', ')})`;
         entry.status = target;
+      } else if (effect.kind === 'send') {
+        // Recording a Send event on a message SES already answered for: leave SENDING to the other attempt.
+        n['#s'] = 'status';
+        v[':sending'] = 'SENDING';
+        condition += ' AND #s <> :sending';
       }
       v[':h'] = [entry];
       s.push('status_history = list_append(status_history, :h)');
@@ -254,7 +293,10 @@ export class MessageStore {
         }),
       );
     };
-    for (const withStatus of effect.status || effect.kind === 'send' ? [true, false] : [false]) {
+    // A Send event usually finds its message SENT already (the sender recorded SES's answer):
+    // try the flag alone first, then SENDING → SENT, then the flag again if the sender won the race.
+    const attempts = effect.kind === 'send' ? [false, true, false] : effect.status ? [true, false] : [false];
+    for (const withStatus of attempts) {
       try {
         const { Attributes } = await attempt(withStatus);
         return { found: true, applied: true, before: Attributes ? stripKeys<MessageRecord>(Attributes) : undefined };
