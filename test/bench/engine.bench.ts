@@ -11,7 +11,7 @@ import { createAwsClients, destroyAwsClients } from '../../src/adapters/aws';
 import { MessageStore } from '../../src/adapters/dynamo/message-store';
 import { apiClient, uploadCsv, uploadTemplate } from '../support/harness-http';
 import { BENCH_TENANT, startPlatform } from '../support/platform';
-import { dynamoWriteRate, openSearchIndexRate, sesSendRate, temporalActivityRate } from './raw-rates';
+import { dynamoConditionalUpdateRate, dynamoWriteRate, openSearchIndexRate, sesSendRate, temporalActivityRate } from './raw-rates';
 import { temporalCost } from './temporal-cost';
 
 const { values } = parseArgs({
@@ -55,6 +55,7 @@ async function main() {
     status('measuring raw component rates…');
     const raw = {
       dynamodb_batch_write_items_per_s: round(await dynamoWriteRate(config)),
+      dynamodb_conditional_updates_per_s: round(await dynamoConditionalUpdateRate(config)),
       ses_send_calls_per_s: round(await sesSendRate(config)),
       temporal_empty_activities_per_s: round(await temporalActivityRate(config)),
       opensearch_indexed_events_per_s: config.OPENSEARCH_URL ? round(await openSearchIndexRate(config.OPENSEARCH_URL)) : null,
@@ -107,8 +108,14 @@ async function main() {
     await client.connection.close();
 
     const perThousand = (n: number) => round((n / N) * 1000);
-    // Per message the send path writes twice (SENDING, SENT); Temporal runs one activity per chunk.
-    const sendLimit = Math.min(raw.ses_send_calls_per_s, raw.dynamodb_batch_write_items_per_s / 2, raw.temporal_empty_activities_per_s * Number(values['chunk-size']));
+    // Per message the send path makes two conditional writes (SENDING, SENT) and one SES call;
+    // Temporal runs one activity per chunk.
+    const sendLimits = {
+      ses: raw.ses_send_calls_per_s,
+      dynamodb: raw.dynamodb_conditional_updates_per_s / 2,
+      temporal: raw.temporal_empty_activities_per_s * Math.min(Number(values['chunk-size']), Number(values['batch-size'])),
+    };
+    const [slowest, sendLimit] = Object.entries(sendLimits).sort((a, b) => a[1] - b[1])[0]!;
     const report = {
       machine: `${(await import('node:os')).cpus().length} cores, node ${process.version}`,
       recipients: N,
@@ -118,6 +125,7 @@ async function main() {
       ingest_rows_per_s: round(N / ingestS),
       ingest_vs_raw_dynamodb: round(N / ingestS / raw.dynamodb_batch_write_items_per_s, 2),
       send_messages_per_s: round(N / sendS),
+      send_limit_messages_per_s: { ...sendLimits, slowest },
       send_vs_slowest_component: round(N / sendS / sendLimit, 2),
       latency_s: {
         accepted_to_first_mail: firstMailAt ? round((firstMailAt - accepted) / 1000, 2) : null,

@@ -1,5 +1,6 @@
 // The physical limits the engine is measured against, taken in the same run on the same
-// machine: DynamoDB BatchWriteItem items/s, SES SendEmail calls/s at the engine's concurrency,
+// machine: DynamoDB BatchWriteItem items/s and conditional UpdateItem calls/s, SES SendEmail
+// calls/s at the engine's concurrency,
 // and Temporal empty-activity round trips/s.
 import { join } from 'node:path';
 import { randomUUID } from 'node:crypto';
@@ -7,6 +8,7 @@ import { NativeConnection, Worker } from '@temporalio/worker';
 import { Client, Connection } from '@temporalio/client';
 import type { Config } from '../../src/config';
 import { createAwsClients, destroyAwsClients } from '../../src/adapters/aws';
+import { UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import { MessageStore } from '../../src/adapters/dynamo/message-store';
 import { SesMessenger } from '../../src/adapters/ses';
 
@@ -26,6 +28,33 @@ export async function dynamoWriteRate(config: Config, items = 20_000): Promise<n
   await pool(items / 100, 4, async (g) => {
     await store.writeAll(Array.from({ length: 100 }, (_, i) => ({ PK: `BENCH#${run}#${g}`, SK: `ITEM#${i}`, payload })));
   });
+  destroyAwsClients(aws);
+  return items / ((Date.now() - started) / 1000);
+}
+
+/**
+ * Conditional single-item UpdateItem calls/s at the send path's concurrency: the kind of write
+ * the send path makes twice per message (SENDING, then SENT with the SES id).
+ */
+export async function dynamoConditionalUpdateRate(config: Config, items = 4_000, concurrency = 32): Promise<number> {
+  const aws = createAwsClients(config);
+  const store = new MessageStore(aws.doc, config.DYNAMODB_TABLE);
+  const run = randomUUID();
+  const key = (i: number) => ({ PK: `BENCHU#${run}#${i % 100}`, SK: `ITEM#${i}` });
+  await store.writeAll(Array.from({ length: items }, (_, i) => ({ ...key(i), status: 'READY_TO_SEND', payload: 'x'.repeat(200) })));
+  const started = Date.now();
+  await pool(items, concurrency, (i) =>
+    aws.doc.send(
+      new UpdateCommand({
+        TableName: config.DYNAMODB_TABLE,
+        Key: key(i),
+        UpdateExpression: 'SET #s = :to, updated_at = :at',
+        ConditionExpression: '#s IN (:from)',
+        ExpressionAttributeNames: { '#s': 'status' },
+        ExpressionAttributeValues: { ':to': 'SENDING', ':from': 'READY_TO_SEND', ':at': new Date().toISOString() },
+      }),
+    ),
+  );
   destroyAwsClients(aws);
   return items / ((Date.now() - started) / 1000);
 }
