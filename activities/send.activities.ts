@@ -34,6 +34,8 @@ export interface SendChunkResult {
 
 type Outcome = 'sent' | 'failed' | 'suppressed' | 'skipped' | 'deferred';
 
+const LIVE_COUNT_EVERY = 100;
+
 /**
  * Runs `fn` over `items`, `limit` at a time. After a failure no worker takes another item, and
  * the call settles only once every worker has stopped, so nothing of a failed attempt is still
@@ -195,6 +197,16 @@ export function createSendActivities(deps: ActivityDeps) {
     const sendable = page.items.filter((m) => SENDABLE_STATUSES.includes(m.status));
     const suppressed = await messages.suppressedAmong(input.tenantId, sendable.map((m) => m.recipient_email));
     const result: SendChunkResult = { sent: 0, failed: 0, suppressed: 0, skipped: 0, deferred: 0, nextCursor: page.cursor };
+    // Live counters move every LIVE_COUNT_EVERY messages (one write each), so a chunk of a
+    // thousand still shows progress; the batch's recount makes them exact in the end.
+    const live = { sent: 0, failed: 0, suppressed: 0 };
+    let unrecorded = 0;
+    const recordLive = async () => {
+      const delta = { ...live };
+      live.sent = live.failed = live.suppressed = 0;
+      unrecorded = 0;
+      if (delta.sent + delta.failed + delta.suppressed > 0) await store.updateCounts(input.transactionId, delta);
+    };
     const outcomes = await mapLimit(page.items, deps.settings.sendConcurrency, async (message, stopped) => {
       const outcome = await sendOne(message, {
         stopped,
@@ -206,12 +218,14 @@ export function createSendActivities(deps: ActivityDeps) {
         graceMs: input.sendingGraceMs,
       });
       ctx.heartbeat();
+      if (outcome === 'sent' || outcome === 'failed' || outcome === 'suppressed') {
+        live[outcome] += 1;
+        if (++unrecorded >= LIVE_COUNT_EVERY) await recordLive();
+      }
       return outcome;
     });
     for (const outcome of outcomes) result[outcome] += 1;
-    // Live counters, one write per chunk; the batch's final recount makes them exact
-    // even when an attempt died between sending and counting.
-    await store.updateCounts(input.transactionId, { sent: result.sent, failed: result.failed, suppressed: result.suppressed });
+    await recordLive();
     return result;
   }
 
