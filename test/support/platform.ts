@@ -14,14 +14,21 @@ import { createEngineWorkers } from '../../workers/create-worker';
 import { serveApi } from '../../api/server';
 import { freePort } from '../../src/local/ports';
 import { startProcess, stopProcess } from '../../src/local/processes';
+import type { ChildProcess } from 'node:child_process';
 
 export const BENCH_TENANT = { tenantId: 'bench', apiKey: 'bench-key-0123456789abcdef', webhookSecret: 'whsec_YmVuY2gtc2VjcmV0LTAxMjM0NTY3ODk=' };
 
 /**
  * With `processes`, the worker and the API run as separate processes (so their memory can be
- * measured); otherwise in this one.
+ * measured, or a crash of one seen); otherwise in this one, with the workflow code of
+ * `workflowBundlePath` if given (else bundled at start). `echo` receives the processes' output
+ * (stderr and, then, stdout). `engineError()` says if the worker (process or in-process run) or
+ * the API process ended before `stop()`.
  */
-export async function startPlatform(overrides: Record<string, string> = {}, opts: { processes?: boolean; connectEvents?: boolean } = {}) {
+export async function startPlatform(
+  overrides: Record<string, string> = {},
+  opts: { processes?: boolean; connectEvents?: boolean; echo?: (name: 'worker' | 'api', chunk: Buffer) => void; workflowBundlePath?: string } = {},
+) {
   const dir = mkdtempSync(join(tmpdir(), 'email-engine-bench-'));
   const base = loadConfig({ ...process.env, LOCAL_STACK_DIR: dir, LOG_LEVEL: 'warn', ...overrides });
   const stack = await startLocalStack(base, { ports: 'random', persistent: false, temporalUi: false, opensearch: true, log: () => undefined });
@@ -32,19 +39,32 @@ export async function startPlatform(overrides: Record<string, string> = {}, opts
   destroyAwsClients(aws);
   let apiUrl: string;
   let pids: { worker: number; api: number } | undefined;
+  let children: { worker: ChildProcess; api: ChildProcess } | undefined;
   const stops: (() => Promise<void>)[] = [];
+  let stopping = false;
+  let engineError: string | undefined;
+  const ended = (what: string) => {
+    if (!stopping) engineError ??= what;
+  };
   if (opts.processes) {
     const port = await freePort();
     const env = { ...process.env, ...Object.fromEntries(Object.entries(config).map(([k, v]) => [k, Array.isArray(v) ? v.join(',') : String(v ?? '')])), PORT: String(port) };
-    const quiet = () => undefined;
-    const worker = await startProcess('worker', 'workers/main.ts', env, /worker running/, quiet);
-    const api = await startProcess('api', 'api/main.ts', env, /api listening/, quiet);
+    const echo = (name: 'worker' | 'api') => (chunk: Buffer) => opts.echo?.(name, chunk);
+    const stdout = opts.echo ? 'echo' : 'inherit';
+    const worker = await startProcess('worker', 'workers/main.ts', env, /worker running/, echo('worker'), stdout);
+    const api = await startProcess('api', 'api/main.ts', env, /api listening/, echo('api'), stdout);
     stops.push(() => stopProcess(api), () => stopProcess(worker));
     apiUrl = `http://127.0.0.1:${port}`;
     pids = { worker: worker.pid!, api: api.pid! };
+    children = { worker, api };
+    for (const [name, child] of Object.entries(children)) child.once('exit', (code, signal) => ended(`${name} process exited (${signal ?? code})`));
   } else {
-    const workers = await createEngineWorkers(config);
+    const workers = await createEngineWorkers(config, opts.workflowBundlePath ? { workflowBundlePath: opts.workflowBundlePath } : {});
     const running = workers.run();
+    running.then(
+      () => ended('worker stopped on its own'),
+      (error: Error) => ended(`worker failed: ${error.message}`),
+    );
     const api = await serveApi(config, 0);
     stops.push(api.close, async () => {
       await workers.shutdown();
@@ -57,8 +77,11 @@ export async function startPlatform(overrides: Record<string, string> = {}, opts
     config,
     apiUrl,
     pids,
+    children,
     events,
+    engineError: () => engineError,
     async stop() {
+      stopping = true;
       await events.stop();
       for (const stop of stops) await stop();
       await stack.stop();
