@@ -170,49 +170,57 @@ export function createIngestActivities(deps: ActivityDeps) {
         });
       }
     };
-    for await (const record of rows()) {
-      if (!validator) {
-        try {
-          validator = createRowValidator(record, template.placeholders ?? []);
-        } catch (error) {
-          if (error instanceof CsvHeaderError) throw invalidFile(error.code, error.message);
-          throw error;
+    try {
+      for await (const record of rows()) {
+        if (!validator) {
+          try {
+            validator = createRowValidator(record, template.placeholders ?? []);
+          } catch (error) {
+            if (error instanceof CsvHeaderError) throw invalidFile(error.code, error.message);
+            throw error;
+          }
+          continue;
         }
-        continue;
-      }
-      row += 1;
-      const result = validator.validate(record);
-      if (result.kind === 'valid') {
-        const batchNumber = Math.floor(valid / input.batchSize) + 1;
-        valid += 1;
-        const batch = batches.get(batchNumber);
-        if (batch) {
-          batch.message_count += 1;
-          batch.last_row = row;
+        row += 1;
+        const result = validator.validate(record);
+        if (result.kind === 'valid') {
+          const batchNumber = Math.floor(valid / input.batchSize) + 1;
+          valid += 1;
+          const batch = batches.get(batchNumber);
+          if (batch) {
+            batch.message_count += 1;
+            batch.last_row = row;
+          } else {
+            batches.set(batchNumber, {
+              transaction_id: input.transactionId,
+              batch_id: batchId(batchNumber),
+              batch_number: batchNumber,
+              status: 'CREATED',
+              message_count: 1,
+              first_row: row,
+              last_row: row,
+              source: file.s3_key,
+            });
+          }
+          pendingValid.push({ row, batchNumber, result });
         } else {
-          batches.set(batchNumber, {
-            transaction_id: input.transactionId,
-            batch_id: batchId(batchNumber),
-            batch_number: batchNumber,
-            status: 'CREATED',
-            message_count: 1,
-            first_row: row,
-            last_row: row,
-            source: file.s3_key,
-          });
+          invalid += 1;
+          pendingErrors.push({ row, email: result.email, code: result.code, message: result.message });
         }
-        pendingValid.push({ row, batchNumber, result });
-      } else {
-        invalid += 1;
-        pendingErrors.push({ row, email: result.email, code: result.code, message: result.message });
+        if (pendingValid.length + pendingErrors.length >= FLUSH_ROWS) {
+          inFlight.push(flush(row));
+          if (inFlight.length > 2) await inFlight.shift();
+        }
       }
-      if (pendingValid.length + pendingErrors.length >= FLUSH_ROWS) {
-        inFlight.push(flush(row));
-        if (inFlight.length > 2) await inFlight.shift();
-      }
+      if (!validator) throw invalidFile('EMPTY_FILE', 'recipient file has no header row');
+      await flush(row);
+    } catch (error) {
+      // Whatever is still being written ends before this attempt does: no write of a failed
+      // attempt can land after a later one moved on (and reset a message it had sent).
+      writer.abort(error);
+      await writer.idle();
+      throw error;
     }
-    if (!validator) throw invalidFile('EMPTY_FILE', 'recipient file has no header row');
-    await flush(row);
     await messages.writeAll([...batches.values()].map((b) => messages.batchItem(b)));
     const result: IngestResult = {
       totalMessages: valid,

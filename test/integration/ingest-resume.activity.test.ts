@@ -71,6 +71,7 @@ describe('ingestRecipients resume and idempotency', () => {
     flaky.batchWriter = (concurrency) => {
       const real = deps.messages.batchWriter(concurrency);
       return {
+        ...real,
         write: async (items) => {
           if (items.some((item) => item.row === 501)) throw new Error('connection reset');
           return real.write(items);

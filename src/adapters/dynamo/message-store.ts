@@ -43,22 +43,28 @@ export class MessageStore {
    * A long-lived BatchWriteItem pool: groups of 25, `concurrency` requests in flight across
    * everything handed to it, each retrying its UnprocessedItems with backoff until written.
    * `write` resolves once those items are stored; the pool keeps working on later ones meanwhile,
-   * so a caller can prepare its next items while the previous are written.
+   * so a caller can prepare its next items while the previous are written. After the first
+   * failure it takes on nothing more (queued writes fail at once) and `idle()` says when the
+   * requests still in flight have ended: a failed attempt leaves no stray write behind it.
    */
   batchWriter(concurrency = 4) {
     type Owner = { done: () => void; fail: (error: unknown) => void; left: number };
     const groups: { items: Item[]; owner: Owner }[] = [];
     let active = 0;
+    let failure: { error: unknown } | undefined;
+    const idleWaiters: (() => void)[] = [];
     const writeGroup = async (items: Item[]) => {
       let pending = items.map((Item) => ({ PutRequest: { Item } }));
       for (let attempt = 0; pending.length > 0; attempt++) {
         if (attempt > 0) await sleep(Math.min(2000, 50 * 2 ** attempt));
+        if (failure) throw failure.error;
         const { UnprocessedItems } = await this.doc.send(new BatchWriteCommand({ RequestItems: { [this.table]: pending } }));
         pending = (UnprocessedItems?.[this.table] ?? []) as typeof pending;
         if (attempt > 20 && pending.length > 0) throw new Error('BatchWriteItem kept returning UnprocessedItems');
       }
     };
     const pump = () => {
+      if (failure) for (const group of groups.splice(0)) group.owner.fail(failure.error);
       while (active < concurrency && groups.length > 0) {
         const group = groups.shift()!;
         active += 1;
@@ -71,11 +77,13 @@ export class MessageStore {
           },
           (error: unknown) => {
             active -= 1;
+            failure ??= { error };
             group.owner.fail(error);
             pump();
           },
         );
       }
+      if (active === 0) for (const wake of idleWaiters.splice(0)) wake();
     };
     return {
       write(items: Item[]): Promise<void> {
@@ -85,6 +93,15 @@ export class MessageStore {
           for (let i = 0; i < items.length; i += 25) groups.push({ items: items.slice(i, i + 25), owner });
           pump();
         });
+      },
+      /** Stops taking on queued writes (as after a failure). */
+      abort(reason: unknown = new Error('writer aborted')): void {
+        failure ??= { error: reason };
+        pump();
+      },
+      /** Resolves once no request is in flight. */
+      idle(): Promise<void> {
+        return active === 0 ? Promise.resolve() : new Promise<void>((resolve) => idleWaiters.push(resolve));
       },
     };
   }
