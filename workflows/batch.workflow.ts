@@ -92,9 +92,14 @@ export async function batchWorkflow(input: BatchWorkflowInput): Promise<BatchTal
   const deadline = Date.now() + input.finalStateDeadlineMs;
   // Recount when the endpoint says every outcome is in (or the poll interval passes, in case
   // that signal was lost): one or two activities per batch, whatever the number of events.
+  // While outcomes keep arriving the poll backs off (doubling), so slow deliveries do not turn
+  // into a recount every interval.
+  let pollMs = input.outcomePollMs;
   while (tally.pending > 0 && Date.now() < deadline) {
-    await condition(() => outcomesIn, Math.max(1, Math.min(input.outcomePollMs, deadline - Date.now())));
+    await condition(() => outcomesIn, Math.max(1, Math.min(pollMs, deadline - Date.now())));
+    const before = tally.pending;
     tally = await recount('outcomes');
+    if (tally.pending > 0 && tally.pending < before) pollMs *= 2;
   }
   if (tally.pending > 0) tally = await recount('completed');
   return tally;
