@@ -10,7 +10,11 @@
 //                   with one Idempotency-Key is one transaction.
 //   event-abuse   – every SES event posted twice, shuffled, redelivered, plus unknown messages, as
 //                   one burst of 5,000+ signed posts 32 at a time: no 5xx, state exact, rate reported.
-// The last three live in process-drills.ts (their short versions run in test/e2e).
+//   temporal-restart – the Temporal dev server (persistent db file) is SIGKILLed mid-send and
+//                   restarted 10 s later on the same port and file.
+//   dynamodb-restart – DynamoDB Local (file-backed) is killed mid-ingest and restarted 5 s later.
+// worker-kill, two-instances and event-abuse live in process-drills.ts, the restarts in
+// infra-drills.ts; their short versions run in test/e2e (worker-kill, drills, infra-restart).
 import { createServer, request as httpRequest } from 'node:http';
 import { parseArgs } from 'node:util';
 import { DefaultLogger, Runtime } from '@temporalio/worker';
@@ -19,6 +23,7 @@ import { freePort } from '../../src/local/ports';
 import { apiClient, header, sesInbox, startWebhookReceiver, uploadCsv, uploadTemplate, waitForStatus } from '../support/harness-http';
 import { BENCH_TENANT, startPlatform } from '../support/platform';
 import { eventAbuseDrill, twoInstancesDrill, workerKillDrill } from './process-drills';
+import { dynamoRestartDrill, temporalRestartDrill } from './infra-drills';
 
 type Result = { drill: string; ok: boolean; detail: string; seconds: number };
 const check = (ok: boolean, what: string) => {
@@ -127,6 +132,8 @@ const DRILLS: Record<string, () => Promise<string>> = {
   'worker-kill': () => workerKillDrill(),
   'two-instances': () => twoInstancesDrill(),
   'event-abuse': () => eventAbuseDrill(),
+  'temporal-restart': () => temporalRestartDrill(),
+  'dynamodb-restart': () => dynamoRestartDrill(),
 };
 
 async function main() {
