@@ -89,6 +89,23 @@ function watchEngine(platform: Platform, logs: Record<'worker' | 'api', ReturnTy
   };
 }
 
+/** The platform for a drill: quick retries and polls, no OpenSearch, the drill's own settings last. */
+function startDrillPlatform(overrides: Record<string, string>, opts: EngineOptions, logs: Record<'worker' | 'api', ReturnType<typeof tail>>) {
+  return startPlatform(
+    {
+      OPENSEARCH_LOCAL: 'off',
+      SENDING_GRACE_SECONDS: '5',
+      OUTCOME_POLL_SECONDS: '5',
+      WEBHOOK_TIMEOUT_MS: '5000',
+      // Processes log to our buffers only: info-level lines say where ingest resumed.
+      ...(opts.workflowBundlePath ? {} : { LOG_LEVEL: 'info' }),
+      ...overrides,
+      ...opts.settings,
+    },
+    engineMode(opts, logs),
+  );
+}
+
 function engineMode(opts: EngineOptions, logs: Record<'worker' | 'api', ReturnType<typeof tail>>) {
   return opts.workflowBundlePath
     ? { workflowBundlePath: opts.workflowBundlePath }
@@ -276,24 +293,18 @@ export async function temporalRestartDrill(
   let alive: (() => void) | undefined;
   const started = Date.now();
   try {
-    platform = await startPlatform(
+    platform = await startDrillPlatform(
       {
         TEMPORAL_ADDRESS: server.address,
         TEMPORAL_NAMESPACE: namespace,
-        OPENSEARCH_LOCAL: 'off',
         SEND_RATE_PER_SECOND: '1000',
         SEND_CHUNK_SIZE: '10',
         BATCH_SIZE: String(Math.max(50, Math.ceil(n / 8))),
         MAX_CONCURRENT_BATCHES: '4',
-        SENDING_GRACE_SECONDS: '5',
         FINAL_STATE_DEADLINE_SECONDS: '600',
-        OUTCOME_POLL_SECONDS: '5',
-        WEBHOOK_TIMEOUT_MS: '5000',
-        // Processes log to our buffers only: info-level lines say where ingest resumed.
-        ...(opts.workflowBundlePath ? {} : { LOG_LEVEL: 'info' }),
-        ...opts.settings,
       },
-      engineMode(opts, logs),
+      opts,
+      logs,
     );
     alive = watchEngine(platform, logs);
     say(`platform up (worker and API ${platform.children ? 'as processes' : 'in this process'})`);
@@ -465,23 +476,17 @@ export async function dynamoRestartDrill(
     await waitForDynamo(probe.dynamo, dynamo, dynamoLog);
     say(`DynamoDB Local up at ${endpoint} (db ${dbPath})`);
     // The platform creates the table on this endpoint (ensureTable) and seeds the tenant.
-    platform = await startPlatform(
+    platform = await startDrillPlatform(
       {
         DYNAMODB_ENDPOINT: endpoint,
-        OPENSEARCH_LOCAL: 'off',
         SEND_RATE_PER_SECOND: '2000',
         SEND_CHUNK_SIZE: '50',
         BATCH_SIZE: '250',
         MAX_CONCURRENT_BATCHES: '4',
-        SENDING_GRACE_SECONDS: '5',
         FINAL_STATE_DEADLINE_SECONDS: '900',
-        OUTCOME_POLL_SECONDS: '5',
-        WEBHOOK_TIMEOUT_MS: '5000',
-        // Processes log to our buffers only: info-level lines say where ingest resumed.
-        ...(opts.workflowBundlePath ? {} : { LOG_LEVEL: 'info' }),
-        ...opts.settings,
       },
-      engineMode(opts, logs),
+      opts,
+      logs,
     );
     alive = watchEngine(platform, logs);
     say(`platform up (worker and API ${platform.children ? 'as processes' : 'in this process'})`);

@@ -41,7 +41,6 @@ beforeAll(async () => {
     TEMPORAL_SEND_TASK_QUEUE: base.TEMPORAL_SEND_TASK_QUEUE,
     OPENSEARCH_URL: node.url,
     OPENSEARCH_INDEX_PREFIX: `t${Date.now()}-`,
-    EVENT_FLUSH_MS: '500',
     OUTCOME_POLL_SECONDS: '5',
     FINAL_STATE_DEADLINE_SECONDS: '120',
   });

@@ -42,7 +42,6 @@ beforeAll(async () => {
   config = testConfig({
     ...pipeline.env,
     SNS_TRUSTED_CERT_URLS: `${pipeline.env.SNS_TRUSTED_CERT_URLS},${confirmUrl}`,
-    EVENT_FLUSH_MS: '300',
     OUTCOME_POLL_SECONDS: '5',
     FINAL_STATE_DEADLINE_SECONDS: '120',
   });
