@@ -110,9 +110,14 @@ export function createTransactionActivities(deps: ActivityDeps) {
   async function reconcileTransactionCounts(input: { transactionId: string; totals: BatchTally; phase: 'sent' | 'completed' }) {
     const t = input.totals;
     const counts: Partial<Counts> = { sent: t.sent, failed: t.failed, suppressed: t.suppressed, cancelled: t.cancelled };
-    // Engagement keeps arriving after COMPLETED; its live counters are exact per event already.
-    if (input.phase === 'completed') Object.assign(counts, { delivered: t.delivered, bounced: t.bounced, complained: t.complained });
     await store.updateCounts(input.transactionId, counts, 'set');
+    // Outcome counters move per event (ADD), also while this runs: the batch figures only raise
+    // one that fell behind (an event whose counter write was lost), never overwrite a later ADD.
+    if (input.phase === 'completed') {
+      const outcomes = { delivered: t.delivered, bounced: t.bounced, complained: t.complained };
+      await store.updateCounts(input.transactionId, outcomes, 'raise');
+      Object.assign(counts, outcomes);
+    }
     return counts;
   }
 

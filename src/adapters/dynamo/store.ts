@@ -214,8 +214,29 @@ export class Store {
   async updateCounts(
     transactionId: string,
     counts: Partial<Record<CountName, number>>,
-    mode: 'add' | 'set' = 'add',
+    mode: 'add' | 'set' | 'raise' = 'add',
   ): Promise<void> {
+    if (mode === 'raise') {
+      // Each counter separately, and only upwards: an event's ADD that landed after the figure
+      // was counted is never overwritten by it.
+      for (const [name, value] of Object.entries(counts)) {
+        try {
+          await this.doc.send(
+            new UpdateCommand({
+              TableName: this.table,
+              Key: keys.transaction(transactionId),
+              UpdateExpression: 'SET #c.#n = :v',
+              ConditionExpression: 'attribute_not_exists(#c.#n) OR #c.#n < :v',
+              ExpressionAttributeNames: { '#c': 'counts', '#n': name },
+              ExpressionAttributeValues: { ':v': value },
+            }),
+          );
+        } catch (error) {
+          if (!isConditionFailure(error)) throw error;
+        }
+      }
+      return;
+    }
     const entries = Object.entries(counts).filter(([, v]) => mode === 'set' || v !== 0);
     if (entries.length === 0) return;
     const names: Record<string, string> = { '#c': 'counts' };
