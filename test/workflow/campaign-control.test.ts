@@ -152,6 +152,24 @@ describe('control while sending', () => {
     await recordHistory(client, transactionWorkflowId(id), 'transaction-paused-resumed');
   });
 
+  it('a pause during the last chunk still ends SENT then COMPLETED in DynamoDB, not PAUSED for ever', async () => {
+    // One recipient at 6 a minute: the only chunk goes out at once, then the batch holds its
+    // slot for 10 s before it reports "sent". A pause in that window lands after the last chunk.
+    const id = await start(1, { throttle: { emails_per_minute: 6 } });
+    await waitFor('the only message sent', async () => ((await mailsOf(id)).length === 1 ? true : undefined), 30_000);
+    expect((await api.post(`/api/v1/campaigns/${id}/pause`)).status).toBe(202);
+    await waitForStatus(api, id, ['PAUSED']);
+    const result = await client.workflow.getHandle(transactionWorkflowId(id)).result();
+    expect(result.status).toBe('COMPLETED');
+    const stored = await waitForStatus(api, id, ['COMPLETED'], 30_000);
+    expect(stored.status_history.map((h: any) => h.status)).toEqual(['ACCEPT', 'PROCESSING', 'READY_TO_SEND', 'PAUSED', 'SENT', 'COMPLETED']);
+    expect(stored.counts).toMatchObject({ total: 1, sent: 1 });
+    expect(await mailsOf(id)).toHaveLength(1);
+    // Nothing is left to resume once every message was handed to SES.
+    expect((await api.post(`/api/v1/campaigns/${id}/resume`)).status).toBe(409);
+    await recordHistory(client, transactionWorkflowId(id), 'transaction-paused-in-last-chunk');
+  });
+
   it('cancel stops further sends, keeps what was sent, and the counts add up', async () => {
     const id = await start(60, { throttle: { emails_per_minute: 600 } });
     await waitFor('sending started', async () => ((await sentCount(id)) >= 10 ? true : undefined), 60_000);
