@@ -27,16 +27,29 @@ const SENT_OR_LATER: MessageStatus[] = ['SENT', 'DELIVERED', 'OPENED', 'CLICKED'
 const NOT_SENT: MessageStatus[] = ['CREATED', 'SCHEDULED', 'READY_TO_SEND', 'SENDING'];
 
 export function createTransactionActivities(deps: ActivityDeps) {
-  const { store, messages } = deps;
+  const { store, messages, batches } = deps;
   const doFetch = deps.fetch ?? fetch;
 
+  /**
+   * Writes a status change. True when written; false when the status was already this one (a
+   * retried activity whose first attempt wrote it). Any other refusal fails the activity for
+   * good (StatusTransitionRefused): the stored status must never silently lag the workflow's.
+   */
   async function recordTransactionStatus(change: StatusChange): Promise<boolean> {
     const changed = await store.setTransactionStatus(change.transactionId, change.status, {
       reason: change.reason,
       metadata: change.metadata,
     });
     deps.log.info('transaction status', { transaction_id: change.transactionId, status: change.status, changed });
-    return changed;
+    if (changed) return true;
+    const stored = (await store.getTransaction(undefined, change.transactionId))?.status;
+    if (stored === change.status) return false;
+    deps.log.error('transaction status refused', { transaction_id: change.transactionId, status: change.status, stored: stored ?? null });
+    throw ApplicationFailure.create({
+      type: 'StatusTransitionRefused',
+      message: `the stored status ${stored ?? '(no transaction)'} does not allow ${change.status}`,
+      nonRetryable: true,
+    });
   }
 
   /** Counts a batch's messages from what is stored (exact whatever happened on the way). */

@@ -8,6 +8,7 @@ import { condition, proxyActivities, setHandler } from '@temporalio/workflow';
 import type { Activities } from '../activities';
 import { batchControlSignal, outcomesSignal, type BatchTally, type BatchWorkflowInput } from '../src/contracts';
 import { failureReason } from './failure';
+import { checkInputVersion } from './input-version';
 
 const { tallyBatch } = proxyActivities<Activities>({
   startToCloseTimeout: '2 minutes',
@@ -15,6 +16,7 @@ const { tallyBatch } = proxyActivities<Activities>({
 });
 
 export async function batchWorkflow(input: BatchWorkflowInput): Promise<BatchTally> {
+  checkInputVersion(input.version);
   const { sendBatchChunk } = proxyActivities<Activities>({
     taskQueue: input.sendTaskQueue,
     startToCloseTimeout: '5 minutes',

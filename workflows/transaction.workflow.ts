@@ -3,6 +3,13 @@
 // as the TransactionStatus search attribute and posted as a webhook (in order, off the
 // critical path). Batches run as abandoned children that report back by signal, so the
 // campaign can continue-as-new at any point without waiting for them.
+//
+// The campaign's state and its legal moves live in CampaignState (pure, unit-tested); this
+// file is the workflow around it, read top to bottom: activities, the run's plumbing
+// (status changes, webhooks, hand-over), the handlers, then the phases in order: ingest,
+// wait for send_at, send batches, await outcomes, finish.
+//
+// Changing this file: see "Changing a workflow" in the README (patched(), recorded histories).
 import {
   condition,
   continueAsNew,
@@ -15,12 +22,11 @@ import {
   upsertMemo,
   upsertSearchAttributes,
   workflowInfo,
-  ApplicationFailure,
 } from '@temporalio/workflow';
+import type { UpdateDefinition } from '@temporalio/common';
 import type { Activities } from '../activities';
 import type { TransactionStatus } from '../src/domain/transaction-status';
 import {
-  addTally,
   batchCompletedSignal,
   batchControlSignal,
   batchId,
@@ -28,7 +34,6 @@ import {
   batchWorkflowId,
   cancelUpdate,
   pacing,
-  emptyTally,
   pauseUpdate,
   progressQuery,
   rescheduleUpdate,
@@ -36,12 +41,14 @@ import {
   searchAttributeKeys,
   sendNowUpdate,
   WORKFLOW_INPUT_VERSION,
-  type CarriedState,
+  type ControlResult,
   type TransactionResult,
   type TransactionWorkflowInput,
 } from '../src/contracts';
 import { batchWorkflow } from './batch.workflow';
+import { CampaignState, type ControlRequest } from './campaign-state';
 import { failureReason } from './failure';
+import { checkInputVersion } from './input-version';
 
 const { recordTransactionStatus, reconcileTransactionCounts, annotateTransaction } = proxyActivities<Activities>({
   startToCloseTimeout: '30s',
@@ -62,250 +69,275 @@ const { deliverWebhook } = proxyActivities<Activities>({
 });
 
 /** Batches signal twice each; past this many signals a run hands over to a fresh one. */
-export const SIGNALS_PER_RUN = 80;
-const CONTROLLABLE: TransactionStatus[] = ['ACCEPT', 'PROCESSING', 'SCHEDULED', 'READY_TO_SEND', 'PAUSED'];
+const SIGNALS_PER_RUN = 80;
 
-export async function transactionWorkflow(input: TransactionWorkflowInput): Promise<TransactionResult> {
-  if (input.version !== WORKFLOW_INPUT_VERSION) {
-    throw ApplicationFailure.nonRetryable(`unsupported input version ${input.version}`, 'UnsupportedVersion');
-  }
-  const { transactionId, options } = input;
-  const s: CarriedState = input.state ?? {
-    status: 'ACCEPT',
-    paused: false,
-    cancelRequested: false,
-    nextBatch: 1,
-    batchCount: 0,
-    totalMessages: 0,
-    sentBatches: [],
-    completedBatches: [],
-    totals: emptyTally(),
-    completedTotals: emptyTally(),
-  };
-  let sendAt = input.sendAt;
-  let sendNow = false;
-  let failure: string | undefined;
-  let changes = 0;
-  let signalsThisRun = 0;
+/** One run of a campaign's workflow: its state plus the effects of changing it. */
+class CampaignRun {
   // Webhooks go out one after another, in status order, without holding the campaign up.
-  let webhooks: Promise<void> = Promise.resolve();
+  private webhooks: Promise<void> = Promise.resolve();
 
-  setHandler(batchSentSignal, ({ batchNumber, tally, failure: batchFailure }) => {
-    signalsThisRun += 1;
-    if (!s.sentBatches.includes(batchNumber)) {
-      s.sentBatches.push(batchNumber);
-      addTally(s.totals, tally);
-      if (batchFailure) failure ??= `batch ${batchNumber}: ${batchFailure}`;
-    }
-    changes += 1;
-  });
-  setHandler(batchCompletedSignal, ({ batchNumber, tally }) => {
-    signalsThisRun += 1;
-    if (!s.completedBatches.includes(batchNumber)) {
-      s.completedBatches.push(batchNumber);
-      addTally(s.completedTotals, tally);
-    }
-    changes += 1;
-  });
-  setHandler(progressQuery, () => ({
-    status: s.status,
-    sendAt,
-    paused: s.paused,
-    batchCount: s.batchCount,
-    batchesStarted: s.nextBatch - 1,
-    batchesSent: s.sentBatches.length,
-    batchesCompleted: s.completedBatches.length,
-    totals: s.totals,
-  }));
+  constructor(
+    readonly input: TransactionWorkflowInput,
+    readonly campaign: CampaignState,
+  ) {}
 
-  const reject = (message: string) => {
-    throw new Error(message);
-  };
-  const control = () => {
-    changes += 1;
-    return { status: s.status, sendAt };
-  };
-  setHandler(pauseUpdate, () => ((s.paused = true), control()), {
-    validator: () => void (s.status !== 'READY_TO_SEND' && s.status !== 'PAUSED' && reject(`a ${s.status} campaign cannot be paused`)),
-  });
-  setHandler(resumeUpdate, () => ((s.paused = false), control()), {
-    validator: () => void (!s.paused && reject('the campaign is not paused')),
-  });
-  setHandler(cancelUpdate, (_request) => ((s.cancelRequested = true), control()), {
-    validator: (_request) => void (!CONTROLLABLE.includes(s.status) && reject(`a ${s.status} campaign cannot be cancelled`)),
-  });
-  setHandler(sendNowUpdate, () => ((sendNow = true), control()), {
-    validator: () => void (!['ACCEPT', 'PROCESSING', 'SCHEDULED'].includes(s.status) && reject(`a ${s.status} campaign is not waiting to send`)),
-  });
-  setHandler(rescheduleUpdate, ({ sendAt: next }) => ((sendAt = next), (sendNow = false), control()), {
-    validator: ({ sendAt: next }) => {
-      if (!['ACCEPT', 'PROCESSING', 'SCHEDULED'].includes(s.status)) reject(`a ${s.status} campaign can no longer be rescheduled`);
-      if (Number.isNaN(Date.parse(next))) reject('send_at is not a date');
-    },
-  });
+  get transactionId(): string {
+    return this.input.transactionId;
+  }
 
-  const notify = (status: TransactionStatus) => {
+  /** Queues the status's webhook behind the earlier ones. */
+  notify(status: TransactionStatus): void {
     const timestamp = new Date().toISOString();
-    webhooks = webhooks.then(() =>
+    const transactionId = this.transactionId;
+    this.webhooks = this.webhooks.then(() =>
       deliverWebhook({ transactionId, status, timestamp }).then(
         () => undefined,
         (error) => log.warn('webhook given up', { transaction_id: transactionId, status, error: failureReason(error) }),
       ),
     );
-  };
-  const moveTo = async (next: TransactionStatus, reason?: string, metadata?: Record<string, unknown>) => {
-    s.status = next;
+  }
+
+  /**
+   * A status change: the state machine allows it or the workflow task fails; DynamoDB takes it
+   * or the activity fails (StatusTransitionRefused), so the stored status never lags silently.
+   */
+  async moveTo(next: TransactionStatus, reason?: string, metadata?: Record<string, unknown>): Promise<void> {
+    this.campaign.moveTo(next);
     upsertSearchAttributes([{ key: searchAttributeKeys.transactionStatus, value: next }]);
-    upsertMemo({ template_id: input.templateId, counts: s.totals });
-    await recordTransactionStatus({ transactionId, status: next, reason, metadata });
-    notify(next);
-  };
-  const finish = async (final: TransactionStatus, reason?: string): Promise<TransactionResult> => {
-    await moveTo(final, reason);
-    await webhooks;
-    return { transactionId, status: final, reason, totals: s.totals };
-  };
-  const handOver = async () => {
-    await webhooks;
-    return continueAsNew<typeof transactionWorkflow>({ ...input, sendAt, state: s });
-  };
-  const runIsFull = () => workflowInfo().continueAsNewSuggested || signalsThisRun >= SIGNALS_PER_RUN;
-  // Loops note `changes` at the top of each pass and wait for it to move at the bottom, so a
-  // signal or update that lands during an await inside the pass is never missed.
-  const changedSince = (seen: number) => condition(() => changes !== seen);
+    upsertMemo({ template_id: this.input.templateId, counts: this.campaign.totals });
+    await recordTransactionStatus({ transactionId: this.transactionId, status: next, reason, metadata });
+    this.notify(next);
+  }
 
-  if (!input.state) {
-    notify('ACCEPT');
-    await moveTo('PROCESSING');
-    try {
-      const ingest = await ingestRecipients({
+  async finish(final: TransactionStatus, reason?: string): Promise<TransactionResult> {
+    await this.moveTo(final, reason);
+    await this.webhooks;
+    return { transactionId: this.transactionId, status: final, reason, totals: this.campaign.totals };
+  }
+
+  async handOver(): Promise<never> {
+    await this.webhooks;
+    return continueAsNew<typeof transactionWorkflow>({ ...this.input, sendAt: this.campaign.sendAt, state: this.campaign.carried() });
+  }
+
+  get runIsFull(): boolean {
+    return workflowInfo().continueAsNewSuggested || this.campaign.signalsThisRun >= SIGNALS_PER_RUN;
+  }
+
+  /** Waits for the campaign's version to move past `seen`. */
+  changedSince(seen: number): Promise<void> {
+    return condition(() => this.campaign.version !== seen);
+  }
+
+  /** The same, for at most `timeoutMs`. */
+  changedWithin(seen: number, timeoutMs: number): Promise<boolean> {
+    return condition(() => this.campaign.version !== seen, timeoutMs);
+  }
+}
+
+function setHandlers(campaign: CampaignState): void {
+  setHandler(batchSentSignal, (report) => campaign.batchSent(report));
+  setHandler(batchCompletedSignal, (report) => campaign.batchCompleted(report));
+  setHandler(progressQuery, () => campaign.progress());
+
+  // A refused request throws from its validator: the caller gets the reason, nothing changes.
+  const validate = (request: ControlRequest, sendAt?: string) => {
+    const refusal = campaign.refusal(request, sendAt);
+    if (refusal) throw new Error(refusal);
+  };
+  const control = (update: UpdateDefinition<ControlResult, []>, request: ControlRequest) =>
+    setHandler(update, () => campaign.apply(request), { validator: () => validate(request) });
+  control(pauseUpdate, 'pause');
+  control(resumeUpdate, 'resume');
+  control(cancelUpdate, 'cancel');
+  control(sendNowUpdate, 'sendNow');
+  setHandler(rescheduleUpdate, ({ sendAt }) => campaign.apply('reschedule', sendAt), {
+    validator: ({ sendAt }) => validate('reschedule', sendAt),
+  });
+}
+
+// ── Phases ──
+
+type Ended = TransactionResult;
+
+/** PROCESSING: read the file into messages and batches. Returns a result if the campaign ends here. */
+async function ingest(run: CampaignRun): Promise<Ended | undefined> {
+  const { input, campaign } = run;
+  run.notify('ACCEPT');
+  await run.moveTo('PROCESSING');
+  try {
+    const ingested = await ingestRecipients({
+      transactionId: input.transactionId,
+      tenantId: input.tenantId,
+      templateId: input.templateId,
+      fileId: input.fileId,
+      batchSize: input.options.batchSize,
+    });
+    campaign.ingested(ingested.batchCount, ingested.totalMessages);
+    if (ingested.valid === 0) {
+      return run.finish('FAILED', ingested.totalMessages === 0 ? 'the file has no valid recipient' : 'every recipient is suppressed');
+    }
+  } catch (error) {
+    return run.finish('FAILED', failureReason(error));
+  }
+  return undefined;
+}
+
+/**
+ * SCHEDULED: a durable timer that reschedule moves and send-now or cancel cut short. A send
+ * the engine reaches much later than planned (it was down) is held or sent as configured.
+ * Returns how late the send starts, in ms.
+ */
+async function waitForSendAt(run: CampaignRun): Promise<number> {
+  const { campaign, transactionId } = run;
+  const { lateSendToleranceMs, lateSendPolicy } = run.input.options;
+  let held = false;
+  const release = async () => {
+    if (held) await annotateTransaction({ transactionId, fields: { held_reason: null } });
+  };
+  while (campaign.waitsForSendAt) {
+    const seen = campaign.version;
+    const due = Date.parse(campaign.sendAt!);
+    if (Date.now() < due) {
+      if (campaign.status !== 'SCHEDULED') await run.moveTo('SCHEDULED');
+      await run.changedWithin(seen, Math.max(1, due - Date.now()));
+      continue;
+    }
+    const lateBy = campaign.status === 'SCHEDULED' ? Date.now() - due : 0;
+    if (lateBy <= lateSendToleranceMs || lateSendPolicy === 'send') {
+      await release();
+      return lateBy;
+    }
+    if (!held) {
+      held = true;
+      await annotateTransaction({
         transactionId,
-        tenantId: input.tenantId,
-        templateId: input.templateId,
-        fileId: input.fileId,
-        batchSize: options.batchSize,
+        fields: { held_reason: `send_at passed ${Math.round(lateBy / 1000)} s ago; waiting for send-now, reschedule or cancel` },
       });
-      s.batchCount = ingest.batchCount;
-      s.totalMessages = ingest.totalMessages;
-      if (ingest.valid === 0) {
-        return finish('FAILED', ingest.totalMessages === 0 ? 'the file has no valid recipient' : 'every recipient is suppressed');
-      }
-    } catch (error) {
-      return finish('FAILED', failureReason(error));
     }
-    const lateBy = await waitUntilSendAt();
-    if (s.cancelRequested) return cancelled();
-    await moveTo('READY_TO_SEND', undefined, lateBy > 0 ? { late_by_ms: lateBy } : undefined);
+    await run.changedSince(seen);
   }
+  await release();
+  return 0;
+}
 
-  /** The durable schedule: a timer that reschedule moves and send-now or cancel cut short. */
-  async function waitUntilSendAt(): Promise<number> {
-    let held = false;
-    const release = async () => {
-      if (held) await annotateTransaction({ transactionId, fields: { held_reason: null } });
-    };
-    while (sendAt && !sendNow && !s.cancelRequested) {
-      const seen = changes;
-      const due = Date.parse(sendAt);
-      if (Date.now() < due) {
-        if (s.status !== 'SCHEDULED') await moveTo('SCHEDULED');
-        await condition(() => changes !== seen, Math.max(1, due - Date.now()));
-        continue;
-      }
-      // Due. If the engine reached it much later than planned (it was down), hold or send as configured.
-      const lateBy = s.status === 'SCHEDULED' ? Date.now() - due : 0;
-      if (lateBy <= options.lateSendToleranceMs || options.lateSendPolicy === 'send') {
-        await release();
-        return lateBy;
-      }
-      if (!held) {
-        held = true;
-        await annotateTransaction({ transactionId, fields: { held_reason: `send_at passed ${Math.round(lateBy / 1000)} s ago; waiting for send-now, reschedule or cancel` } });
-      }
-      await changedSince(seen);
-    }
-    await release();
-    return 0;
-  }
-
-  async function cancelled(): Promise<TransactionResult> {
-    // Messages of batches that never started stay unsent; they count as cancelled.
-    s.totals.cancelled += s.totalMessages - s.totals.total;
-    s.totals.total = s.totalMessages;
-    await reconcileTransactionCounts({ transactionId, totals: s.totals, phase: 'sent' });
-    return finish('CANCELLED');
-  }
-
-  const sending = () => s.nextBatch - 1 - s.sentBatches.length;
-  const openBatches = () =>
-    Array.from({ length: s.nextBatch - 1 }, (_, i) => i + 1).filter((n) => !s.sentBatches.includes(n));
+/**
+ * READY_TO_SEND ⇄ PAUSED: start batches in a sliding window, forward pause, resume and cancel
+ * to the batches sending, until every started batch reported sent and none is left to start
+ * (or a stop leaves none to start). 'hand over' when this run is full.
+ */
+async function sendBatches(run: CampaignRun): Promise<'sent' | 'hand over'> {
+  const { input, campaign, transactionId } = run;
+  const { options } = input;
   const tellOpenBatches = (action: 'pause' | 'resume' | 'cancel') =>
-    Promise.all(openBatches().map((n) => getExternalWorkflowHandle(batchWorkflowId(transactionId, n)).signal(batchControlSignal, action).catch(() => undefined)));
-  const parallel = Math.min(options.maxConcurrentBatches, s.batchCount);
+    Promise.all(
+      campaign
+        .openBatches()
+        .map((n) => getExternalWorkflowHandle(batchWorkflowId(transactionId, n)).signal(batchControlSignal, action).catch(() => undefined)),
+    );
+  const parallel = Math.min(options.maxConcurrentBatches, campaign.batchCount);
   const pace = pacing(input.throttle, options.sendChunkSize, parallel);
-  let stopForwarded = false;
+  const startBatch = async () => {
+    const number = campaign.startBatch();
+    const child = await startChild(batchWorkflow, {
+      workflowId: batchWorkflowId(transactionId, number),
+      parentClosePolicy: ParentClosePolicy.ABANDON,
+      args: [
+        {
+          version: WORKFLOW_INPUT_VERSION,
+          transactionId,
+          tenantId: input.tenantId,
+          templateId: input.templateId,
+          batchNumber: number,
+          batchId: batchId(number),
+          sendChunkSize: pace.chunkSize,
+          sendTaskQueue: options.sendTaskQueue,
+          chunkIntervalMs: pace.intervalMs,
+          // The first batches take staggered slots; later ones inherit the slot they refill.
+          startDelayMs: number <= parallel ? (number - 1) * pace.staggerMs : 0,
+          finalStateDeadlineMs: options.finalStateDeadlineMs,
+          outcomePollMs: options.outcomePollMs,
+          sendingGraceMs: options.sendingGraceMs,
+        },
+      ],
+    });
+    // A batch that crashes outright (not through its own failure report) must not hang the campaign.
+    void child.result().catch((error) => campaign.batchCrashed(number, failureReason(error)));
+  };
 
-  while (s.status === 'READY_TO_SEND' || s.status === 'PAUSED') {
-    const seen = changes;
-    if ((s.cancelRequested || failure) && !stopForwarded) {
+  let stopForwarded = false;
+  while (campaign.status === 'READY_TO_SEND' || campaign.status === 'PAUSED') {
+    const seen = campaign.version;
+    if (campaign.mustStop && !stopForwarded) {
       stopForwarded = true;
       await tellOpenBatches('cancel');
     }
-    if (!stopForwarded && s.paused && s.status !== 'PAUSED') {
-      await moveTo('PAUSED');
+    const control = stopForwarded ? undefined : campaign.pendingControl();
+    if (control === 'pause') {
+      await run.moveTo('PAUSED');
       await tellOpenBatches('pause');
-    } else if (!stopForwarded && !s.paused && s.status === 'PAUSED') {
-      await moveTo('READY_TO_SEND');
+    } else if (control === 'resume') {
+      await run.moveTo('READY_TO_SEND');
       await tellOpenBatches('resume');
     }
-    const more = s.nextBatch <= s.batchCount && !stopForwarded;
-    if (!more && sending() === 0) break;
-    while (sending() < options.maxConcurrentBatches && s.nextBatch <= s.batchCount && !s.paused && !stopForwarded) {
-      const number = s.nextBatch++;
-      const child = await startChild(batchWorkflow, {
-        workflowId: batchWorkflowId(transactionId, number),
-        parentClosePolicy: ParentClosePolicy.ABANDON,
-        args: [
-          {
-            version: WORKFLOW_INPUT_VERSION,
-            transactionId,
-            tenantId: input.tenantId,
-            templateId: input.templateId,
-            batchNumber: number,
-            batchId: batchId(number),
-            sendChunkSize: pace.chunkSize,
-            sendTaskQueue: options.sendTaskQueue,
-            chunkIntervalMs: pace.intervalMs,
-            // The first batches take staggered slots; later ones inherit the slot they refill.
-            startDelayMs: number <= parallel ? (number - 1) * pace.staggerMs : 0,
-            finalStateDeadlineMs: options.finalStateDeadlineMs,
-            outcomePollMs: options.outcomePollMs,
-            sendingGraceMs: options.sendingGraceMs,
-          },
-        ],
-      });
-      // A batch that crashes outright (not through its own failure report) must not hang the campaign.
-      void child.result().catch((error) => {
-        failure ??= `batch ${number}: ${failureReason(error)}`;
-        changes += 1;
-      });
-    }
-    if (runIsFull()) return handOver();
-    await changedSince(seen);
+    const more = campaign.hasBatchesToStart() && !stopForwarded;
+    if (!more && campaign.sending() === 0) break;
+    while (!stopForwarded && campaign.mayStartBatch(options.maxConcurrentBatches)) await startBatch();
+    if (run.runIsFull) return 'hand over';
+    await run.changedSince(seen);
   }
+  return 'sent';
+}
 
-  if (failure) return finish('FAILED', failure);
-  if (s.cancelRequested) return cancelled();
-  if (s.status !== 'SENT' && s.status !== 'COMPLETED') {
-    await reconcileTransactionCounts({ transactionId, totals: s.totals, phase: 'sent' });
-    await moveTo('SENT');
+/** CANCELLED: messages of batches that never started count as cancelled. */
+async function cancelled(run: CampaignRun): Promise<Ended> {
+  run.campaign.countUnstartedAsCancelled();
+  await reconcileTransactionCounts({ transactionId: run.transactionId, totals: run.campaign.totals, phase: 'sent' });
+  return run.finish('CANCELLED');
+}
+
+/** SENT: every message was handed to SES (a pause that came too late to hold any back included). */
+async function markSent(run: CampaignRun): Promise<void> {
+  const { campaign } = run;
+  if (campaign.status === 'SENT' || campaign.status === 'COMPLETED') return;
+  await reconcileTransactionCounts({ transactionId: run.transactionId, totals: campaign.totals, phase: 'sent' });
+  await run.moveTo('SENT');
+}
+
+/** Waits until every batch reported its outcomes. 'hand over' when this run is full. */
+async function awaitOutcomes(run: CampaignRun): Promise<'completed' | 'hand over'> {
+  while (!run.campaign.allCompleted) {
+    const seen = run.campaign.version;
+    if (run.runIsFull) return 'hand over';
+    await run.changedSince(seen);
   }
-  while (s.completedBatches.length < s.batchCount) {
-    const seen = changes;
-    if (runIsFull()) return handOver();
-    await changedSince(seen);
+  return 'completed';
+}
+
+/** COMPLETED: the batches' final tallies become the campaign's counts. */
+async function complete(run: CampaignRun): Promise<Ended> {
+  run.campaign.takeCompletedTotals();
+  await reconcileTransactionCounts({ transactionId: run.transactionId, totals: run.campaign.totals, phase: 'completed' });
+  return run.finish('COMPLETED');
+}
+
+export async function transactionWorkflow(input: TransactionWorkflowInput): Promise<TransactionResult> {
+  checkInputVersion(input.version);
+  const campaign = new CampaignState(input.state, input.sendAt);
+  const run = new CampaignRun(input, campaign);
+  setHandlers(campaign);
+
+  if (!input.state) {
+    const ended = await ingest(run);
+    if (ended) return ended;
+    const lateBy = await waitForSendAt(run);
+    if (campaign.cancelRequested) return cancelled(run);
+    await run.moveTo('READY_TO_SEND', undefined, lateBy > 0 ? { late_by_ms: lateBy } : undefined);
   }
-  s.totals = s.completedTotals;
-  await reconcileTransactionCounts({ transactionId, totals: s.totals, phase: 'completed' });
-  return finish('COMPLETED');
+  if ((await sendBatches(run)) === 'hand over') return run.handOver();
+  if (campaign.failure) return run.finish('FAILED', campaign.failure);
+  if (campaign.cancelRequested) return cancelled(run);
+  await markSent(run);
+  if ((await awaitOutcomes(run)) === 'hand over') return run.handOver();
+  return complete(run);
 }

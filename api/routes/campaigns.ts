@@ -238,20 +238,20 @@ export function campaignRoutes(deps: ApiDeps): Router {
   });
 
   // Control: updates on the transaction workflow, which accepts or refuses them by its own state.
-  const control = (path: string, update: ControlUpdate, args?: (req: Request<{ id: string }>) => unknown[]) => {
+  const control = (path: string, update: ControlUpdate) => {
     router.post(path, async (request, res) => {
       const req = request as unknown as Request<{ id: string }>;
       const txn = await load(req);
       const handle = deps.temporal.workflow.getHandle(transactionWorkflowId(txn.transaction_id));
       try {
-        const result = await handle.executeUpdate(update as never, { args: (args?.(req) ?? []) as never });
+        const result = await handle.executeUpdate(update as never);
         res.status(202).json(controlView(txn.transaction_id, result as ControlResult));
       } catch (error) {
         throw refused(error, txn.status);
       }
     });
   };
-  control('/:id/cancel', cancelUpdate, () => [{}]);
+  control('/:id/cancel', cancelUpdate);
   control('/:id/pause', pauseUpdate);
   control('/:id/resume', resumeUpdate);
   control('/:id/send-now', sendNowUpdate);

@@ -139,7 +139,7 @@ export const progressQuery = defineQuery<TransactionProgress>('progress');
 // Campaign control, as updates so the caller learns whether the request was accepted.
 export const pauseUpdate = defineUpdate<ControlResult>('pause');
 export const resumeUpdate = defineUpdate<ControlResult>('resume');
-export const cancelUpdate = defineUpdate<ControlResult, [{ reason?: string }]>('cancel');
+export const cancelUpdate = defineUpdate<ControlResult>('cancel');
 export const sendNowUpdate = defineUpdate<ControlResult>('sendNow');
 export const rescheduleUpdate = defineUpdate<ControlResult, [{ sendAt: string }]>('reschedule');
 

@@ -3,7 +3,7 @@
 import { afterAll, describe, expect, it } from 'vitest';
 import type { Info } from '@temporalio/activity';
 import { addTally, emptyTally } from '../../src/contracts';
-import { allMessages, campaign, runActivity, setupDeps, suppress, TENANTS, transaction, uid } from './fixtures';
+import { allMessages, campaign, expectFailure, runActivity, setupDeps, suppress, TENANTS, transaction, uid } from './fixtures';
 
 const { deps, activities, close } = setupDeps();
 afterAll(() => close());
@@ -104,10 +104,16 @@ describe('recordTransactionStatus', () => {
     expect(final.status_history.map((h) => h.status)).toEqual(['ACCEPT', 'PROCESSING', 'FAILED']);
   });
 
-  it('returns false for a transaction that does not exist, and creates nothing', async () => {
+  it('refuses, for good, a move the stored status does not allow, and a transaction that does not exist', async () => {
+    const { txn } = await campaign(deps, `email\nx-${uid()}@example.com\n`);
+    const refused = await expectFailure(activities.recordTransactionStatus, [{ transactionId: txn.transaction_id, status: 'SENT' }]);
+    expect(refused).toMatchObject({ type: 'StatusTransitionRefused', nonRetryable: true });
+    expect(refused.message).toContain('ACCEPT does not allow SENT');
+    expect((await transaction(deps, txn.transaction_id)).status_history.map((h) => h.status)).toEqual(['ACCEPT']);
+
     const transactionId = `txn-missing-${uid()}`;
-    const { result } = await runActivity(activities.recordTransactionStatus, [{ transactionId, status: 'PROCESSING' }]);
-    expect(result).toBe(false);
+    const missing = await expectFailure(activities.recordTransactionStatus, [{ transactionId, status: 'PROCESSING' }]);
+    expect(missing.type).toBe('StatusTransitionRefused');
     expect(await deps.store.getTransaction(undefined, transactionId)).toBeUndefined();
   });
 });

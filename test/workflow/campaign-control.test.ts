@@ -163,7 +163,8 @@ describe('control while sending', () => {
     expect(result.status).toBe('COMPLETED');
     const stored = await waitForStatus(api, id, ['COMPLETED'], 30_000);
     expect(stored.status_history.map((h: any) => h.status)).toEqual(['ACCEPT', 'PROCESSING', 'READY_TO_SEND', 'PAUSED', 'SENT', 'COMPLETED']);
-    expect(stored.counts).toMatchObject({ total: 1, sent: 1 });
+    expect(stored.counts).toMatchObject({ sent: 1, failed: 0, cancelled: 0 });
+    expect(stored.progress.total_messages).toBe(1);
     expect(await mailsOf(id)).toHaveLength(1);
     // Nothing is left to resume once every message was handed to SES.
     expect((await api.post(`/api/v1/campaigns/${id}/resume`)).status).toBe(409);

@@ -1,0 +1,229 @@
+// A campaign's state inside its transaction workflow, and the moves it allows. Pure: no
+// Temporal API, so it is unit-tested as plain code (test/unit/campaign-state.test.ts). Every
+// "may this happen now" comes from the transaction status machine in src/domain.
+import { canTransition, isBeforeSending, type TransactionStatus } from '../src/domain/transaction-status';
+import {
+  addTally,
+  emptyTally,
+  type BatchTally,
+  type CarriedState,
+  type ControlResult,
+  type TransactionProgress,
+} from '../src/contracts';
+
+export type ControlRequest = 'pause' | 'resume' | 'cancel' | 'sendNow' | 'reschedule';
+
+/** What the sending loop has to do about a pause or resume the client asked for. */
+export type PendingControl = 'pause' | 'resume' | undefined;
+
+export class CampaignState {
+  private readonly s: CarriedState;
+  private sendNowRequested = false;
+  /** When to start sending; moved by reschedule. */
+  sendAt: string | undefined;
+  /** The first reason the campaign must fail (a batch's report or a crashed batch). */
+  failure: string | undefined;
+  /**
+   * Moves on every change a waiting loop cares about (a batch report, an accepted control
+   * request, a crashed batch). A loop notes it before a pass and waits for it to move after,
+   * so nothing that lands during an await inside the pass is missed.
+   */
+  version = 0;
+  /** Batch reports received by this run (a run hands over to a fresh one past a limit). */
+  signalsThisRun = 0;
+
+  constructor(carried: CarriedState | undefined, sendAt: string | undefined) {
+    this.s = carried ?? {
+      status: 'ACCEPT',
+      paused: false,
+      cancelRequested: false,
+      nextBatch: 1,
+      batchCount: 0,
+      totalMessages: 0,
+      sentBatches: [],
+      completedBatches: [],
+      totals: emptyTally(),
+      completedTotals: emptyTally(),
+    };
+    this.sendAt = sendAt;
+  }
+
+  get status(): TransactionStatus {
+    return this.s.status;
+  }
+  get paused(): boolean {
+    return this.s.paused;
+  }
+  get cancelRequested(): boolean {
+    return this.s.cancelRequested;
+  }
+  get batchCount(): number {
+    return this.s.batchCount;
+  }
+  get totalMessages(): number {
+    return this.s.totalMessages;
+  }
+  get totals(): BatchTally {
+    return this.s.totals;
+  }
+  /** What the next run starts from after continue-as-new. */
+  carried(): CarriedState {
+    return this.s;
+  }
+
+  /** A status change; one the status machine refuses is a bug, never silently skipped. */
+  moveTo(next: TransactionStatus): void {
+    if (!canTransition(this.s.status, next)) throw new Error(`illegal campaign move ${this.s.status} → ${next}`);
+    this.s.status = next;
+  }
+
+  // ── Control requests (workflow updates): refusal reasons, then their effect ──
+
+  /** Why the request cannot be accepted now, or undefined when it can. */
+  refusal(request: ControlRequest, sendAt?: string): string | undefined {
+    const status = this.s.status;
+    const pausable = status === 'PAUSED' || canTransition(status, 'PAUSED');
+    switch (request) {
+      case 'pause':
+        return pausable ? undefined : `a ${status} campaign cannot be paused`;
+      case 'resume':
+        if (!pausable) return `a ${status} campaign cannot be resumed`;
+        return this.s.paused ? undefined : 'the campaign is not paused';
+      case 'cancel':
+        return canTransition(status, 'CANCELLED') ? undefined : `a ${status} campaign cannot be cancelled`;
+      case 'sendNow':
+        return isBeforeSending(status) ? undefined : `a ${status} campaign is not waiting to send`;
+      case 'reschedule':
+        if (!isBeforeSending(status)) return `a ${status} campaign can no longer be rescheduled`;
+        return sendAt !== undefined && Number.isNaN(Date.parse(sendAt)) ? 'send_at is not a date' : undefined;
+    }
+  }
+
+  /** Applies an accepted request (the caller checked `refusal` first). */
+  apply(request: ControlRequest, sendAt?: string): ControlResult {
+    switch (request) {
+      case 'pause':
+        this.s.paused = true;
+        break;
+      case 'resume':
+        this.s.paused = false;
+        break;
+      case 'cancel':
+        this.s.cancelRequested = true;
+        break;
+      case 'sendNow':
+        this.sendNowRequested = true;
+        break;
+      case 'reschedule':
+        this.sendAt = sendAt;
+        this.sendNowRequested = false;
+        break;
+    }
+    this.version += 1;
+    return { status: this.s.status, sendAt: this.sendAt };
+  }
+
+  // ── Ingest and schedule ──
+
+  ingested(batchCount: number, totalMessages: number): void {
+    this.s.batchCount = batchCount;
+    this.s.totalMessages = totalMessages;
+  }
+
+  /** The schedule still holds the campaign back (no send-now, no cancel). */
+  get waitsForSendAt(): boolean {
+    return this.sendAt !== undefined && !this.sendNowRequested && !this.s.cancelRequested;
+  }
+
+  // ── Batches ──
+
+  /** A batch finished sending (reports may repeat: each batch counts once). */
+  batchSent(report: { batchNumber: number; tally: BatchTally; failure?: string }): void {
+    this.signalsThisRun += 1;
+    if (!this.s.sentBatches.includes(report.batchNumber)) {
+      this.s.sentBatches.push(report.batchNumber);
+      addTally(this.s.totals, report.tally);
+      if (report.failure) this.failure ??= `batch ${report.batchNumber}: ${report.failure}`;
+    }
+    this.version += 1;
+  }
+
+  /** A batch has all its outcomes (or its deadline passed). */
+  batchCompleted(report: { batchNumber: number; tally: BatchTally }): void {
+    this.signalsThisRun += 1;
+    if (!this.s.completedBatches.includes(report.batchNumber)) {
+      this.s.completedBatches.push(report.batchNumber);
+      addTally(this.s.completedTotals, report.tally);
+    }
+    this.version += 1;
+  }
+
+  /** A batch workflow ended without its own report: the campaign fails. */
+  batchCrashed(batchNumber: number, reason: string): void {
+    this.failure ??= `batch ${batchNumber}: ${reason}`;
+    this.version += 1;
+  }
+
+  /** Cancel or failure: the open batches must be told to stop. */
+  get mustStop(): boolean {
+    return this.s.cancelRequested || this.failure !== undefined;
+  }
+
+  /** The pause or resume the status has not caught up with yet. */
+  pendingControl(): PendingControl {
+    if (this.s.paused && this.s.status !== 'PAUSED') return 'pause';
+    if (!this.s.paused && this.s.status === 'PAUSED') return 'resume';
+    return undefined;
+  }
+
+  /** Batches started and not yet reported sent. */
+  sending(): number {
+    return this.s.nextBatch - 1 - this.s.sentBatches.length;
+  }
+
+  openBatches(): number[] {
+    return Array.from({ length: this.s.nextBatch - 1 }, (_, i) => i + 1).filter((n) => !this.s.sentBatches.includes(n));
+  }
+
+  hasBatchesToStart(): boolean {
+    return this.s.nextBatch <= this.s.batchCount;
+  }
+
+  /** Another batch may start: a free slot, batches left, not paused. */
+  mayStartBatch(maxConcurrent: number): boolean {
+    return this.sending() < maxConcurrent && this.hasBatchesToStart() && !this.s.paused;
+  }
+
+  /** Takes the next batch number. */
+  startBatch(): number {
+    return this.s.nextBatch++;
+  }
+
+  get allCompleted(): boolean {
+    return this.s.completedBatches.length >= this.s.batchCount;
+  }
+
+  /** Messages of batches that never started count as cancelled. */
+  countUnstartedAsCancelled(): void {
+    this.s.totals.cancelled += this.s.totalMessages - this.s.totals.total;
+    this.s.totals.total = this.s.totalMessages;
+  }
+
+  /** At completion the batches' final tallies replace the tallies they had when sent. */
+  takeCompletedTotals(): void {
+    this.s.totals = this.s.completedTotals;
+  }
+
+  progress(): TransactionProgress {
+    return {
+      status: this.s.status,
+      sendAt: this.sendAt,
+      paused: this.s.paused,
+      batchCount: this.s.batchCount,
+      batchesStarted: this.s.nextBatch - 1,
+      batchesSent: this.s.sentBatches.length,
+      batchesCompleted: this.s.completedBatches.length,
+      totals: this.s.totals,
+    };
+  }
+}
