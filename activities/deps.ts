@@ -1,7 +1,6 @@
 // What activities need from the outside world; built once in the worker (composition root),
 // and by tests with their own settings.
-import type { Store } from '../src/adapters/dynamo/store';
-import type { MessageStore } from '../src/adapters/dynamo/message-store';
+import type { Batches, Catalog, ItemWriter, Messages, RowErrors, Suppressions, Transactions } from '../src/ports';
 import type { ObjectStore } from '../src/adapters/s3';
 import type { Messenger } from '../src/adapters/ses';
 import type { Logger } from '../src/logging';
@@ -13,8 +12,14 @@ export interface BatchReporter {
 }
 
 export interface ActivityDeps {
-  store: Store;
-  messages: MessageStore;
+  store: Pick<Catalog, 'getTenant' | 'getTemplate' | 'getFile'> &
+    Pick<Transactions, 'getTransaction' | 'setTransactionStatus' | 'setTransactionFields' | 'updateCounts'>;
+  messages: Pick<Messages, 'messageItem' | 'pageMessages' | 'transitionMessage'>;
+  batches: Pick<Batches, 'batchItem' | 'setBatchFields'>;
+  rowErrors: Pick<RowErrors, 'rowErrorItem'>;
+  suppressions: Pick<Suppressions, 'suppressedAmong'>;
+  /** Writes ingested messages, rejected rows and batches. */
+  writer: ItemWriter;
   objects: ObjectStore;
   messenger: Messenger;
   log: Logger;

@@ -48,7 +48,7 @@ export const invalidFile = (code: string, message: string) =>
   ApplicationFailure.create({ type: 'InvalidRecipientFile', message, nonRetryable: true, details: [{ code }] });
 
 export function createIngestActivities(deps: ActivityDeps) {
-  const { store, messages, objects, settings } = deps;
+  const { store, messages, rowErrors, suppressions, objects, settings } = deps;
 
   async function ingestRecipients(input: IngestInput): Promise<IngestResult> {
     const ctx = Context.current();
@@ -92,7 +92,7 @@ export function createIngestActivities(deps: ActivityDeps) {
     // Flushes overlap: the next rows are parsed and checked against the suppression list while
     // the previous ones are written (one writer pool, four requests in flight). Checkpoints
     // still advance in row order, each once everything up to its row is stored.
-    const writer = messages.batchWriter(4);
+    const writer = deps.writer.batchWriter(4);
     let stored: Promise<void> = Promise.resolve();
     const flush = (lastRow: number): Promise<void> => {
       const writeValid = pendingValid.filter((p) => p.row > checkpoint.row);
@@ -101,7 +101,7 @@ export function createIngestActivities(deps: ActivityDeps) {
       pendingErrors = [];
       if (writeValid.length === 0 && writeErrors.length === 0) return stored;
       const job = (async () => {
-        const blocked = await messages.suppressedAmong(
+        const blocked = await suppressions.suppressedAmong(
           input.tenantId,
           writeValid.map((p) => p.result.email),
         );
@@ -133,7 +133,7 @@ export function createIngestActivities(deps: ActivityDeps) {
         });
         await writer.write([
           ...items.map((m) => messages.messageItem(m)),
-          ...writeErrors.map((e) => messages.rowErrorItem(input.transactionId, e)),
+          ...writeErrors.map((e) => rowErrors.rowErrorItem(input.transactionId, e)),
         ]);
         return jobSuppressed;
       })();
@@ -221,7 +221,7 @@ export function createIngestActivities(deps: ActivityDeps) {
       await writer.idle();
       throw error;
     }
-    await messages.writeAll([...batches.values()].map((b) => messages.batchItem(b)));
+    await deps.writer.writeAll([...batches.values()].map((b) => deps.batches.batchItem(b)));
     const result: IngestResult = {
       totalMessages: valid,
       batchCount: batches.size,

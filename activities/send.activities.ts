@@ -7,7 +7,7 @@ import { compileTemplate, TemplateRenderError, type CompiledTemplate } from '../
 import { SENDABLE_STATUSES } from '../src/domain/message-status';
 import { SendError } from '../src/adapters/ses';
 import { createUnsubscribeToken } from '../src/domain/unsubscribe-token';
-import type { Cursor } from '../src/adapters/dynamo/message-store';
+import type { Cursor } from '../src/ports';
 import type { MessageRecord } from '../src/adapters/dynamo/types';
 import type { ActivityDeps } from './deps';
 
@@ -62,7 +62,7 @@ async function mapLimit<T, R>(items: T[], limit: number, fn: (item: T, stopped: 
 }
 
 export function createSendActivities(deps: ActivityDeps) {
-  const { store, messages, objects, messenger } = deps;
+  const { store, messages, suppressions, objects, messenger } = deps;
 
   async function loadTemplate(tenantId: string, templateId: string) {
     const template = await store.getTemplate(tenantId, templateId);
@@ -195,7 +195,7 @@ export function createSendActivities(deps: ActivityDeps) {
     const { template, compiled } = await loadTemplate(input.tenantId, input.templateId);
     const page = await messages.pageMessages(input.transactionId, input.batchId, input.limit, input.cursor);
     const sendable = page.items.filter((m) => SENDABLE_STATUSES.includes(m.status));
-    const suppressed = await messages.suppressedAmong(input.tenantId, sendable.map((m) => m.recipient_email));
+    const suppressed = await suppressions.suppressedAmong(input.tenantId, sendable.map((m) => m.recipient_email));
     const result: SendChunkResult = { sent: 0, failed: 0, suppressed: 0, skipped: 0, deferred: 0, nextCursor: page.cursor };
     // Live counters move every LIVE_COUNT_EVERY messages (one write each), so a chunk of a
     // thousand still shows progress; the batch's recount makes them exact in the end.

@@ -4,7 +4,7 @@ import { ApplicationFailure } from '@temporalio/activity';
 import type { MessageStatus } from '../src/domain/message-status';
 import type { TransactionStatus } from '../src/domain/transaction-status';
 import { webhookHeaders } from '../src/domain/webhook-signature';
-import type { Cursor } from '../src/adapters/dynamo/message-store';
+import type { Cursor } from '../src/ports';
 import type { Counts, MessageRecord } from '../src/adapters/dynamo/types';
 import { emptyTally, type BatchTally } from '../src/contracts';
 import type { ActivityDeps } from './deps';
@@ -98,7 +98,7 @@ export function createTransactionActivities(deps: ActivityDeps) {
     const cancelled = input.cancelled ?? false;
     let tally = await countBatch(input.transactionId, input.batchId, cancelled);
     for (let pass = 0; ; pass += 1) {
-      const stored = await messages.setBatchFields(input.transactionId, input.batchId, {
+      const stored = await batches.setBatchFields(input.transactionId, input.batchId, {
         status: input.phase === 'completed' || tally.pending === 0 ? 'COMPLETED' : 'SENT',
         tally,
         awaiting_outcomes: tally.sent,

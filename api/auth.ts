@@ -1,7 +1,7 @@
 // X-API-Key authentication: the key's SHA-256 is looked up once a minute at most, and the
-// request carries the tenant it is bound to. A simple per-key rate limit guards against floods.
+// request carries the tenant it is bound to. A fixed one-minute window per tenant (all its keys together) guards against floods.
 import type { RequestHandler } from 'express';
-import type { Store } from '../src/adapters/dynamo/store';
+import type { Catalog } from '../src/ports';
 import { sendError } from './errors';
 
 declare module 'express-serve-static-core' {
@@ -13,7 +13,7 @@ declare module 'express-serve-static-core' {
 const CACHE_MS = 60_000;
 const MAX_KEY_LENGTH = 256;
 
-export function apiKeyAuth(store: Store, opts: { requestsPerMinute: number }): RequestHandler {
+export function apiKeyAuth(store: Pick<Catalog, 'tenantForApiKey'>, opts: { requestsPerMinute: number }): RequestHandler {
   const cache = new Map<string, { tenantId: string | undefined; until: number }>();
   const windows = new Map<string, { start: number; count: number }>();
   return async (req, res, next) => {

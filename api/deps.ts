@@ -3,8 +3,7 @@
 import type { Client } from '@temporalio/client';
 import type { Registry } from 'prom-client';
 import type { Config } from '../src/config';
-import type { Store } from '../src/adapters/dynamo/store';
-import type { MessageStore } from '../src/adapters/dynamo/message-store';
+import type { Catalog, Messages, RowErrors, Suppressions, Transactions } from '../src/ports';
 import type { ObjectStore } from '../src/adapters/s3';
 import type { Logger } from '../src/logging';
 import type { SnsVerifier } from '../src/adapters/sns-verifier';
@@ -17,8 +16,11 @@ export type ComponentState = { status: 'up' | 'down'; latency_ms: number; error?
 
 export interface ApiDeps {
   config: Config;
-  store: Store;
-  messages: MessageStore;
+  store: Pick<Catalog, 'tenantForApiKey' | 'putTemplate' | 'getTemplate' | 'markTemplateReady' | 'putFile' | 'getFile'> &
+    Pick<Transactions, 'claimIdempotencyKey' | 'createTransaction' | 'getTransaction' | 'setTransactionFields'>;
+  messages: Pick<Messages, 'pageMessages' | 'getMessage' | 'applyEffect'>;
+  rowErrors: Pick<RowErrors, 'listRowErrors'>;
+  suppressions: Pick<Suppressions, 'listSuppressions' | 'getSuppression' | 'putSuppression' | 'deleteSuppression' | 'addSuppression'>;
   objects: ObjectStore;
   temporal: Client;
   health: () => Promise<Record<string, ComponentState>>;

@@ -8,8 +8,7 @@ import { Client, Connection } from '@temporalio/client';
 import { collectDefaultMetrics, Registry } from 'prom-client';
 import type { Config } from '../src/config';
 import { createAwsClients, destroyAwsClients } from '../src/adapters/aws';
-import { Store } from '../src/adapters/dynamo/store';
-import { MessageStore } from '../src/adapters/dynamo/message-store';
+import { createTables } from '../src/adapters/dynamo/tables';
 import { ObjectStore } from '../src/adapters/s3';
 import { createLogger } from '../src/logging';
 import { temporalConnectionOptions } from '../src/temporal-connection';
@@ -67,13 +66,11 @@ export async function buildApiDeps(config: Config): Promise<{ deps: ApiDeps; clo
     return { temporal: temporalState, dynamodb, s3, ses, ...(opensearch ? { opensearch: { ...opensearch, optional: true, queued: indexer!.queued } } : {}) };
   };
   const log = createLogger({ component: 'api' }, config.LOG_LEVEL);
-  const store = new Store(aws.doc, config.DYNAMODB_TABLE);
-  const messages = new MessageStore(aws.doc, config.DYNAMODB_TABLE);
+  const tables = createTables(aws.doc, config.DYNAMODB_TABLE);
   const signaller = new OutcomeSignaller(temporal, log);
   const deps: ApiDeps = {
     config,
-    store,
-    messages,
+    ...tables,
     objects: new ObjectStore(aws.s3, config.S3_BUCKET),
     temporal,
     health,
@@ -82,10 +79,9 @@ export async function buildApiDeps(config: Config): Promise<{ deps: ApiDeps; clo
     events: {
       verifier: new SnsVerifier({ topicArns: config.SNS_TOPIC_ARNS, trustedCertUrlPrefixes: config.SNS_TRUSTED_CERT_URLS }),
       process: createSesEventProcessor({
-        store,
-        messages,
+        ...tables,
         log,
-        onOutcome: (id, outcomes) => signaller.note(id, outcomes),
+        onOutcome: (id) => signaller.note(id),
         onIndex: indexer ? (event, message) => indexer.add(event, message) : undefined,
       }),
     },

@@ -11,14 +11,14 @@ import { NativeConnection, Worker, type WorkerOptions } from '@temporalio/worker
 import { batchCompletedSignal, batchSentSignal, transactionWorkflowId } from '../src/contracts';
 import { sendChunkSize, type Config } from '../src/config';
 import { createAwsClients, destroyAwsClients } from '../src/adapters/aws';
-import { Store } from '../src/adapters/dynamo/store';
-import { MessageStore } from '../src/adapters/dynamo/message-store';
+import { createTables, type Tables } from '../src/adapters/dynamo/tables';
 import { ObjectStore } from '../src/adapters/s3';
 import { SesMessenger } from '../src/adapters/ses';
 import { createLogger, type Logger } from '../src/logging';
 import { temporalConnectionOptions } from '../src/temporal-connection';
 import { createActivities, type ActivityDeps } from '../activities';
 import type { BatchReporter } from '../activities/deps';
+import { BUILT_WORKFLOW_BUNDLE_PATH, RUNNING_FROM_BUILD } from './workflows-path';
 
 export { WORKFLOWS_PATH } from './workflows-path';
 
@@ -36,9 +36,8 @@ export interface EngineWorkers {
 
 export function activityDepsFromConfig(config: Config, log: Logger = createLogger({ component: 'worker' }, config.LOG_LEVEL)) {
   const aws = createAwsClients(config);
-  const deps: ActivityDeps = {
-    store: new Store(aws.doc, config.DYNAMODB_TABLE),
-    messages: new MessageStore(aws.doc, config.DYNAMODB_TABLE),
+  const deps: ActivityDeps & Tables = {
+    ...createTables(aws.doc, config.DYNAMODB_TABLE),
     objects: new ObjectStore(aws.s3, config.S3_BUCKET),
     messenger: new SesMessenger(aws.ses, config.SES_CONFIGURATION_SET),
     log,

@@ -15,7 +15,7 @@ import {
   type ControlResult,
 } from '../../src/contracts';
 import { WorkflowUpdateFailedError, WorkflowNotFoundError } from '@temporalio/client';
-import { batchIdOfMessage, keys } from '../../src/adapters/dynamo/keys';
+import { batchIdOfMessage, ranges } from '../../src/adapters/dynamo/keys';
 import { COUNT_NAMES, type MessageRecord, type TransactionRecord } from '../../src/adapters/dynamo/types';
 import { tenantOf } from '../auth';
 import { createCampaignService } from '../campaign-service';
@@ -139,7 +139,8 @@ function messagesPosition(raw: string | undefined, transactionId: string, batchC
     throw new DomainError('invalid', 'INVALID_CURSOR', 'The cursor is not valid.');
   }
   if (value.k === undefined) return { b };
-  return { b, k: checkTableKey(value.k, keys.batchPartition(transactionId, batchIdOf(b)), 'MESSAGE#') };
+  const { PK, skPrefix } = ranges.messages(transactionId, batchIdOf(b));
+  return { b, k: checkTableKey(value.k, PK, skPrefix) };
 }
 
 export function campaignRoutes(deps: ApiDeps): Router {
@@ -227,8 +228,9 @@ export function campaignRoutes(deps: ApiDeps): Router {
   router.get('/:id/errors', async (req, res) => {
     const txn = await load(req);
     const query = listQuery.omit({ status: true }).parse(req.query);
-    const start = decodeKeyCursor(query.cursor, keys.transaction(txn.transaction_id).PK, 'ERROR#');
-    const page = await deps.messages.listRowErrors(txn.transaction_id, query.limit, start);
+    const { PK, skPrefix } = ranges.rowErrors(txn.transaction_id);
+    const start = decodeKeyCursor(query.cursor, PK, skPrefix);
+    const page = await deps.rowErrors.listRowErrors(txn.transaction_id, query.limit, start);
     res.json({
       transaction_id: txn.transaction_id,
       total_invalid: txn.counts.invalid,

@@ -5,7 +5,7 @@ import { DomainError, notFound } from '../../src/domain/errors';
 import { normalizeEmail } from '../../src/domain/email-address';
 import { tenantOf } from '../auth';
 import type { ApiDeps } from '../deps';
-import { keys } from '../../src/adapters/dynamo/keys';
+import { ranges } from '../../src/adapters/dynamo/keys';
 import { decodeKeyCursor, encodeCursor } from '../pagination';
 
 export const putSuppressionBody = z.object({ reason: z.string().trim().min(1).max(200).default('MANUAL') }).strict();
@@ -21,13 +21,14 @@ export function suppressionRoutes(deps: ApiDeps): Router {
   router.get('/', async (req, res) => {
     const query = z.object({ limit: z.coerce.number().int().min(1).max(1000).default(100), cursor: z.string().max(4096).optional() }).parse(req.query);
     const tenantId = tenantOf(req);
-    const start = decodeKeyCursor(query.cursor, keys.suppression(tenantId, '').PK, 'EMAIL#');
-    const page = await deps.messages.listSuppressions(tenantId, query.limit, start);
+    const { PK, skPrefix } = ranges.suppressions(tenantId);
+    const start = decodeKeyCursor(query.cursor, PK, skPrefix);
+    const page = await deps.suppressions.listSuppressions(tenantId, query.limit, start);
     res.json({ items: page.items, next_cursor: encodeCursor(page.cursor) });
   });
   router.get('/:email', async (req, res) => {
     const email = emailParam(req.params.email);
-    const record = await deps.messages.getSuppression(tenantOf(req), email);
+    const record = await deps.suppressions.getSuppression(tenantOf(req), email);
     if (!record) throw notFound('suppression', email);
     res.json(record);
   });
@@ -35,12 +36,12 @@ export function suppressionRoutes(deps: ApiDeps): Router {
     const email = emailParam(req.params.email);
     const body = putSuppressionBody.parse(req.body ?? {});
     const record = { tenant_id: tenantOf(req), email, reason: body.reason, source: { type: 'api' }, created_at: new Date().toISOString() };
-    await deps.messages.putSuppression(record);
+    await deps.suppressions.putSuppression(record);
     res.json(record);
   });
   router.delete('/:email', async (req, res) => {
     const email = emailParam(req.params.email);
-    if (!(await deps.messages.deleteSuppression(tenantOf(req), email))) throw notFound('suppression', email);
+    if (!(await deps.suppressions.deleteSuppression(tenantOf(req), email))) throw notFound('suppression', email);
     res.status(204).end();
   });
   return router;

@@ -40,7 +40,7 @@ export function unsubscribeRoutes(deps: ApiDeps): Router {
 
 async function unsubscribe(deps: ApiDeps, claims: UnsubscribeClaims): Promise<void> {
   const at = new Date().toISOString();
-  await deps.messages.addSuppression({
+  await deps.suppressions.addSuppression({
     tenant_id: claims.tenantId,
     email: claims.email,
     reason: 'UNSUBSCRIBED',

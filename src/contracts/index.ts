@@ -184,5 +184,5 @@ export function pacing(throttle: Throttle | undefined, chunkSize: number, parall
   return { chunkSize: chunk, intervalMs, staggerMs: Math.floor(intervalMs / parallel) };
 }
 
-/** From the SES event endpoint to a batch workflow: outcomes arrived since the last nudge. */
-export const outcomesSignal = defineSignal<[{ outcomes: number }]>('outcomes');
+/** From the SES event endpoint to a batch workflow: every sent message of the batch has an outcome. */
+export const outcomesSignal = defineSignal('outcomes');

@@ -17,15 +17,15 @@ export class OutcomeSignaller {
     private readonly log: Logger,
   ) {}
 
-  note(workflowId: string, outcomes: number): void {
-    const sending = this.send(workflowId, outcomes).finally(() => this.inFlight.delete(sending));
+  note(workflowId: string): void {
+    const sending = this.send(workflowId).finally(() => this.inFlight.delete(sending));
     this.inFlight.add(sending);
   }
 
-  private async send(workflowId: string, outcomes: number): Promise<void> {
+  private async send(workflowId: string): Promise<void> {
     for (let attempt = 1; attempt <= ATTEMPTS; attempt += 1) {
       try {
-        await this.client.workflow.getHandle(workflowId).signal(outcomesSignal, { outcomes });
+        await this.client.workflow.getHandle(workflowId).signal(outcomesSignal);
         this.signalsSent += 1;
         return;
       } catch (error) {

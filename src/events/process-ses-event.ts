@@ -7,18 +7,19 @@ import { emailDomain } from '../domain/email-address';
 import { messageStatusRank } from '../domain/message-status';
 import type { MessageRecord } from '../adapters/dynamo/types';
 import type { EmailEventDoc, EmailMessageDoc } from '../adapters/opensearch';
-import type { Store } from '../adapters/dynamo/store';
-import type { MessageStore } from '../adapters/dynamo/message-store';
+import type { Batches, Messages, Suppressions, Transactions } from '../ports';
 import type { Logger } from '../logging';
 
 export type EventOutcome = 'applied' | 'duplicate' | 'unknown_message' | 'ignored';
 
 export interface EventProcessorDeps {
-  store: Store;
-  messages: MessageStore;
+  store: Pick<Transactions, 'updateCounts'>;
+  messages: Pick<Messages, 'findBySesMessageId' | 'applyEffect'>;
+  batches: Pick<Batches, 'addBatchOutcome'>;
+  suppressions: Pick<Suppressions, 'addSuppression'>;
   log: Logger;
   /** Called when every sent message of a batch has an outcome, with the batch workflow to wake. */
-  onOutcome: (batchWorkflowId: string, outcomes: number) => void;
+  onOutcome: (batchWorkflowId: string) => void;
   /** Analytics documents for an event and its message, when analytics are on. */
   onIndex?: (event: EmailEventDoc | undefined, message: EmailMessageDoc | undefined) => void;
 }
@@ -94,7 +95,7 @@ export function createSesEventProcessor(deps: EventProcessorDeps) {
     const before = result.before;
     if (effect.suppress && before) {
       // Suppression is idempotent on its own, so a redelivered complaint still lands if the first write died.
-      await deps.messages.addSuppression({
+      await deps.suppressions.addSuppression({
         tenant_id: before.tenant_id,
         email: before.recipient_email,
         reason: effect.suppress.reason,
@@ -111,12 +112,12 @@ export function createSesEventProcessor(deps: EventProcessorDeps) {
     if (effect.outcome && before && (before as MessageRecord & { outcome_time?: string }).outcome_time === undefined) {
       // The message's first outcome: one more for its batch. The event that completes the
       // batch's count (known once sending is over) wakes the batch workflow, once.
-      const batch = await deps.messages.addBatchOutcome(target.transactionId, target.batchId).catch((error: unknown) => {
+      const batch = await deps.batches.addBatchOutcome(target.transactionId, target.batchId).catch((error: unknown) => {
         deps.log.warn('batch outcome count not updated', { transaction_id: target.transactionId, batch_id: target.batchId, error: (error as Error).message });
         return undefined;
       });
       if (batch && batch.awaiting !== undefined && batch.outcomes === batch.awaiting) {
-        deps.onOutcome(batchWorkflowId(target.transactionId, Number(target.batchId.slice(1))), batch.outcomes);
+        deps.onOutcome(batchWorkflowId(target.transactionId, Number(target.batchId.slice(1))));
       }
     }
     deps.log.debug('ses event applied', { transaction_id: target.transactionId, message_id: target.messageId, event: effect.kind });

@@ -3,7 +3,7 @@
 import { randomBytes } from 'node:crypto';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import type { Store } from '../adapters/dynamo/store';
+import type { Catalog } from '../ports';
 import { generateWebhookSecret } from '../domain/webhook-signature';
 
 export interface DevTenant {
@@ -24,7 +24,7 @@ export function devTenantCredentials(dir: string, tenantId: string, env: { apiKe
   return tenant;
 }
 
-export async function seedTenant(store: Store, tenant: DevTenant, name = 'Local development'): Promise<void> {
+export async function seedTenant(store: Pick<Catalog, 'putTenant'>, tenant: DevTenant, name = 'Local development'): Promise<void> {
   await store.putTenant(
     { tenant_id: tenant.tenantId, name, webhook_secret: tenant.webhookSecret, created_at: new Date().toISOString() },
     tenant.apiKey,

@@ -8,7 +8,7 @@ import { randomUUID } from 'node:crypto';
 import { Client, Connection } from '@temporalio/client';
 import { DefaultLogger, Runtime } from '@temporalio/worker';
 import { createAwsClients, destroyAwsClients } from '../../src/adapters/aws';
-import { MessageStore } from '../../src/adapters/dynamo/message-store';
+import { createTables } from '../../src/adapters/dynamo/tables';
 import { apiClient, uploadCsv, uploadTemplate } from '../support/harness-http';
 import { BENCH_TENANT, startPlatform } from '../support/platform';
 import { dynamoConditionalUpdateRate, dynamoWriteRate, openSearchIndexRate, sesSendRate, temporalActivityRate } from './raw-rates';
@@ -153,12 +153,12 @@ async function main() {
 /** Signed Open events for already-sent messages, posted 32 at a time: what the endpoint absorbs. */
 async function eventLoad(platform: Awaited<ReturnType<typeof startPlatform>>, transactionId: string, count: number): Promise<number> {
   const aws = createAwsClients(platform.config);
-  const store = new MessageStore(aws.doc, platform.config.DYNAMODB_TABLE);
+  const { batches, messages } = createTables(aws.doc, platform.config.DYNAMODB_TABLE);
   const targets: { message_id: string; batch_id: string; ses_message_id?: string; recipient_email: string }[] = [];
-  for (const batch of await store.listBatches(transactionId)) {
+  for (const batch of await batches.listBatches(transactionId)) {
     let cursor;
     do {
-      const page = await store.pageMessages(transactionId, batch.batch_id, 1000, cursor);
+      const page = await messages.pageMessages(transactionId, batch.batch_id, 1000, cursor);
       targets.push(...page.items);
       cursor = page.cursor;
     } while (cursor && targets.length < count);

@@ -9,7 +9,7 @@ import { Client, Connection } from '@temporalio/client';
 import type { Config } from '../../src/config';
 import { createAwsClients, destroyAwsClients } from '../../src/adapters/aws';
 import { UpdateCommand } from '@aws-sdk/lib-dynamodb';
-import { MessageStore } from '../../src/adapters/dynamo/message-store';
+import { TableWriter } from '../../src/adapters/dynamo/write-pool';
 import { SesMessenger } from '../../src/adapters/ses';
 
 async function pool<T>(count: number, concurrency: number, fn: (i: number) => Promise<T>): Promise<void> {
@@ -21,7 +21,7 @@ async function pool<T>(count: number, concurrency: number, fn: (i: number) => Pr
 
 export async function dynamoWriteRate(config: Config, items = 20_000): Promise<number> {
   const aws = createAwsClients(config);
-  const store = new MessageStore(aws.doc, config.DYNAMODB_TABLE);
+  const store = new TableWriter(aws.doc, config.DYNAMODB_TABLE);
   const run = randomUUID();
   const payload = 'x'.repeat(200); // about the size of a message item
   const started = Date.now();
@@ -38,7 +38,7 @@ export async function dynamoWriteRate(config: Config, items = 20_000): Promise<n
  */
 export async function dynamoConditionalUpdateRate(config: Config, items = 4_000, concurrency = 32): Promise<number> {
   const aws = createAwsClients(config);
-  const store = new MessageStore(aws.doc, config.DYNAMODB_TABLE);
+  const store = new TableWriter(aws.doc, config.DYNAMODB_TABLE);
   const run = randomUUID();
   const key = (i: number) => ({ PK: `BENCHU#${run}#${i % 100}`, SK: `ITEM#${i}` });
   await store.writeAll(Array.from({ length: items }, (_, i) => ({ ...key(i), status: 'READY_TO_SEND', payload: 'x'.repeat(200) })));

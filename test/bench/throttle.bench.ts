@@ -4,7 +4,7 @@
 import { parseArgs } from 'node:util';
 import { DefaultLogger, Runtime } from '@temporalio/worker';
 import { createAwsClients, destroyAwsClients } from '../../src/adapters/aws';
-import { MessageStore } from '../../src/adapters/dynamo/message-store';
+import { createTables } from '../../src/adapters/dynamo/tables';
 import { pacing } from '../../src/contracts';
 import { apiClient, uploadCsv, uploadTemplate, waitForStatus } from '../support/harness-http';
 import { BENCH_TENANT, startPlatform } from '../support/platform';
@@ -36,12 +36,12 @@ async function main() {
     await waitForStatus(api, id, ['SENT', 'COMPLETED'], 3_600_000);
 
     const aws = createAwsClients(platform.config);
-    const store = new MessageStore(aws.doc, platform.config.DYNAMODB_TABLE);
+    const { batches, messages } = createTables(aws.doc, platform.config.DYNAMODB_TABLE);
     const times: number[] = [];
-    for (const batch of await store.listBatches(id)) {
+    for (const batch of await batches.listBatches(id)) {
       let cursor;
       do {
-        const page = await store.pageMessages(id, batch.batch_id, 1000, cursor);
+        const page = await messages.pageMessages(id, batch.batch_id, 1000, cursor);
         for (const m of page.items) if (m.sent_time) times.push(Date.parse(m.sent_time));
         cursor = page.cursor;
       } while (cursor);

@@ -22,7 +22,7 @@ import { Client, Connection } from '@temporalio/client';
 import type { Email } from 'aws-ses-v2-local/dist/store';
 import type { Config } from '../../src/config';
 import { createAwsClients, destroyAwsClients } from '../../src/adapters/aws';
-import { MessageStore } from '../../src/adapters/dynamo/message-store';
+import { createTables, type Tables } from '../../src/adapters/dynamo/tables';
 import { batchId, transactionWorkflowId } from '../../src/contracts';
 import { temporalConnectionOptions } from '../../src/temporal-connection';
 import { sesEventsFor, startEventSource, type EventSource } from '../../src/local/event-source';
@@ -312,17 +312,17 @@ function recipientRows(rows: number, validShare: number, prefix: string) {
   return { lines, recipients };
 }
 
-async function withMessages<T>(config: Config, fn: (messages: MessageStore) => Promise<T>): Promise<T> {
+async function withTables<T>(config: Config, fn: (tables: Tables) => Promise<T>): Promise<T> {
   const aws = createAwsClients(config);
   try {
-    return await fn(new MessageStore(aws.doc, config.DYNAMODB_TABLE));
+    return await fn(createTables(aws.doc, config.DYNAMODB_TABLE));
   } finally {
     destroyAwsClients(aws);
   }
 }
 
 /** Row number → created_at of every message stored for the transaction, batch by batch. */
-async function storedRows(messages: MessageStore, transactionId: string): Promise<Map<number, string>> {
+async function storedRows(messages: Tables['messages'], transactionId: string): Promise<Map<number, string>> {
   const rows = new Map<number, string>();
   for (let n = 1; ; n++) {
     let inBatch = 0;
@@ -355,7 +355,7 @@ export async function killDuringProcessing(engine: Engine, opts: { rows: number;
     const run = (started = await launch(engine, lines, recipients));
     // Killed once about a quarter of the valid rows are stored: the first message of that batch exists.
     const killBatch = Math.floor(recipients.length / 4 / engine.config.BATCH_SIZE) + 1;
-    const atKill = await withMessages(engine.config, async (messages) => {
+    const atKill = await withTables(engine.config, async ({ messages, batches: stored }) => {
       await until(
         `PROCESSING with batch ${killBatch} being stored`,
         async () => {
@@ -371,7 +371,7 @@ export async function killDuringProcessing(engine: Engine, opts: { rows: number;
       const killedAt = Date.now();
       // Let writes already on the wire land before looking.
       await sleep(500);
-      const batches = await messages.listBatches(run.id);
+      const batches = await stored.listBatches(run.id);
       const s = await status(run);
       check(batches.length === 0 && s.status === 'PROCESSING', `the kill came too late: ingest already wrote ${batches.length} batches (status ${s.status})`);
       return { killedAt, rows: await storedRows(messages, run.id) };
@@ -383,7 +383,7 @@ export async function killDuringProcessing(engine: Engine, opts: { rows: number;
     const done = await completes(engine, run, { sent: recipients.length, invalid: opts.rows - recipients.length }, opts.timeoutMs ?? 600_000);
     check(source.stats().failed === 0, `${source.stats().failed} SES events could not be delivered to the API`);
     // Where the retry resumed: the first row it wrote (rows written before the kill keep their created_at).
-    const after = await withMessages(engine.config, (messages) => storedRows(messages, run.id));
+    const after = await withTables(engine.config, ({ messages }) => storedRows(messages, run.id));
     const rewritten = [...after].filter(([, at]) => Date.parse(at) >= killedAt).map(([row]) => row);
     const resumedAt = rewritten.length > 0 ? Math.min(...rewritten) : undefined;
     const lastStored = Math.max(0, ...atKill.rows.keys());

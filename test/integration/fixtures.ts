@@ -8,7 +8,7 @@ import { ApplicationFailure } from '@temporalio/common';
 import { MockActivityEnvironment } from '@temporalio/testing';
 import { DefaultLogger } from '@temporalio/worker';
 import { expect } from 'vitest';
-import { createActivities, type ActivityDeps } from '../../activities';
+import { createActivities } from '../../activities';
 import { activityDepsFromConfig } from '../../workers/create-worker';
 import { s3Keys } from '../../src/adapters/s3';
 import type { MessageRecord, TransactionRecord } from '../../src/adapters/dynamo/types';
@@ -22,6 +22,9 @@ export function setupDeps() {
   const { deps, close } = activityDepsFromConfig(config);
   return { config, deps, activities: createActivities(deps), close };
 }
+
+/** The activities' deps with every store whole, as the tests set records up and read them back. */
+type Deps = ReturnType<typeof setupDeps>['deps'];
 
 /** Lowercase, unique per call: safe to use in addresses shared with other tests. */
 export const uid = () => randomUUID().replace(/-/g, '').slice(0, 16);
@@ -67,7 +70,7 @@ export async function expectFailure<P extends unknown[]>(
 }
 
 export async function createTemplate(
-  deps: ActivityDeps,
+  deps: Deps,
   opts: { tenantId?: string; subject: string; html: string; text?: string; placeholders?: string[]; status?: 'READY' | 'PENDING_UPLOAD' },
 ): Promise<string> {
   const tenantId = opts.tenantId ?? TENANTS.a.tenantId;
@@ -95,7 +98,7 @@ export async function createTemplate(
 
 /** Creates the file record and, unless `content` is undefined, uploads the object. */
 export async function createFile(
-  deps: ActivityDeps,
+  deps: Deps,
   content: string | Buffer | undefined,
   tenantId: string = TENANTS.a.tenantId,
 ): Promise<string> {
@@ -118,7 +121,7 @@ export async function createFile(
 }
 
 export async function createTransaction(
-  deps: ActivityDeps,
+  deps: Deps,
   fields: { templateId: string; fileId: string; tenantId?: string; callbackUrl?: string },
 ): Promise<TransactionRecord> {
   return deps.store.createTransaction({
@@ -132,7 +135,7 @@ export async function createTransaction(
 
 /** Template + file + transaction, ready for ingestRecipients. */
 export async function campaign(
-  deps: ActivityDeps,
+  deps: Deps,
   csv: string | Buffer,
   template: { subject: string; html: string; text?: string; placeholders?: string[] } = { subject: 'Hi', html: '<p>Hi</p>' },
 ) {
@@ -143,9 +146,9 @@ export async function campaign(
   return { templateId, fileId, txn, input };
 }
 
-export async function allMessages(deps: ActivityDeps, transactionId: string): Promise<MessageRecord[]> {
+export async function allMessages(deps: Deps, transactionId: string): Promise<MessageRecord[]> {
   const out: MessageRecord[] = [];
-  for (const batch of await deps.messages.listBatches(transactionId)) {
+  for (const batch of await deps.batches.listBatches(transactionId)) {
     let cursor: Record<string, unknown> | undefined;
     do {
       const page = await deps.messages.pageMessages(transactionId, batch.batch_id, 100, cursor);
@@ -156,16 +159,16 @@ export async function allMessages(deps: ActivityDeps, transactionId: string): Pr
   return out.sort((a, b) => a.row - b.row);
 }
 
-export async function allRowErrors(deps: ActivityDeps, transactionId: string) {
-  const page = await deps.messages.listRowErrors(transactionId, 1000);
+export async function allRowErrors(deps: Deps, transactionId: string) {
+  const page = await deps.rowErrors.listRowErrors(transactionId, 1000);
   return page.items.sort((a, b) => a.row - b.row);
 }
 
-export async function suppress(deps: ActivityDeps, email: string, tenantId: string = TENANTS.a.tenantId) {
-  await deps.messages.putSuppression({ tenant_id: tenantId, email, reason: 'TEST', created_at: new Date().toISOString() });
+export async function suppress(deps: Deps, email: string, tenantId: string = TENANTS.a.tenantId) {
+  await deps.suppressions.putSuppression({ tenant_id: tenantId, email, reason: 'TEST', created_at: new Date().toISOString() });
 }
 
-export async function transaction(deps: ActivityDeps, transactionId: string): Promise<TransactionRecord> {
+export async function transaction(deps: Deps, transactionId: string): Promise<TransactionRecord> {
   const txn = await deps.store.getTransaction(undefined, transactionId);
   if (!txn) throw new Error(`transaction ${transactionId} missing`);
   return txn;

@@ -35,7 +35,7 @@ describe('ingestRecipients resume and idempotency', () => {
 
     // The whole file is counted: 11 accepted rows (one suppressed), 2 rejected, 3 batches of ≤ 5.
     expect(result).toEqual({ totalMessages: 11, batchCount: 3, valid: 10, invalid: 2, suppressed: 1 });
-    const batches = await deps.messages.listBatches(txn.transaction_id);
+    const batches = await deps.batches.listBatches(txn.transaction_id);
     expect(batches.map((b) => [b.batch_id, b.message_count, b.first_row, b.last_row])).toEqual([
       ['b00001', 5, 1, 6],
       ['b00002', 5, 7, 12],
@@ -67,9 +67,9 @@ describe('ingestRecipients resume and idempotency', () => {
     const { txn, input } = await campaign(deps, `email\n${rows.join('\n')}\n`);
 
     // Attempt 1: the second DynamoDB flush (rows 501-1000) fails, as if the worker died there.
-    const flaky = Object.create(deps.messages) as typeof deps.messages;
+    const flaky = Object.create(deps.writer) as typeof deps.writer;
     flaky.batchWriter = (concurrency) => {
-      const real = deps.messages.batchWriter(concurrency);
+      const real = deps.writer.batchWriter(concurrency);
       return {
         ...real,
         write: async (items) => {
@@ -78,7 +78,7 @@ describe('ingestRecipients resume and idempotency', () => {
         },
       };
     };
-    const attempt1 = await runAttempt(createActivities({ ...deps, messages: flaky }).ingestRecipients, [{ ...input, batchSize: 500 }]);
+    const attempt1 = await runAttempt(createActivities({ ...deps, writer: flaky }).ingestRecipients, [{ ...input, batchSize: 500 }]);
     expect((attempt1.error as Error).message).toBe('connection reset');
     expect(attempt1.heartbeats).toEqual([{ row: 500, suppressed: 1 }]);
     expect((await deps.messages.pageMessages(txn.transaction_id, 'b00001', 1000)).items).toHaveLength(500);
@@ -112,7 +112,7 @@ describe('ingestRecipients resume and idempotency', () => {
     const first = await runActivity(activities.ingestRecipients, [input]);
     const snapshot = async () => ({
       messages: (await allMessages(deps, txn.transaction_id)).map(comparable),
-      batches: await deps.messages.listBatches(txn.transaction_id),
+      batches: await deps.batches.listBatches(txn.transaction_id),
       errors: await allRowErrors(deps, txn.transaction_id),
       txn: await transaction(deps, txn.transaction_id).then((t) => ({ counts: t.counts, total: t.total_messages, batches: t.batch_count })),
     });

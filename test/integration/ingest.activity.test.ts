@@ -48,7 +48,7 @@ describe('ingestRecipients', () => {
     expect(result).toEqual({ totalMessages: 7, batchCount: 2, valid: 6, invalid: 4, suppressed: 1 });
     expect(heartbeats.at(-1)).toEqual({ row: 11, suppressed: 1 });
 
-    const batches = await deps.messages.listBatches(txn.transaction_id);
+    const batches = await deps.batches.listBatches(txn.transaction_id);
     expect(batches).toEqual([
       expect.objectContaining({ batch_id: 'b00001', batch_number: 1, status: 'CREATED', message_count: 5, first_row: 1, last_row: 9 }),
       expect.objectContaining({ batch_id: 'b00002', batch_number: 2, status: 'CREATED', message_count: 2, first_row: 10, last_row: 11 }),
@@ -131,7 +131,7 @@ describe('ingestRecipients', () => {
     const { txn, input } = await campaign(deps, 'email,first_name\n');
     const { result } = await runActivity(activities.ingestRecipients, [input]);
     expect(result).toEqual({ totalMessages: 0, batchCount: 0, valid: 0, invalid: 0, suppressed: 0 });
-    expect(await deps.messages.listBatches(txn.transaction_id)).toEqual([]);
+    expect(await deps.batches.listBatches(txn.transaction_id)).toEqual([]);
     expect((await transaction(deps, txn.transaction_id)).total_messages).toBe(0);
   });
 });
@@ -142,7 +142,7 @@ describe('ingestRecipients file-level failures', () => {
     expect(failure.type).toBe('InvalidRecipientFile');
     expect(failure.nonRetryable).toBe(true);
     expect(failure.details).toEqual([{ code }]);
-    expect(await deps.messages.listBatches(input.transactionId)).toEqual([]);
+    expect(await deps.batches.listBatches(input.transactionId)).toEqual([]);
     return failure;
   };
 

@@ -2,7 +2,7 @@
 // cursors, message status history, the mail itself, retries, suppression and render failures.
 import { afterAll, describe, expect, it } from 'vitest';
 import type { Info } from '@temporalio/activity';
-import type { Cursor } from '../../src/adapters/dynamo/message-store';
+import type { Cursor } from '../../src/ports';
 import { header, sesInbox } from '../support/harness';
 import { allMessages, campaign, expectFailure, runActivity, setupDeps, suppress, TENANTS, transaction, uid } from './fixtures';
 

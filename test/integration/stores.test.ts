@@ -1,4 +1,4 @@
-// Store and MessageStore against DynamoDB Local: idempotency keys, tenant scoping, forward-only
+// The DynamoDB stores against DynamoDB Local: idempotency keys, tenant scoping, forward-only
 // conditional message transitions, counters and suppressions.
 import { afterAll, describe, expect, it } from 'vitest';
 import { SENDABLE_STATUSES } from '../../src/domain/message-status';
@@ -29,7 +29,7 @@ async function newMessage(): Promise<MessageRecord> {
     created_at: at,
     updated_at: at,
   };
-  await deps.messages.writeAll([deps.messages.messageItem(message)]);
+  await deps.writer.writeAll([deps.messages.messageItem(message)]);
   return message;
 }
 
@@ -91,14 +91,14 @@ describe('tenant scoping', () => {
   it('keeps suppression lists per tenant', async () => {
     const email = `s-${uid()}@example.com`;
     await suppress(deps, email, TENANTS.a.tenantId);
-    expect(await deps.messages.suppressedAmong(TENANTS.a.tenantId, [email, `other-${uid()}@example.com`])).toEqual(new Set([email]));
-    expect(await deps.messages.suppressedAmong(TENANTS.b.tenantId, [email])).toEqual(new Set());
-    expect(await deps.messages.deleteSuppression(TENANTS.a.tenantId, email)).toBe(true);
-    expect(await deps.messages.suppressedAmong(TENANTS.a.tenantId, [email])).toEqual(new Set());
+    expect(await deps.suppressions.suppressedAmong(TENANTS.a.tenantId, [email, `other-${uid()}@example.com`])).toEqual(new Set([email]));
+    expect(await deps.suppressions.suppressedAmong(TENANTS.b.tenantId, [email])).toEqual(new Set());
+    expect(await deps.suppressions.deleteSuppression(TENANTS.a.tenantId, email)).toBe(true);
+    expect(await deps.suppressions.suppressedAmong(TENANTS.a.tenantId, [email])).toEqual(new Set());
   });
 });
 
-describe('MessageStore.transitionMessage', () => {
+describe('MessageTable.transitionMessage', () => {
   it('moves forward with history, and refuses a backward move (SENT → SENDING)', async () => {
     const m = await newMessage();
     expect(await deps.messages.transitionMessage(m, 'SENDING', { from: SENDABLE_STATUSES, set: { attempt_token: 'tok-1' } })).toBe(true);

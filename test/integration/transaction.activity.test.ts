@@ -43,7 +43,7 @@ describe('tallyBatch and reconcileTransactionCounts', () => {
     expect(b1).toMatchObject({ total: 5, sent: 3, failed: 1, suppressed: 1, cancelled: 0, delivered: 0 });
     expect(b2).toMatchObject({ total: 3, sent: 2, failed: 0, suppressed: 0, cancelled: 0 });
 
-    const batches = await deps.messages.listBatches(transactionId);
+    const batches = await deps.batches.listBatches(transactionId);
     expect(batches.map((b) => ({ ...b }))).toEqual([
       expect.objectContaining({ batch_id: 'b00001', status: 'SENT', tally: b1 }),
       expect.objectContaining({ batch_id: 'b00002', status: 'SENT', tally: b2 }),
@@ -72,7 +72,7 @@ describe('tallyBatch and reconcileTransactionCounts', () => {
     const transactionId = txn.transaction_id;
     const { result } = await runActivity(activities.tallyBatch, [{ transactionId, batchId: 'b00001', phase: 'completed' as const }]);
     expect(result).toEqual(emptyTally());
-    expect((await deps.messages.listBatches(transactionId)).map((b) => ({ ...b }))).toEqual([
+    expect((await deps.batches.listBatches(transactionId)).map((b) => ({ ...b }))).toEqual([
       expect.objectContaining({ status: 'COMPLETED', tally: emptyTally() }),
     ]);
   });

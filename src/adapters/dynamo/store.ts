@@ -1,14 +1,11 @@
 // Tenants, API keys, templates, recipient files, idempotency keys and transactions in DynamoDB.
 import { createHash } from 'node:crypto';
-import {
-  GetCommand,
-  PutCommand,
-  UpdateCommand,
-  type DynamoDBDocumentClient,
-} from '@aws-sdk/lib-dynamodb';
-import { ConditionalCheckFailedException } from '@aws-sdk/client-dynamodb';
+import { GetCommand, PutCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import { canTransition, TRANSACTION_STATUSES, type TransactionStatus } from '../../domain/transaction-status';
+import type { Catalog, Transactions } from '../../ports';
+import { SetExpression, valueList } from './expressions';
 import { keys } from './keys';
+import { conditionHeld, isConditionFailure, recordOf, Table } from './table';
 import {
   emptyCounts,
   type CountName,
@@ -20,22 +17,11 @@ import {
 
 export const sha256 = (value: string) => createHash('sha256').update(value).digest('hex');
 const now = () => new Date().toISOString();
-const strip = <T extends object>(item: Record<string, unknown> | undefined): T | undefined => {
-  if (!item) return undefined;
-  const { PK: _pk, SK: _sk, GSI2PK: _g, GSI2SK: _s, ...rest } = item;
-  return rest as T;
-};
-export const isConditionFailure = (error: unknown) => error instanceof ConditionalCheckFailedException;
 
-export class Store {
-  constructor(
-    readonly doc: DynamoDBDocumentClient,
-    readonly table: string,
-  ) {}
-
+export class Store extends Table implements Catalog, Transactions {
   async get<T extends object>(key: { PK: string; SK: string }): Promise<T | undefined> {
     const { Item } = await this.doc.send(new GetCommand({ TableName: this.table, Key: key, ConsistentRead: true }));
-    return strip<T>(Item);
+    return Item ? recordOf<T>(Item) : undefined;
   }
 
   // ---- tenants and API keys ----
@@ -92,7 +78,6 @@ export class Store {
   }
 
   // ---- idempotency ----
-  /** Claims an Idempotency-Key; returns the earlier claim when the key was used before. */
   async claimIdempotencyKey(
     tenantId: string,
     key: string,
@@ -135,8 +120,7 @@ export class Store {
         TableName: this.table,
         Item: {
           ...keys.transaction(record.transaction_id),
-          GSI2PK: `TENANT#${record.tenant_id}#TXN`,
-          GSI2SK: `${at}#${record.transaction_id}`,
+          ...keys.tenantTransaction(record.tenant_id, at, record.transaction_id),
           ...record,
         },
         ConditionExpression: 'attribute_not_exists(PK)',
@@ -151,66 +135,37 @@ export class Store {
     return record;
   }
 
-  /**
-   * Records a status change with its history entry in one conditional write. Idempotent:
-   * a retried activity that finds the status already set changes nothing and returns false.
-   */
   async setTransactionStatus(
     transactionId: string,
     status: TransactionStatus,
     extra: { reason?: string; metadata?: Record<string, unknown>; at?: string } = {},
   ): Promise<boolean> {
-    const at = extra.at ?? now();
-    const entry = { status, timestamp: at, ...(extra.metadata ? { metadata: extra.metadata } : {}) };
+    const update = new SetExpression()
+      .status(status, extra.at ?? now(), extra.metadata)
+      .fields(extra.reason ? { reason: extra.reason } : {});
     const from = TRANSACTION_STATUSES.filter((f) => canTransition(f, status));
-    try {
-      await this.doc.send(
+    return conditionHeld(
+      this.doc.send(
         new UpdateCommand({
           TableName: this.table,
           Key: keys.transaction(transactionId),
-          UpdateExpression:
-            'SET #s = :s, updated_at = :at, status_history = list_append(status_history, :h)' +
-            (extra.reason ? ', reason = :r' : ''),
+          ...update.params,
           // Only a move the status machine allows: a late write from a dead attempt cannot undo progress.
-          ConditionExpression: `attribute_exists(PK) AND #s IN (${from.map((_, i) => `:from${i}`).join(', ')})`,
-          ExpressionAttributeNames: { '#s': 'status' },
-          ExpressionAttributeValues: {
-            ...Object.fromEntries(from.map((f, i) => [`:from${i}`, f])),
-            ':s': status,
-            ':at': at,
-            ':h': [entry],
-            ...(extra.reason ? { ':r': extra.reason } : {}),
-          },
+          ConditionExpression: `attribute_exists(PK) AND #s IN (${valueList(update.values, 'from', from)})`,
         }),
-      );
-      return true;
-    } catch (error) {
-      if (isConditionFailure(error)) return false;
-      throw error;
-    }
-  }
-
-  async setTransactionFields(transactionId: string, fields: Record<string, unknown>): Promise<void> {
-    const names: Record<string, string> = {};
-    const values: Record<string, unknown> = { ':at': now() };
-    const sets = ['updated_at = :at'];
-    Object.entries(fields).forEach(([name, value], i) => {
-      names[`#f${i}`] = name;
-      values[`:v${i}`] = value;
-      sets.push(`#f${i} = :v${i}`);
-    });
-    await this.doc.send(
-      new UpdateCommand({
-        TableName: this.table,
-        Key: keys.transaction(transactionId),
-        UpdateExpression: `SET ${sets.join(', ')}`,
-        ExpressionAttributeNames: names,
-        ExpressionAttributeValues: values,
-      }),
+      ),
     );
   }
 
-  /** Adds to (or, with `mode: 'set'`, overwrites) the transaction's counters atomically. */
+  async setTransactionFields(transactionId: string, fields: Record<string, unknown>): Promise<void> {
+    const update = new SetExpression({}, { ':at': now() }).set('updated_at = :at').fields(fields);
+    await this.doc.send(new UpdateCommand({ TableName: this.table, Key: keys.transaction(transactionId), ...update.params }));
+  }
+
+  /**
+   * `add` adds to the counters and `set` overwrites them, all in one write; `raise` writes each
+   * counter on its own, only where its figure is higher than the stored one.
+   */
   async updateCounts(
     transactionId: string,
     counts: Partial<Record<CountName, number>>,
@@ -220,8 +175,8 @@ export class Store {
       // Each counter separately, and only upwards: an event's ADD that landed after the figure
       // was counted is never overwritten by it.
       for (const [name, value] of Object.entries(counts)) {
-        try {
-          await this.doc.send(
+        await conditionHeld(
+          this.doc.send(
             new UpdateCommand({
               TableName: this.table,
               Key: keys.transaction(transactionId),
@@ -230,30 +185,17 @@ export class Store {
               ExpressionAttributeNames: { '#c': 'counts', '#n': name },
               ExpressionAttributeValues: { ':v': value },
             }),
-          );
-        } catch (error) {
-          if (!isConditionFailure(error)) throw error;
-        }
+          ),
+        );
       }
       return;
     }
     const entries = Object.entries(counts).filter(([, v]) => mode === 'set' || v !== 0);
     if (entries.length === 0) return;
-    const names: Record<string, string> = { '#c': 'counts' };
-    const values: Record<string, unknown> = mode === 'add' ? { ':zero': 0 } : {};
-    const sets = entries.map(([name, value], i) => {
-      names[`#n${i}`] = name;
-      values[`:v${i}`] = value;
-      return mode === 'add' ? `#c.#n${i} = if_not_exists(#c.#n${i}, :zero) + :v${i}` : `#c.#n${i} = :v${i}`;
-    });
-    await this.doc.send(
-      new UpdateCommand({
-        TableName: this.table,
-        Key: keys.transaction(transactionId),
-        UpdateExpression: `SET ${sets.join(', ')}`,
-        ExpressionAttributeNames: names,
-        ExpressionAttributeValues: values,
-      }),
+    const update = new SetExpression({ '#c': 'counts' }, mode === 'add' ? { ':zero': 0 } : {}).fields(
+      Object.fromEntries(entries),
+      (name, value) => (mode === 'add' ? `#c.${name} = if_not_exists(#c.${name}, :zero) + ${value}` : `#c.${name} = ${value}`),
     );
+    await this.doc.send(new UpdateCommand({ TableName: this.table, Key: keys.transaction(transactionId), ...update.params }));
   }
 }
