@@ -15,8 +15,29 @@ const { tallyBatch } = proxyActivities<Activities>({
   retry: { initialInterval: '1s', maximumInterval: '30s' },
 });
 
-export async function batchWorkflow(input: BatchWorkflowInput): Promise<BatchTally> {
-  checkInputVersion(input.version);
+/** What the batch's signals set: the transaction's control, and the event endpoint's nudge. */
+interface BatchSignals {
+  paused: boolean;
+  cancelled: boolean;
+  /** Every sent message has an outcome (set by the event endpoint); cleared by a recount. */
+  outcomesIn: boolean;
+}
+
+function listen(): BatchSignals {
+  const signals: BatchSignals = { paused: false, cancelled: false, outcomesIn: false };
+  setHandler(batchControlSignal, (action) => {
+    if (action === 'pause') signals.paused = true;
+    else if (action === 'resume') signals.paused = false;
+    else signals.cancelled = true;
+  });
+  setHandler(outcomesSignal, () => {
+    signals.outcomesIn = true;
+  });
+  return signals;
+}
+
+/** Sends the batch chunk by chunk at the campaign's pace, between chunks honouring pause and cancel. */
+async function sendAll(input: BatchWorkflowInput, signals: BatchSignals): Promise<void> {
   const { sendBatchChunk } = proxyActivities<Activities>({
     taskQueue: input.sendTaskQueue,
     startToCloseTimeout: '5 minutes',
@@ -29,52 +50,63 @@ export async function batchWorkflow(input: BatchWorkflowInput): Promise<BatchTal
       nonRetryableErrorTypes: ['SesAccountError', 'TemplateNotReady'],
     },
   });
-  let paused = false;
-  let cancelled = false;
-  // Set by the event endpoint's signal: every sent message has an outcome; cleared by a recount.
-  let outcomesIn = false;
-  setHandler(batchControlSignal, (action) => {
-    if (action === 'pause') paused = true;
-    else if (action === 'resume') paused = false;
-    else cancelled = true;
-  });
-  setHandler(outcomesSignal, () => {
-    outcomesIn = true;
-  });
-  const ids = { transactionId: input.transactionId, batchId: input.batchId };
-
-  async function sendAll(): Promise<void> {
-    let cursor: Record<string, unknown> | undefined;
-    if (input.startDelayMs > 0) await condition(() => cancelled, input.startDelayMs);
-    for (;;) {
-      await condition(() => !paused || cancelled);
-      if (cancelled) return;
-      const started = Date.now();
-      const chunk = await sendBatchChunk({
-        ...ids,
-        tenantId: input.tenantId,
-        templateId: input.templateId,
-        limit: input.sendChunkSize,
-        cursor,
-        sendingGraceMs: input.sendingGraceMs,
-      });
-      if (chunk.deferred > 0) {
-        // The same chunk again, once a dead attempt's Send events had time to arrive.
-        await condition(() => cancelled, input.sendingGraceMs);
-        continue;
-      }
-      cursor = chunk.nextCursor;
-      // A throttled batch holds its slot for the whole interval, even after its last chunk,
-      // so the batch that takes the slot over keeps the campaign's pace.
-      const wait = input.chunkIntervalMs - (Date.now() - started);
-      if (wait > 0) await condition(() => cancelled, wait);
-      if (!cursor) return;
+  let cursor: Record<string, unknown> | undefined;
+  if (input.startDelayMs > 0) await condition(() => signals.cancelled, input.startDelayMs);
+  for (;;) {
+    await condition(() => !signals.paused || signals.cancelled);
+    if (signals.cancelled) return;
+    const started = Date.now();
+    const chunk = await sendBatchChunk({
+      transactionId: input.transactionId,
+      batchId: input.batchId,
+      tenantId: input.tenantId,
+      templateId: input.templateId,
+      limit: input.sendChunkSize,
+      cursor,
+      sendingGraceMs: input.sendingGraceMs,
+    });
+    if (chunk.deferred > 0) {
+      // The same chunk again, once a dead attempt's Send events had time to arrive.
+      await condition(() => signals.cancelled, input.sendingGraceMs);
+      continue;
     }
+    cursor = chunk.nextCursor;
+    // A throttled batch holds its slot for the whole interval, even after its last chunk,
+    // so the batch that takes the slot over keeps the campaign's pace.
+    const wait = input.chunkIntervalMs - (Date.now() - started);
+    if (wait > 0) await condition(() => signals.cancelled, wait);
+    if (!cursor) return;
   }
+}
 
+type Recount = (phase: 'sent' | 'outcomes' | 'completed') => Promise<BatchTally>;
+
+/**
+ * Recounts when the endpoint says every outcome is in (or the poll interval passes, in case
+ * that signal was lost): one or two activities per batch, whatever the number of events.
+ * While outcomes keep arriving the poll backs off (doubling), so slow deliveries do not turn
+ * into a recount every interval. Past the final-state deadline, what is still pending stays so.
+ */
+async function awaitOutcomes(input: BatchWorkflowInput, signals: BatchSignals, recount: Recount, sent: BatchTally): Promise<BatchTally> {
+  let tally = sent;
+  const deadline = Date.now() + input.finalStateDeadlineMs;
+  let pollMs = input.outcomePollMs;
+  while (tally.pending > 0 && Date.now() < deadline) {
+    await condition(() => signals.outcomesIn, Math.max(1, Math.min(pollMs, deadline - Date.now())));
+    const before = tally.pending;
+    tally = await recount('outcomes');
+    if (tally.pending > 0 && tally.pending < before) pollMs *= 2;
+  }
+  if (tally.pending > 0) tally = await recount('completed');
+  return tally;
+}
+
+export async function batchWorkflow(input: BatchWorkflowInput): Promise<BatchTally> {
+  checkInputVersion(input.version);
+  const signals = listen();
   let failure: string | undefined;
   try {
-    await sendAll();
+    await sendAll(input, signals);
   } catch (error) {
     // An account-level SES failure: stop this batch; the transaction fails the campaign.
     failure = failureReason(error);
@@ -82,27 +114,14 @@ export async function batchWorkflow(input: BatchWorkflowInput): Promise<BatchTal
   // Each count reports to the transaction itself (from the activity): sending over, then
   // outcomes in. A signal that lands while a recount runs may or may not be in it: it stays set.
   const report = { batchNumber: input.batchNumber, ...(failure ? { failure } : {}) };
-  const recount = async (phase: 'sent' | 'outcomes' | 'completed') => {
-    const before = outcomesIn;
-    const result = await tallyBatch({ ...ids, cancelled: cancelled || failure !== undefined, phase, report });
-    if (before) outcomesIn = false;
+  const stopped = () => signals.cancelled || failure !== undefined;
+  const recount: Recount = async (phase) => {
+    const before = signals.outcomesIn;
+    const result = await tallyBatch({ transactionId: input.transactionId, batchId: input.batchId, cancelled: stopped(), phase, report });
+    if (before) signals.outcomesIn = false;
     return result;
   };
-  let tally = await recount('sent');
-  if (cancelled || failure) return tally;
-
-  const deadline = Date.now() + input.finalStateDeadlineMs;
-  // Recount when the endpoint says every outcome is in (or the poll interval passes, in case
-  // that signal was lost): one or two activities per batch, whatever the number of events.
-  // While outcomes keep arriving the poll backs off (doubling), so slow deliveries do not turn
-  // into a recount every interval.
-  let pollMs = input.outcomePollMs;
-  while (tally.pending > 0 && Date.now() < deadline) {
-    await condition(() => outcomesIn, Math.max(1, Math.min(pollMs, deadline - Date.now())));
-    const before = tally.pending;
-    tally = await recount('outcomes');
-    if (tally.pending > 0 && tally.pending < before) pollMs *= 2;
-  }
-  if (tally.pending > 0) tally = await recount('completed');
-  return tally;
+  const sent = await recount('sent');
+  if (stopped()) return sent;
+  return awaitOutcomes(input, signals, recount, sent);
 }

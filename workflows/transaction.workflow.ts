@@ -221,68 +221,74 @@ async function waitForSendAt(run: CampaignRun): Promise<number> {
   return 0;
 }
 
+/** Starts the campaign's next batch as an abandoned child, paced as `pace` says. */
+async function startBatch(run: CampaignRun, pace: ReturnType<typeof pacing>, parallel: number): Promise<void> {
+  const { input, campaign, transactionId } = run;
+  const { options } = input;
+  const number = campaign.startBatch();
+  const child = await startChild(batchWorkflow, {
+    workflowId: batchWorkflowId(transactionId, number),
+    parentClosePolicy: ParentClosePolicy.ABANDON,
+    args: [
+      {
+        version: WORKFLOW_INPUT_VERSION,
+        transactionId,
+        tenantId: input.tenantId,
+        templateId: input.templateId,
+        batchNumber: number,
+        batchId: batchId(number),
+        sendChunkSize: pace.chunkSize,
+        sendTaskQueue: options.sendTaskQueue,
+        chunkIntervalMs: pace.intervalMs,
+        // The first batches take staggered slots; later ones inherit the slot they refill.
+        startDelayMs: number <= parallel ? (number - 1) * pace.staggerMs : 0,
+        finalStateDeadlineMs: options.finalStateDeadlineMs,
+        outcomePollMs: options.outcomePollMs,
+        sendingGraceMs: options.sendingGraceMs,
+      },
+    ],
+  });
+  // A batch that crashes outright (not through its own failure report) must not hang the campaign.
+  void child.result().catch((error) => campaign.batchCrashed(number, failureReason(error)));
+}
+
+/** Signals every batch that started and has not reported sent (one that already ended is skipped). */
+function tellOpenBatches(run: CampaignRun, action: 'pause' | 'resume' | 'cancel'): Promise<unknown> {
+  return Promise.all(
+    run.campaign
+      .openBatches()
+      .map((n) => getExternalWorkflowHandle(batchWorkflowId(run.transactionId, n)).signal(batchControlSignal, action).catch(() => undefined)),
+  );
+}
+
 /**
  * READY_TO_SEND ⇄ PAUSED: start batches in a sliding window, forward pause, resume and cancel
  * to the batches sending, until every started batch reported sent and none is left to start
  * (or a stop leaves none to start). 'hand over' when this run is full.
  */
 async function sendBatches(run: CampaignRun): Promise<'sent' | 'hand over'> {
-  const { input, campaign, transactionId } = run;
-  const { options } = input;
-  const tellOpenBatches = (action: 'pause' | 'resume' | 'cancel') =>
-    Promise.all(
-      campaign
-        .openBatches()
-        .map((n) => getExternalWorkflowHandle(batchWorkflowId(transactionId, n)).signal(batchControlSignal, action).catch(() => undefined)),
-    );
-  const parallel = Math.min(options.maxConcurrentBatches, campaign.batchCount);
-  const pace = pacing(input.throttle, options.sendChunkSize, parallel);
-  const startBatch = async () => {
-    const number = campaign.startBatch();
-    const child = await startChild(batchWorkflow, {
-      workflowId: batchWorkflowId(transactionId, number),
-      parentClosePolicy: ParentClosePolicy.ABANDON,
-      args: [
-        {
-          version: WORKFLOW_INPUT_VERSION,
-          transactionId,
-          tenantId: input.tenantId,
-          templateId: input.templateId,
-          batchNumber: number,
-          batchId: batchId(number),
-          sendChunkSize: pace.chunkSize,
-          sendTaskQueue: options.sendTaskQueue,
-          chunkIntervalMs: pace.intervalMs,
-          // The first batches take staggered slots; later ones inherit the slot they refill.
-          startDelayMs: number <= parallel ? (number - 1) * pace.staggerMs : 0,
-          finalStateDeadlineMs: options.finalStateDeadlineMs,
-          outcomePollMs: options.outcomePollMs,
-          sendingGraceMs: options.sendingGraceMs,
-        },
-      ],
-    });
-    // A batch that crashes outright (not through its own failure report) must not hang the campaign.
-    void child.result().catch((error) => campaign.batchCrashed(number, failureReason(error)));
-  };
-
+  const { input, campaign } = run;
+  const { maxConcurrentBatches } = input.options;
+  const parallel = Math.min(maxConcurrentBatches, campaign.batchCount);
+  const pace = pacing(input.throttle, input.options.sendChunkSize, parallel);
   let stopForwarded = false;
   while (campaign.status === 'READY_TO_SEND' || campaign.status === 'PAUSED') {
     const seen = campaign.version;
     if (campaign.mustStop && !stopForwarded) {
       stopForwarded = true;
-      await tellOpenBatches('cancel');
+      await tellOpenBatches(run, 'cancel');
     }
     const control = stopForwarded ? undefined : campaign.pendingControl();
     if (control === 'pause') {
       await run.moveTo('PAUSED');
-      await tellOpenBatches('pause');
+      await tellOpenBatches(run, 'pause');
     } else if (control === 'resume') {
       await run.moveTo('READY_TO_SEND');
-      await tellOpenBatches('resume');
+      await tellOpenBatches(run, 'resume');
     }
     const more = campaign.hasBatchesToStart() && !stopForwarded;
     if (!more && campaign.sending() === 0) break;
-    while (!stopForwarded && campaign.mayStartBatch(options.maxConcurrentBatches)) await startBatch();
+    while (!stopForwarded && campaign.mayStartBatch(maxConcurrentBatches)) await startBatch(run, pace, parallel);
     if (run.runIsFull) return 'hand over';
     await run.changedSince(seen);
   }
