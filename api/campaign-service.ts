@@ -169,5 +169,5 @@ export function createCampaignService(deps: ApiDeps) {
     if (txn.status === 'ACCEPT') await startWorkflow(txn);
   }
 
-  return { create, startWorkflow };
+  return { create };
 }

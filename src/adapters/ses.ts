@@ -1,5 +1,6 @@
-// Amazon SES v2 behind a narrow messenger interface, with SES errors sorted into the three
-// kinds the send path treats differently: throttled (retry), recipient rejected, account-level.
+// Amazon SES v2 behind a narrow messenger interface, with SES errors sorted into the four kinds
+// the send path treats differently: throttled (released and retried), transient (retried after
+// the grace period: SES may have it), recipient rejected (the message fails), account-level (the campaign fails).
 import { SendEmailCommand, type SESv2Client } from '@aws-sdk/client-sesv2';
 
 export interface OutgoingEmail {

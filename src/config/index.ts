@@ -9,7 +9,7 @@ const port = z.coerce.number().int().min(0).max(65535);
 const positiveInt = z.coerce.number().int().positive();
 const optionalUrl = z.string().url().optional();
 
-export const configSchema = z.object({
+const configSchema = z.object({
   APP_ENV: z.enum(['local', 'test', 'production']).default('local'),
   PORT: port.default(3000),
   LOG_LEVEL: z.enum(['debug', 'info', 'warn', 'error']).default('info'),
