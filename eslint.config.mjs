@@ -1,5 +1,7 @@
 import tseslint from 'typescript-eslint';
+import eslintConfigPrettier from 'eslint-config-prettier/flat';
 
+// prettier-ignore
 const nodeBuiltins = [
   'assert', 'async_hooks', 'buffer', 'child_process', 'cluster', 'crypto', 'dgram', 'dns', 'events',
   'fs', 'fs/promises', 'http', 'http2', 'https', 'net', 'os', 'path', 'perf_hooks', 'process',
@@ -7,7 +9,7 @@ const nodeBuiltins = [
 ];
 
 export default tseslint.config(
-  { ignores: ['node_modules/**', '.local-stack/**', 'test/histories/**', 'coverage/**'] },
+  { ignores: ['node_modules/**', '.local-stack/**', '.cache/**', 'test/histories/**', 'coverage/**', 'dist/**'] },
   ...tseslint.configs.recommended,
   {
     files: ['**/*.ts'],
@@ -44,4 +46,6 @@ export default tseslint.config(
       ],
     },
   },
+  // Last: formatting is Prettier's (npm run format); no lint rule may disagree with it.
+  eslintConfigPrettier,
 );

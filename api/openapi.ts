@@ -5,6 +5,7 @@ import { z } from 'zod';
 import { MESSAGE_STATUSES } from '../src/domain/message-status';
 import { TRANSACTION_STATUSES } from '../src/domain/transaction-status';
 import { COUNT_NAMES } from '../src/adapters/dynamo/types';
+import type { EffectKind } from '../src/domain/ses-event';
 import { MAX_ID_LENGTH } from './ids';
 import { createTemplateBody } from './routes/templates';
 import { createFileBody } from './routes/files';
@@ -70,6 +71,21 @@ const historyEntry = (statuses: readonly string[], statusRequired: boolean) => (
   required: statusRequired ? ['status', 'timestamp'] : ['timestamp'],
   properties: { status: { enum: statuses }, event: { type: 'string' }, timestamp: { type: 'string' }, metadata: { type: 'object' } },
 });
+
+/** Every SES event kind the analytics count (the keys of a timeline step's `counts`). */
+const EFFECT_KINDS = [
+  'send', 'delivery', 'bounce', 'complaint', 'reject', 'rendering_failure', 'open', 'click', 'delivery_delay', 'subscription',
+] as const satisfies readonly EffectKind[];
+// Fails to compile when EffectKind gains a kind this list does not name.
+const _allEffectKinds: Exclude<EffectKind, (typeof EFFECT_KINDS)[number]> extends never ? true : false = true;
+
+const count = { type: 'integer', minimum: 0 };
+const counts = (names: readonly string[], required = true) => ({
+  type: 'object',
+  ...(required ? { required: [...names] } : {}),
+  properties: Object.fromEntries(names.map((n) => [n, count])),
+});
+const DOMAIN_COUNTS = ['messages', 'sent', 'delivered', 'bounced', 'complained', 'opened', 'clicked'] as const;
 
 const schemas = {
   Error: {
@@ -208,6 +224,59 @@ const schemas = {
     required: ['items', 'next_cursor'],
     properties: { items: { type: 'array', items: ref('Suppression') }, next_cursor: nullable('string') },
   },
+  /** GET …/analytics: the campaign's analytics from OpenSearch (see Analytics.campaignAnalytics). */
+  CampaignAnalytics: {
+    type: 'object',
+    required: [
+      'transaction_id', 'status', 'indexing_backlog', 'status_breakdown', 'totals', 'engagement', 'rates', 'bounce_subtypes', 'by_domain',
+      'timeline', 'top_urls',
+    ],
+    properties: {
+      transaction_id: { type: 'string' },
+      status: { enum: TRANSACTION_STATUSES },
+      indexing_backlog: { ...count, description: 'Analytics documents this API instance holds that OpenSearch has not taken yet' },
+      status_breakdown: { ...counts(MESSAGE_STATUSES, false), description: 'Messages per current status (statuses with none are left out)' },
+      totals: { ...counts([...DOMAIN_COUNTS, 'events']), description: 'Messages and their outcomes (each message counted once), and all events' },
+      engagement: {
+        ...counts(['opened_unique', 'opened_total', 'clicked_unique', 'clicked_total']),
+        description: 'Unique: messages opened or clicked at least once; total: open and click events',
+      },
+      rates: {
+        type: 'object',
+        description: 'Fractions (0 to 1) of the messages sent',
+        required: ['bounce_rate', 'complaint_rate'],
+        properties: { bounce_rate: { type: 'number', minimum: 0, maximum: 1 }, complaint_rate: { type: 'number', minimum: 0, maximum: 1 } },
+      },
+      bounce_subtypes: {
+        type: 'array',
+        description: 'Bounce events by SES bounce type and subtype, most first',
+        items: {
+          type: 'object',
+          required: ['bounce_type', 'bounce_subtype', 'count'],
+          properties: { bounce_type: { type: 'string' }, bounce_subtype: { type: 'string' }, count },
+        },
+      },
+      by_domain: {
+        type: 'array',
+        description: 'The top recipient domains by messages (`top` of them)',
+        items: { type: 'object', required: ['domain', ...DOMAIN_COUNTS], properties: { domain: { type: 'string' }, ...counts(DOMAIN_COUNTS).properties } },
+      },
+      timeline: {
+        type: 'array',
+        description: 'Events per `interval` step, oldest first; steps without events are included',
+        items: {
+          type: 'object',
+          required: ['at', 'total', 'counts'],
+          properties: { at: { ...dateTime, description: 'Start of the step' }, total: count, counts: { ...counts(EFFECT_KINDS, false), description: 'Events per kind' } },
+        },
+      },
+      top_urls: {
+        type: 'array',
+        description: 'The most clicked links (`top` of them)',
+        items: { type: 'object', required: ['url', 'clicks', 'unique_clicks'], properties: { url: { type: 'string' }, clicks: count, unique_clicks: count } },
+      },
+    },
+  },
   Health: {
     type: 'object',
     required: ['status', 'components'],
@@ -225,15 +294,28 @@ const schemas = {
   },
 };
 
-const controlConflict = err('The campaign is in a state that does not take this request, or has ended (CAMPAIGN_STATE_CONFLICT)');
-const control = (description: string) => ({
-  post: { parameters: [idParam('id')], responses: v1({ '202': ok(description, ref('ControlResult')), '409': controlConflict }, { path: true }) },
-});
+/** What client generators name and group operations by: a unique operationId, a summary, one tag. */
+const meta = (operationId: string, summary: string, tag: string) => ({ operationId, summary, tags: [tag] });
 
-/** Campaign routes, served under /api/v1/campaigns and, as an alias, /api/v1/transactions. */
-const campaignPaths = (base: string) => ({
+const controlConflict = err('The campaign is in a state that does not take this request, or has ended (CAMPAIGN_STATE_CONFLICT)');
+
+/**
+ * Campaign routes, served under /api/v1/campaigns and, as an alias, /api/v1/transactions; the
+ * alias's operations carry the other noun in their operationIds so that every id stays unique.
+ */
+const campaignPaths = (base: string, noun: 'Campaign' | 'Transaction', tag: string) => {
+  const m = (verb: string, object: string, summary: string) => meta(`${verb}${noun}${object}`, summary, tag);
+  const control = (verb: string, summary: string, description: string) => ({
+    post: {
+      ...m(verb, '', summary),
+      parameters: [idParam('id')],
+      responses: v1({ '202': ok(description, ref('ControlResult')), '409': controlConflict }, { path: true }),
+    },
+  });
+  return {
   [base]: {
     post: {
+      ...m('create', '', 'Start a campaign from a confirmed template and an uploaded recipient file'),
       parameters: [{ name: 'Idempotency-Key', in: 'header', required: false, schema: { type: 'string', minLength: 1, maxLength: 255 } }],
       requestBody: body(createCampaignBody),
       responses: v1(
@@ -250,10 +332,11 @@ const campaignPaths = (base: string) => ({
     },
   },
   [`${base}/{id}/status`]: {
-    get: { parameters: [idParam('id')], responses: v1({ '200': ok('Status', ref('CampaignStatus')) }, { path: true }) },
+    get: { ...m('get', 'Status', 'Get the status, progress and counts'), parameters: [idParam('id')], responses: v1({ '200': ok('Status', ref('CampaignStatus')) }, { path: true }) },
   },
   [`${base}/{id}/messages`]: {
     get: {
+      ...m('list', 'Messages', 'List the messages, optionally of one status'),
       parameters: [idParam('id'), { name: 'status', in: 'query', required: false, schema: { enum: MESSAGE_STATUSES } }, limitParam, cursorParam],
       responses: v1(
         { '200': ok('A page of messages', ref('MessagePage')), '400': err('Invalid query or cursor (VALIDATION_FAILED, INVALID_CURSOR), or malformed path') },
@@ -263,12 +346,14 @@ const campaignPaths = (base: string) => ({
   },
   [`${base}/{id}/messages/{message_id}`]: {
     get: {
+      ...m('get', 'Message', 'Get one message with its placeholder data and history'),
       parameters: [idParam('id'), idParam('message_id')],
       responses: v1({ '200': ok('Message with its placeholder data and history', ref('Message')) }, { path: true }),
     },
   },
   [`${base}/{id}/errors`]: {
     get: {
+      ...m('list', 'RowErrors', 'List the rejected CSV rows'),
       parameters: [idParam('id'), limitParam, cursorParam],
       responses: v1(
         { '200': ok('Rejected CSV rows', ref('RowErrorPage')), '400': err('Invalid query or cursor (VALIDATION_FAILED, INVALID_CURSOR), or malformed path') },
@@ -278,6 +363,7 @@ const campaignPaths = (base: string) => ({
   },
   [`${base}/{id}/analytics`]: {
     get: {
+      ...m('get', 'Analytics', 'Get delivery and engagement analytics'),
       parameters: [
         idParam('id'),
         { name: 'interval', in: 'query', required: false, schema: { enum: ['1m', '5m', '15m', '1h', '1d'] } },
@@ -285,7 +371,7 @@ const campaignPaths = (base: string) => ({
       ],
       responses: v1(
         {
-          '200': ok('Status breakdown, engagement, bounce and complaint rates, by domain, over time, top URLs', { type: 'object', required: ['transaction_id', 'status_breakdown', 'engagement', 'rates', 'by_domain', 'timeline', 'top_urls'] }),
+          '200': ok('Status breakdown, engagement, bounce and complaint rates, by domain, over time, top URLs', ref('CampaignAnalytics')),
           '400': err('Invalid query (VALIDATION_FAILED), or malformed path'),
           '503': err('Analytics not configured or OpenSearch unavailable (ANALYTICS_NOT_CONFIGURED, ANALYTICS_UNAVAILABLE)'),
         },
@@ -293,18 +379,20 @@ const campaignPaths = (base: string) => ({
       ),
     },
   },
-  [`${base}/{id}/cancel`]: control('Cancel accepted'),
-  [`${base}/{id}/pause`]: control('Pause accepted'),
-  [`${base}/{id}/resume`]: control('Resume accepted'),
-  [`${base}/{id}/send-now`]: control('Send-now accepted'),
+  [`${base}/{id}/cancel`]: control('cancel', 'Cancel the campaign', 'Cancel accepted'),
+  [`${base}/{id}/pause`]: control('pause', 'Pause sending', 'Pause accepted'),
+  [`${base}/{id}/resume`]: control('resume', 'Resume a paused campaign', 'Resume accepted'),
+  [`${base}/{id}/send-now`]: control('sendNow', 'Send now instead of at the scheduled time', 'Send-now accepted'),
   [`${base}/{id}/schedule`]: {
     patch: {
+      ...m('reschedule', '', 'Change the scheduled send time'),
       parameters: [idParam('id')],
       requestBody: body(rescheduleBody),
       responses: v1({ '200': ok('Rescheduled', ref('ControlResult')), '409': controlConflict }, { body: true, path: true }),
     },
   },
-});
+  };
+};
 
 /** Node's HTTP parser answers any route with 431 (see api/server.ts), before the app runs. */
 function withTransportErrors<T extends Record<string, Record<string, { responses: Responses }>>>(paths: T): T {
@@ -319,6 +407,21 @@ function withTransportErrors<T extends Record<string, Record<string, { responses
 export const openApiDocument = {
   openapi: '3.1.0',
   info: { title: 'Email engine', version: '1.0.0', description: 'Bulk email campaigns on Temporal and Amazon SES v2.' },
+  // Relative: the API is wherever this document is served from (PUBLIC_BASE_URL in production).
+  servers: [
+    { url: '/', description: 'The host serving this document' },
+    { url: 'http://127.0.0.1:3000', description: 'The local platform (npm start)' },
+  ],
+  tags: [
+    { name: 'Templates', description: 'Liquid templates, uploaded through presigned S3 URLs' },
+    { name: 'Files', description: 'Recipient CSV files, uploaded through presigned S3 URLs' },
+    { name: 'Campaigns', description: 'Campaigns: start, follow, control' },
+    { name: 'Transactions', description: 'The campaign operations again, under the alias /api/v1/transactions' },
+    { name: 'Suppressions', description: "The tenant's suppression list" },
+    { name: 'Events', description: 'SES events delivered by Amazon SNS' },
+    { name: 'Unsubscribe', description: 'List-Unsubscribe links (RFC 8058)' },
+    { name: 'System', description: 'Health, metrics and documentation' },
+  ],
   components: {
     securitySchemes: { apiKey: { type: 'apiKey', in: 'header', name: 'X-API-Key' } },
     schemas,
@@ -326,13 +429,24 @@ export const openApiDocument = {
   security: [{ apiKey: [] }],
   paths: withTransportErrors({
     '/healthz': {
-      get: { security: [], responses: { '200': ok('All components up', ref('Health')), '503': ok('A component is down', ref('Health')) } },
+      get: {
+        ...meta('getHealth', 'Check the health of the engine and the services it depends on', 'System'),
+        security: [],
+        responses: { '200': ok('All components up', ref('Health')), '503': ok('A component is down', ref('Health')) },
+      },
     },
-    '/metrics': { get: { security: [], responses: { '200': { description: 'Prometheus metrics', content: { 'text/plain': { schema: { type: 'string' } } } } } } },
-    '/openapi.json': { get: { security: [], responses: { '200': ok('This document', { type: 'object' }) } } },
-    '/docs': { get: { security: [], responses: { '200': { description: 'The docs page', ...html } } } },
+    '/metrics': {
+      get: {
+        ...meta('getMetrics', 'Prometheus metrics', 'System'),
+        security: [],
+        responses: { '200': { description: 'Prometheus metrics', content: { 'text/plain': { schema: { type: 'string' } } } } },
+      },
+    },
+    '/openapi.json': { get: { ...meta('getOpenApiDocument', 'This OpenAPI document', 'System'), security: [], responses: { '200': ok('This document', { type: 'object' }) } } },
+    '/docs': { get: { ...meta('getDocs', 'The API docs page', 'System'), security: [], responses: { '200': { description: 'The docs page', ...html } } } },
     '/api/v1/templates/presigned-url': {
       post: {
+        ...meta('createTemplateUpload', 'Create a template and get a presigned URL to upload its HTML', 'Templates'),
         requestBody: body(createTemplateBody),
         responses: v1(
           { '201': ok('Upload URL', { ...upload, required: [...upload.required, 'template_id'], properties: { ...upload.properties, template_id: { type: 'string' } } }) },
@@ -342,6 +456,7 @@ export const openApiDocument = {
     },
     '/api/v1/templates/{template_id}/confirm': {
       post: {
+        ...meta('confirmTemplate', 'Confirm an uploaded template: check its Liquid and list its placeholders', 'Templates'),
         parameters: [idParam('template_id')],
         responses: v1(
           {
@@ -355,10 +470,11 @@ export const openApiDocument = {
       },
     },
     '/api/v1/templates/{template_id}': {
-      get: { parameters: [idParam('template_id')], responses: v1({ '200': ok('Template', ref('Template')) }, { path: true }) },
+      get: { ...meta('getTemplate', 'Get a template', 'Templates'), parameters: [idParam('template_id')], responses: v1({ '200': ok('Template', ref('Template')) }, { path: true }) },
     },
     '/api/v1/files/presigned-url': {
       post: {
+        ...meta('createFileUpload', 'Create a recipient file and get a presigned URL to upload its CSV', 'Files'),
         requestBody: body(createFileBody),
         responses: v1(
           {
@@ -372,31 +488,36 @@ export const openApiDocument = {
         ),
       },
     },
-    ...campaignPaths('/api/v1/campaigns'),
-    ...campaignPaths('/api/v1/transactions'),
+    ...campaignPaths('/api/v1/campaigns', 'Campaign', 'Campaigns'),
+    ...campaignPaths('/api/v1/transactions', 'Transaction', 'Transactions'),
     '/api/v1/suppressions': {
       get: {
+        ...meta('listSuppressions', 'List the suppressed addresses', 'Suppressions'),
         parameters: [limitParam, cursorParam],
         responses: v1({ '200': ok('A page of suppressed addresses', ref('SuppressionPage')), '400': err('Invalid query or cursor (VALIDATION_FAILED, INVALID_CURSOR)') }),
       },
     },
     '/api/v1/suppressions/{email}': {
       get: {
+        ...meta('getSuppression', 'Get whether and why an address is suppressed', 'Suppressions'),
         parameters: [emailParam],
         responses: v1({ '200': ok('Suppressed', ref('Suppression')), '400': err('Invalid address (INVALID_EMAIL) or malformed path') }, { path: true, notFound: 'Not suppressed (NOT_FOUND)' }),
       },
       put: {
+        ...meta('putSuppression', 'Suppress an address', 'Suppressions'),
         parameters: [emailParam],
         requestBody: { required: false, ...json(z.toJSONSchema(putSuppressionBody, { io: 'input' })) },
         responses: v1({ '200': ok('Suppressed', ref('Suppression')), '400': err('Invalid address (INVALID_EMAIL), invalid body, or malformed path') }, { body: true, path: true }),
       },
       delete: {
+        ...meta('deleteSuppression', 'Remove an address from the suppression list', 'Suppressions'),
         parameters: [emailParam],
         responses: v1({ '204': { description: 'Removed' }, '400': err('Invalid address (INVALID_EMAIL) or malformed path') }, { path: true, notFound: 'Not suppressed (NOT_FOUND)' }),
       },
     },
     '/api/v1/events/ses': {
       post: {
+        ...meta('receiveSesEvent', 'Receive an SES event (an Amazon SNS notification)', 'Events'),
         description: 'Amazon SNS HTTP(S) subscription carrying SES events; authenticated by the SNS signature, not an API key.',
         security: [],
         requestBody: { required: true, content: { 'text/plain': { schema: { type: 'string' } }, 'application/json': { schema: {} } } },
@@ -412,12 +533,14 @@ export const openApiDocument = {
     },
     '/u/{token}': {
       get: {
+        ...meta('getUnsubscribePage', 'Show the unsubscribe page of a List-Unsubscribe link', 'Unsubscribe'),
         description: 'The List-Unsubscribe page: one button, never unsubscribes by itself.',
         security: [],
         parameters: [{ name: 'token', in: 'path', required: true, schema: { type: 'string' } }],
         responses: { '200': { description: 'Unsubscribe page', ...html }, '400': err('Malformed path (MALFORMED_PATH)'), '404': { description: 'Link not valid', ...html } },
       },
       post: {
+        ...meta('unsubscribe', 'Unsubscribe (RFC 8058 one-click)', 'Unsubscribe'),
         description: 'RFC 8058 one-click unsubscribe.',
         security: [],
         parameters: [{ name: 'token', in: 'path', required: true, schema: { type: 'string' } }],

@@ -2,7 +2,7 @@
 // Two workers share one connection: the main queue runs workflows and bookkeeping, the send
 // queue runs only SES sends under the server-enforced rate limit.
 import { execFile } from 'node:child_process';
-import { mkdtempSync } from 'node:fs';
+import { existsSync, mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
@@ -27,6 +27,17 @@ async function bundleInChildProcess(): Promise<string> {
   const out = join(mkdtempSync(join(tmpdir(), 'email-engine-workflows-')), 'workflow-bundle.js');
   await promisify(execFile)(process.execPath, ['--import', 'tsx', join(__dirname, 'bundle-workflows.ts'), out], { cwd: join(__dirname, '..') });
   return out;
+}
+
+/**
+ * The built worker (dist/) runs the bundle `npm run build` made from the same sources; run from
+ * source (tsx: `npm start`, `npm run worker`) it bundles the current workflow code at start, so
+ * an edit is never shadowed by an old build.
+ */
+async function workflowBundlePath(): Promise<string> {
+  if (!RUNNING_FROM_BUILD) return bundleInChildProcess();
+  if (!existsSync(BUILT_WORKFLOW_BUNDLE_PATH)) throw new Error(`${BUILT_WORKFLOW_BUNDLE_PATH} is missing: run \`npm run build\``);
+  return BUILT_WORKFLOW_BUNDLE_PATH;
 }
 
 export interface EngineWorkers {
@@ -76,7 +87,7 @@ export async function createEngineWorkers(
   deps.reporter = batchReporter(new Client({ connection, namespace: config.TEMPORAL_NAMESPACE }));
   const activities = createActivities(deps);
   const workflowSource: Pick<WorkerOptions, 'workflowBundle'> = {
-    workflowBundle: { codePath: overrides.workflowBundlePath ?? (await bundleInChildProcess()) },
+    workflowBundle: { codePath: overrides.workflowBundlePath ?? (await workflowBundlePath()) },
   };
   const common = { connection, namespace: config.TEMPORAL_NAMESPACE, ...(overrides.identity ? { identity: overrides.identity } : {}) };
   const main = await Worker.create({
