@@ -17,6 +17,7 @@ export default defineConfig({
           name: 'stack',
           include: [
             'test/integration/**/*.test.ts',
+            'test/api/**/*.test.ts',
             'test/workflow/**/*.test.ts',
             'test/replay/**/*.test.ts',
             'test/e2e/**/*.test.ts',

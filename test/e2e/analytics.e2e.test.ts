@@ -8,54 +8,26 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startOpenSearch } from '../../src/local/opensearch';
 import { freePort } from '../../src/local/ports';
-import {
-  apiClient,
-  startApi,
-  startSnsPipeline,
-  startWorkers,
-  TENANTS,
-  testConfig,
-  uploadCsv,
-  uploadTemplate,
-  waitFor,
-  waitForStatus,
-  type ApiClient,
-} from '../support/harness';
+import { uploadCsv, uploadTemplate, useEngine, waitFor, waitForStatus } from '../support/harness';
 
 const dataDir = mkdtempSync(join(tmpdir(), 'email-engine-opensearch-'));
 let port: number;
 let node: Awaited<ReturnType<typeof startOpenSearch>> | undefined;
-let pipeline: Awaited<ReturnType<typeof startSnsPipeline>>;
-let workers: Awaited<ReturnType<typeof startWorkers>>;
-let server: Awaited<ReturnType<typeof startApi>>;
-let api: ApiClient;
 
+// Registered before the engine's hooks: the node starts first and stops last.
 beforeAll(async () => {
   port = await freePort();
   node = await startOpenSearch({ port, dataDir });
-  const base = testConfig();
-  pipeline = await startSnsPipeline(base);
-  const config = testConfig({
-    ...pipeline.env,
-    TEMPORAL_TASK_QUEUE: base.TEMPORAL_TASK_QUEUE,
-    TEMPORAL_SEND_TASK_QUEUE: base.TEMPORAL_SEND_TASK_QUEUE,
-    OPENSEARCH_URL: node.url,
-    OPENSEARCH_INDEX_PREFIX: `t${Date.now()}-`,
-    OUTCOME_POLL_SECONDS: '5',
-    FINAL_STATE_DEADLINE_SECONDS: '120',
-  });
-  workers = await startWorkers(config);
-  server = await startApi(config);
-  await pipeline.connect(server.url, 200);
-  api = apiClient(server.url, TENANTS.a.apiKey);
 }, 300_000);
 afterAll(async () => {
-  await pipeline?.stop();
-  await server?.close();
-  await workers?.stop();
   await node?.stop();
   rmSync(dataDir, { recursive: true, force: true });
 });
+const engine = useEngine({
+  events: 'connect',
+  config: () => ({ OPENSEARCH_URL: node!.url, OPENSEARCH_INDEX_PREFIX: `t${Date.now()}-`, OUTCOME_POLL_SECONDS: '5', FINAL_STATE_DEADLINE_SECONDS: '120' }),
+});
+const api = engine.api;
 
 const SIM = 'simulator.amazonses.com';
 async function campaign(recipients: string[]) {

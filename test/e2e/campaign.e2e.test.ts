@@ -1,36 +1,11 @@
 // Issue 3, end to end over HTTP on the real local stack: presigned uploads, a campaign of
 // 1,000 rows (10 invalid, 5 duplicates, 3 suppressed), personalised mail in the SES inbox,
 // exact counts, the errors report and signed webhooks in order.
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import {
-  apiClient,
-  header,
-  sesInbox,
-  startApi,
-  startWebhookReceiver,
-  startWorkers,
-  TENANTS,
-  testConfig,
-  uploadCsv,
-  uploadTemplate,
-  waitForStatus,
-  type ApiClient,
-} from '../support/harness';
+import { describe, expect, it } from 'vitest';
+import { header, sesInbox, startWebhookReceiver, TENANTS, uploadCsv, uploadTemplate, useEngine, waitForStatus } from '../support/harness';
 
-const config = testConfig();
-let workers: Awaited<ReturnType<typeof startWorkers>>;
-let server: Awaited<ReturnType<typeof startApi>>;
-let api: ApiClient;
-
-beforeAll(async () => {
-  workers = await startWorkers(config);
-  server = await startApi(config);
-  api = apiClient(server.url, TENANTS.a.apiKey);
-});
-afterAll(async () => {
-  await server?.close();
-  await workers?.stop();
-});
+const engine = useEngine();
+const api = engine.api;
 
 function buildCsv() {
   const rows: string[] = ['email,first_name,company'];
@@ -72,7 +47,7 @@ describe('campaign from upload to SENT', () => {
       expect(final.progress).toMatchObject({ total_messages: 985, processed_messages: 985, percentage: 100 });
       expect(final.counts).toMatchObject({ sent: 982, suppressed: 3, invalid: 15, failed: 0 });
 
-      const mine = (await sesInbox(config)).filter((e) => header(e, 'X-Transaction-Id') === id);
+      const mine = (await sesInbox(engine.config)).filter((e) => header(e, 'X-Transaction-Id') === id);
       expect(mine).toHaveLength(982);
       const byRecipient = new Map(mine.map((e) => [e.destination.to[0], e]));
       expect(byRecipient.size).toBe(982);
@@ -113,7 +88,7 @@ describe('campaign from upload to SENT', () => {
 
   it('keeps one tenant out of another tenant’s campaign', async () => {
     const templateId = await uploadTemplate(api, { subject: 'Hi', html: '<p>Hi</p>' });
-    const other = apiClient(server.url, TENANTS.b.apiKey);
+    const other = engine.apiFor(TENANTS.b.apiKey);
     expect((await other.get(`/api/v1/templates/${templateId}`)).status).toBe(404);
     const fileId = await uploadCsv(api, 'email\nsolo@example.com\n');
     const started = await api.post('/api/v1/campaigns', { template_id: templateId, file_id: fileId });

@@ -2,55 +2,17 @@
 // the mailbox simulator) reach their messages through the signed SNS endpoint; bounces and
 // complaints suppress; the campaign reaches COMPLETED with exact counts and a final webhook;
 // a second campaign to the same list skips the suppressed; few signals reach any workflow.
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { Client, Connection } from '@temporalio/client';
+import { describe, expect, it } from 'vitest';
 import { batchWorkflowId, transactionWorkflowId } from '../../src/contracts';
-import {
-  apiClient,
-  header,
-  sesInbox,
-  startApi,
-  startSnsPipeline,
-  startWebhookReceiver,
-  startWorkers,
-  TENANTS,
-  testConfig,
-  uploadCsv,
-  uploadTemplate,
-  waitForStatus,
-  type ApiClient,
-} from '../support/harness';
+import { header, sesInbox, startWebhookReceiver, TENANTS, uploadCsv, uploadTemplate, useEngine, waitForStatus } from '../support/harness';
 
-const base = testConfig();
-let pipeline: Awaited<ReturnType<typeof startSnsPipeline>>;
-let config: ReturnType<typeof testConfig>;
-let workers: Awaited<ReturnType<typeof startWorkers>>;
-let server: Awaited<ReturnType<typeof startApi>>;
-let api: ApiClient;
-let client: Client;
-
-beforeAll(async () => {
-  pipeline = await startSnsPipeline(base);
-  config = testConfig({
-    ...pipeline.env,
-    TEMPORAL_TASK_QUEUE: base.TEMPORAL_TASK_QUEUE,
-    TEMPORAL_SEND_TASK_QUEUE: base.TEMPORAL_SEND_TASK_QUEUE,
-    BATCH_SIZE: '50',
-    OUTCOME_POLL_SECONDS: '5',
-    FINAL_STATE_DEADLINE_SECONDS: '120',
-  });
-  workers = await startWorkers(config);
-  server = await startApi(config);
-  await pipeline.connect(server.url, 200);
-  api = apiClient(server.url, TENANTS.b.apiKey);
-  client = new Client({ connection: await Connection.connect({ address: config.TEMPORAL_ADDRESS! }) });
+const engine = useEngine({
+  events: 'connect',
+  config: { BATCH_SIZE: '50', OUTCOME_POLL_SECONDS: '5', FINAL_STATE_DEADLINE_SECONDS: '120' },
+  apiKey: TENANTS.b.apiKey,
+  temporal: true,
 });
-afterAll(async () => {
-  await pipeline?.stop();
-  await client?.connection.close();
-  await server?.close();
-  await workers?.stop();
-});
+const api = engine.api;
 
 const SIM = 'simulator.amazonses.com';
 const run = `${Date.now()}`;
@@ -71,7 +33,7 @@ async function signalsAndEvents(id: string, batches: number) {
   const ids = [transactionWorkflowId(id), ...Array.from({ length: batches }, (_, i) => batchWorkflowId(id, i + 1))];
   const out = [];
   for (const workflowId of ids) {
-    const history = await client.workflow.getHandle(workflowId).fetchHistory();
+    const history = await engine.temporal.workflow.getHandle(workflowId).fetchHistory();
     const signals = history.events!.filter((e) => e.workflowExecutionSignaledEventAttributes).length;
     out.push({ workflowId, events: history.events!.length, signals });
   }
@@ -134,7 +96,7 @@ describe('delivery events to COMPLETED', () => {
       const again = await api.post('/api/v1/campaigns', { template_id: templateId, file_id: fileId });
       const second = await waitForStatus(api, again.body.transaction_id, ['SENT', 'COMPLETED'], 120_000);
       expect(second.counts).toMatchObject({ suppressed: 80, sent: 120 });
-      const inbox = (await sesInbox(config)).filter((e) => header(e, 'X-Transaction-Id') === again.body.transaction_id);
+      const inbox = (await sesInbox(engine.config)).filter((e) => header(e, 'X-Transaction-Id') === again.body.transaction_id);
       expect(inbox).toHaveLength(120);
     } finally {
       await hooks.close();
@@ -147,18 +109,18 @@ describe('delivery events to COMPLETED', () => {
     const started = await api.post('/api/v1/campaigns', { template_id: templateId, file_id: await uploadCsv(api, `email\n${email}\n`) });
     const id = started.body.transaction_id;
     await waitForStatus(api, id, ['SENT', 'COMPLETED']);
-    const mail = (await sesInbox(config)).find((e) => header(e, 'X-Transaction-Id') === id)!;
+    const mail = (await sesInbox(engine.config)).find((e) => header(e, 'X-Transaction-Id') === id)!;
     const listUnsubscribe = header(mail, 'List-Unsubscribe')!;
     expect(header(mail, 'List-Unsubscribe-Post')).toBe('List-Unsubscribe=One-Click');
     const url = /^<(.+)>$/.exec(listUnsubscribe)![1]!;
-    expect(url.startsWith(`${config.PUBLIC_BASE_URL}/u/`)).toBe(true);
+    expect(url.startsWith(`${engine.config.PUBLIC_BASE_URL}/u/`)).toBe(true);
 
-    const page = await fetch(url.replace(config.PUBLIC_BASE_URL!, server.url));
+    const page = await fetch(url.replace(engine.config.PUBLIC_BASE_URL!, engine.url));
     expect(page.status).toBe(200);
     expect(await page.text()).toContain('<form method="post">');
     expect((await api.get(`/api/v1/suppressions/${email}`)).status).toBe(404); // a GET changes nothing
 
-    const post = await fetch(url.replace(config.PUBLIC_BASE_URL!, server.url), {
+    const post = await fetch(url.replace(engine.config.PUBLIC_BASE_URL!, engine.url), {
       method: 'POST',
       headers: { 'content-type': 'application/x-www-form-urlencoded' },
       body: 'List-Unsubscribe=One-Click',
@@ -166,7 +128,7 @@ describe('delivery events to COMPLETED', () => {
     expect(post.status).toBe(200);
     const suppression = await api.get(`/api/v1/suppressions/${email}`);
     expect(suppression.body).toMatchObject({ email, reason: 'UNSUBSCRIBED' });
-    const forged = await fetch(`${server.url}/u/${url.split('/u/')[1]!.slice(0, -3)}abc`, { method: 'POST' });
+    const forged = await fetch(`${engine.url}/u/${url.split('/u/')[1]!.slice(0, -3)}abc`, { method: 'POST' });
     expect(forged.status).toBe(404);
   });
 });

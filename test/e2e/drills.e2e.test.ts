@@ -3,23 +3,17 @@
 // processes, the first API in-process.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { eventAbuse, processEngine, twoInstances, type Engine } from '../drills/process-drills';
-import { startApi, startSnsPipeline, TENANTS, testConfig } from '../support/harness';
+import { TENANTS, useEngine } from '../support/harness';
 
-const base = testConfig();
-let pipeline: Awaited<ReturnType<typeof startSnsPipeline>>;
-let server: Awaited<ReturnType<typeof startApi>>;
+// No in-process workers: the scenarios start worker processes. Signer only: they post or stream events themselves.
+const fixture = useEngine({ workers: 0, events: 'signer', config: { SENDING_GRACE_SECONDS: '5', OUTCOME_POLL_SECONDS: '10', FINAL_STATE_DEADLINE_SECONDS: '120' } });
 let engine: Engine;
 
-beforeAll(async () => {
-  pipeline = await startSnsPipeline(base); // signer only: the scenarios post or stream events themselves
-  const config = testConfig({ ...pipeline.env, SENDING_GRACE_SECONDS: '5', OUTCOME_POLL_SECONDS: '10', FINAL_STATE_DEADLINE_SECONDS: '120' });
-  server = await startApi(config);
-  engine = processEngine(config, { apiUrl: server.url, tenant: TENANTS.a, signer: pipeline.signer });
+beforeAll(() => {
+  engine = processEngine(fixture.config, { apiUrl: fixture.url, tenant: TENANTS.a, signer: fixture.pipeline.signer });
 });
 afterAll(async () => {
   await engine?.stop();
-  await pipeline?.stop();
-  await server?.close();
 });
 
 describe('reliability drills, short', () => {

@@ -7,66 +7,37 @@ import { createServer } from 'node:http';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { sesEventsFor } from '../../src/local/event-source';
 import type { SnsMessage } from '../../src/domain/sns-message';
-import {
-  apiClient,
-  header,
-  sesInbox,
-  startApi,
-  startSnsPipeline,
-  startWorkers,
-  TENANTS,
-  testConfig,
-  uploadCsv,
-  uploadTemplate,
-  waitForStatus,
-  type ApiClient,
-} from '../support/harness';
+import { header, sesInbox, uploadCsv, uploadTemplate, useEngine, waitForStatus } from '../support/harness';
 
-const base = testConfig();
-let pipeline: Awaited<ReturnType<typeof startSnsPipeline>>;
-let config: ReturnType<typeof testConfig>;
-let workers: Awaited<ReturnType<typeof startWorkers>>;
-let server: Awaited<ReturnType<typeof startApi>>;
-let api: ApiClient;
 // Stands in for SNS's SubscribeURL: the endpoint confirms a subscription by fetching it.
 const confirmations: string[] = [];
 const snsConfirm = createServer((req, res) => {
   confirmations.push(req.url ?? '');
   res.end('<ConfirmSubscriptionResponse/>');
 });
-
-beforeAll(async () => {
-  pipeline = await startSnsPipeline(base); // signer only: this test posts the events itself
-  await new Promise<void>((r) => snsConfirm.listen(0, '127.0.0.1', () => r()));
-  const confirmUrl = `http://127.0.0.1:${(snsConfirm.address() as { port: number }).port}/confirm`;
-  config = testConfig({
-    ...pipeline.env,
-    SNS_TRUSTED_CERT_URLS: `${pipeline.env.SNS_TRUSTED_CERT_URLS},${confirmUrl}`,
+beforeAll(() => new Promise<void>((r) => snsConfirm.listen(0, '127.0.0.1', () => r())));
+afterAll(() => new Promise<void>((r) => snsConfirm.close(() => r())));
+const engine = useEngine({
+  events: 'signer', // this test posts the events itself
+  config: (events) => ({
+    SNS_TRUSTED_CERT_URLS: `${events.SNS_TRUSTED_CERT_URLS},http://127.0.0.1:${(snsConfirm.address() as { port: number }).port}/confirm`,
     OUTCOME_POLL_SECONDS: '5',
     FINAL_STATE_DEADLINE_SECONDS: '120',
-  });
-  workers = await startWorkers(config);
-  server = await startApi(config);
-  api = apiClient(server.url, TENANTS.a.apiKey);
+  }),
 });
-afterAll(async () => {
-  await new Promise((r) => snsConfirm.close(r));
-  await pipeline?.stop();
-  await server?.close();
-  await workers?.stop();
-});
+const api = engine.api;
 
 const post = (message: SnsMessage | string) =>
-  fetch(`${server.url}/api/v1/events/ses`, {
+  fetch(`${engine.url}/api/v1/events/ses`, {
     method: 'POST',
     headers: { 'content-type': 'text/plain; charset=UTF-8', 'x-amz-sns-message-type': 'Notification' },
     body: typeof message === 'string' ? message : JSON.stringify(message),
   });
 const notification = (event: unknown, messageId = randomUUID()) =>
-  pipeline.signer.sign({
+  engine.pipeline.signer.sign({
     Type: 'Notification',
     MessageId: messageId,
-    TopicArn: pipeline.signer.topicArn,
+    TopicArn: engine.pipeline.signer.topicArn,
     Message: JSON.stringify(event),
     Timestamp: new Date().toISOString(),
   });
@@ -81,24 +52,24 @@ function shuffle<T>(items: T[]): T[] {
 
 describe('SNS subscription', () => {
   it('confirms a signed SubscriptionConfirmation by visiting its SubscribeURL, and refuses an unsigned one', async () => {
-    const confirmUrl = config.SNS_TRUSTED_CERT_URLS[1]!;
+    const confirmUrl = engine.config.SNS_TRUSTED_CERT_URLS[1]!;
     const fields = {
       Type: 'SubscriptionConfirmation' as const,
       MessageId: randomUUID(),
-      TopicArn: pipeline.signer.topicArn,
+      TopicArn: engine.pipeline.signer.topicArn,
       Message: 'You have chosen to subscribe to the topic.',
       Timestamp: new Date().toISOString(),
       Token: 'token-123',
       SubscribeURL: `${confirmUrl}?Action=ConfirmSubscription&Token=token-123`,
     };
-    const res = await post(pipeline.signer.sign(fields, '2'));
+    const res = await post(engine.pipeline.signer.sign(fields, '2'));
     expect(res.status).toBe(200);
     expect(await res.json()).toEqual({ confirmed: true });
     expect(confirmations).toEqual(['/confirm?Action=ConfirmSubscription&Token=token-123']);
-    const forged = { ...pipeline.signer.sign(fields, '2'), SubscribeURL: 'https://attacker.example.com/confirm' };
+    const forged = { ...engine.pipeline.signer.sign(fields, '2'), SubscribeURL: 'https://attacker.example.com/confirm' };
     expect((await post(forged)).status).toBe(403);
     expect(confirmations).toHaveLength(1);
-    const bye = pipeline.signer.sign({ ...fields, Type: 'UnsubscribeConfirmation', MessageId: randomUUID() });
+    const bye = engine.pipeline.signer.sign({ ...fields, Type: 'UnsubscribeConfirmation', MessageId: randomUUID() });
     expect((await post(bye)).status).toBe(200);
   });
 });
@@ -119,7 +90,7 @@ describe('SES events posted twice, shuffled, and forged', () => {
     });
     const id = started.body.transaction_id as string;
     await waitForStatus(api, id, ['SENT']);
-    const mails = (await sesInbox(config)).filter((e) => header(e, 'X-Transaction-Id') === id);
+    const mails = (await sesInbox(engine.config)).filter((e) => header(e, 'X-Transaction-Id') === id);
     expect(mails).toHaveLength(recipients.length);
     const events = mails.flatMap((mail) => sesEventsFor(mail));
 
@@ -130,7 +101,7 @@ describe('SES events posted twice, shuffled, and forged', () => {
     const forgedRes = await post(forged);
     expect(forgedRes.status).toBe(403);
     expect(((await forgedRes.json()) as any).error.code).toBe('BAD_SIGNATURE');
-    const foreign = pipeline.signer.sign({ Type: 'Notification', MessageId: randomUUID(), TopicArn: 'arn:aws:sns:us-east-1:999999999999:other', Message: JSON.stringify(bounceEvent), Timestamp: new Date().toISOString() });
+    const foreign = engine.pipeline.signer.sign({ Type: 'Notification', MessageId: randomUUID(), TopicArn: 'arn:aws:sns:us-east-1:999999999999:other', Message: JSON.stringify(bounceEvent), Timestamp: new Date().toISOString() });
     expect((await post(foreign)).status).toBe(403);
     expect((await post({ ...signed, SigningCertURL: 'https://evil.example.com/cert.pem' })).status).toBe(403);
     expect((await post('{"not": "sns"}')).status).toBe(400);

@@ -3,32 +3,11 @@
 // placeholders, CSV oddities, malformed requests (bad percent-encoding, huge ids, forged
 // cursors, odd content types, oversized bodies and headers), missing keys and floods. Every
 // answer is the contract's status and error code; nothing here may ever get a 5xx.
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import {
-  apiClient,
-  header,
-  sesInbox,
-  startApi,
-  startWorkers,
-  TENANTS,
-  testConfig,
-  uploadCsv,
-  uploadTemplate,
-  waitFor,
-  waitForStatus,
-  type ApiClient,
-  type ApiResponse,
-} from '../support/harness';
-
-const config = testConfig();
-let workers: Awaited<ReturnType<typeof startWorkers>>;
-let server: Awaited<ReturnType<typeof startApi>>;
-let api: ApiClient;
-let other: ApiClient;
-let templateId: string;
+import { describe, expect, it } from 'vitest';
+import { apiClient, header, sesInbox, startApi, TENANTS, testConfig, uploadCsv, useEngine, waitFor, waitForStatus, type ApiClient, type ApiResponse } from '../support/harness';
 
 /** An API client that fails the test on any 5xx, whatever the test itself expects. */
-function strictClient(baseUrl: string, apiKey: string | undefined): ApiClient {
+function strictClient(baseUrl: string | (() => string), apiKey: string | undefined): ApiClient {
   const inner = apiClient(baseUrl, apiKey);
   const guard =
     <A extends unknown[]>(fn: (...args: A) => Promise<ApiResponse<any>>) =>
@@ -40,9 +19,13 @@ function strictClient(baseUrl: string, apiKey: string | undefined): ApiClient {
   return { get: guard(inner.get), post: guard(inner.post), put: guard(inner.put), patch: guard(inner.patch), delete: guard(inner.delete) } as ApiClient;
 }
 
+const engine = useEngine({ client: strictClient, template: { subject: 'Hi {{ first_name }}', html: '<p>Hello {{ first_name }}</p>' } });
+const api = engine.api;
+const other = engine.apiFor(TENANTS.b.apiKey);
+
 /** A raw request, for what the JSON client cannot send; fails on any 5xx. */
 async function raw(path: string, init: RequestInit = {}, apiKey: string | undefined = TENANTS.a.apiKey) {
-  const res = await fetch(server.url + path, { ...init, headers: { ...(apiKey ? { 'x-api-key': apiKey } : {}), ...(init.headers as Record<string, string>) } });
+  const res = await fetch(engine.url + path, { ...init, headers: { ...(apiKey ? { 'x-api-key': apiKey } : {}), ...(init.headers as Record<string, string>) } });
   const text = await res.text();
   expect(res.status, `${init.method ?? 'GET'} ${path.slice(0, 100)}: ${text.slice(0, 300)}`).toBeLessThan(500);
   let body: any;
@@ -60,26 +43,14 @@ const expectError = (res: { status: number; body: any }, status: number, code: s
   expect(typeof res.body.error.message).toBe('string');
 };
 
-const mailOf = async (transactionId: string) => (await sesInbox(config)).filter((e) => header(e, 'X-Transaction-Id') === transactionId);
+const mailOf = async (transactionId: string) => (await sesInbox(engine.config)).filter((e) => header(e, 'X-Transaction-Id') === transactionId);
 
-async function startCampaign(csv: string | Buffer, template = templateId, extra: Record<string, unknown> = {}): Promise<string> {
+async function startCampaign(csv: string | Buffer, template = engine.templateId, extra: Record<string, unknown> = {}): Promise<string> {
   const fileId = await uploadCsv(api, csv);
   const started = await api.post('/api/v1/campaigns', { template_id: template, file_id: fileId, ...extra });
   expect(started.status, JSON.stringify(started.body)).toBe(202);
   return started.body.transaction_id as string;
 }
-
-beforeAll(async () => {
-  workers = await startWorkers(config);
-  server = await startApi(config);
-  api = strictClient(server.url, TENANTS.a.apiKey);
-  other = strictClient(server.url, TENANTS.b.apiKey);
-  templateId = await uploadTemplate(api, { subject: 'Hi {{ first_name }}', html: '<p>Hello {{ first_name }}</p>' });
-});
-afterAll(async () => {
-  await server?.close();
-  await workers?.stop();
-});
 
 describe("another tenant's ids", () => {
   it('are 404 NOT_FOUND on every route that takes an id, and change nothing', async () => {
@@ -89,9 +60,9 @@ describe("another tenant's ids", () => {
     await fetch(draft.body.upload_url, { method: 'PUT', headers: draft.body.headers, body: '<p>{{ first_name }}</p>' });
     const fileId = await uploadCsv(api, 'email,first_name\nxt1@example.com,Ada\nnot-an-address,Bob\nxt2@example.com,Cy\n');
     const sendAt = new Date(Date.now() + 30 * 24 * 3600 * 1000).toISOString();
-    const scheduled = (await api.post('/api/v1/campaigns', { template_id: templateId, file_id: fileId, schedule: { send_at: sendAt } })).body
+    const scheduled = (await api.post('/api/v1/campaigns', { template_id: engine.templateId, file_id: fileId, schedule: { send_at: sendAt } })).body
       .transaction_id as string;
-    const sending = (await api.post('/api/v1/campaigns', { template_id: templateId, file_id: fileId })).body.transaction_id as string;
+    const sending = (await api.post('/api/v1/campaigns', { template_id: engine.templateId, file_id: fileId })).body.transaction_id as string;
     const before = await waitForStatus(api, scheduled, ['SCHEDULED']);
     await waitForStatus(api, sending, ['SENT', 'COMPLETED']);
     const messageId = (await api.get(`/api/v1/campaigns/${sending}/messages`)).body.items[0].message_id as string;
@@ -99,10 +70,10 @@ describe("another tenant's ids", () => {
     expect((await api.put('/api/v1/suppressions/only-a@example.com', { reason: 'A only' })).status).toBe(200);
 
     const probes: [string, () => Promise<ApiResponse<any>>][] = [
-      [`GET template`, () => other.get(`/api/v1/templates/${templateId}`)],
+      [`GET template`, () => other.get(`/api/v1/templates/${engine.templateId}`)],
       [`GET draft template`, () => other.get(`/api/v1/templates/${draft.body.template_id}`)],
       [`POST template confirm`, () => other.post(`/api/v1/templates/${draft.body.template_id}/confirm`)],
-      [`POST campaign with A's template and file`, () => other.post('/api/v1/campaigns', { template_id: templateId, file_id: fileId })],
+      [`POST campaign with A's template and file`, () => other.post('/api/v1/campaigns', { template_id: engine.templateId, file_id: fileId })],
       [`GET suppression`, () => other.get('/api/v1/suppressions/only-a@example.com')],
       [`DELETE suppression`, () => other.delete('/api/v1/suppressions/only-a@example.com')],
     ];
@@ -260,7 +231,7 @@ describe('recipient data in headers and HTML', () => {
       'inject@example.com',
       'markup@example.com',
     ]);
-    expect((await sesInbox(config)).some((m) => [...m.destination.to, ...m.destination.cc, ...m.destination.bcc].some((a) => a.startsWith('victim')))).toBe(false);
+    expect((await sesInbox(engine.config)).some((m) => [...m.destination.to, ...m.destination.cc, ...m.destination.bcc].some((a) => a.startsWith('victim')))).toBe(false);
 
     const markup = to('markup@example.com');
     expect(markup.body.html).toContain('&lt;script&gt;alert(1)&lt;/script&gt;&lt;b&gt;bold&lt;/b&gt; &amp; &#34;quoted&#34;');
@@ -289,7 +260,7 @@ describe('CSV oddities', () => {
   it('refuses 10,000 columns at campaign start with a clear 422', async () => {
     const header = ['email', ...Array.from({ length: 9_999 }, (_, i) => `c${i}`)].join(',');
     const fileId = await uploadCsv(api, `${header}\nwide@example.com${',x'.repeat(9_999)}\n`);
-    const res = await api.post('/api/v1/campaigns', { template_id: templateId, file_id: fileId });
+    const res = await api.post('/api/v1/campaigns', { template_id: engine.templateId, file_id: fileId });
     expectError(res, 422, 'TOO_MANY_COLUMNS');
     expect(res.body.error.message).toMatch(/10000 columns; at most 1000/);
   });
@@ -358,17 +329,17 @@ describe('malformed requests', () => {
   it('huge numbers and odd values in bodies are 400 VALIDATION_FAILED', async () => {
     const fileId = await uploadCsv(api, 'email,first_name\nn@example.com,N\n');
     for (const throttle of [{ emails_per_minute: 1e308 }, { emails_per_minute: -1 }, { emails_per_minute: 1.5 }, { emails_per_hour: 2 ** 64 }, { emails_per_minute: '10' }]) {
-      expectError(await api.post('/api/v1/campaigns', { template_id: templateId, file_id: fileId, throttle }), 400, 'VALIDATION_FAILED');
+      expectError(await api.post('/api/v1/campaigns', { template_id: engine.templateId, file_id: fileId, throttle }), 400, 'VALIDATION_FAILED');
     }
     expectError(await api.post('/api/v1/campaigns', '{"template_id":"a","file_id":"b","throttle":{"emails_per_minute":1' + '0'.repeat(400) + '}}'), 400, 'VALIDATION_FAILED');
     for (const sendAt of ['tomorrow', '2026-13-45T99:99:99Z', '', 12345]) {
-      expectError(await api.post('/api/v1/campaigns', { template_id: templateId, file_id: fileId, schedule: { send_at: sendAt } }), 400, 'VALIDATION_FAILED');
+      expectError(await api.post('/api/v1/campaigns', { template_id: engine.templateId, file_id: fileId, schedule: { send_at: sendAt } }), 400, 'VALIDATION_FAILED');
     }
     expectError(await api.post('/api/v1/campaigns', 'null'), 400, 'INVALID_JSON');
     expectError(await api.post('/api/v1/campaigns', '"a string"'), 400, 'INVALID_JSON');
     expectError(await api.post('/api/v1/campaigns', '[]'), 400, 'VALIDATION_FAILED');
     expectError(await api.post('/api/v1/campaigns', '{"__proto__":{"admin":true},"template_id":"x","file_id":"y"}'), 400, 'VALIDATION_FAILED');
-    expectError(await api.post('/api/v1/campaigns', { template_id: templateId, file_id: fileId }, { 'Idempotency-Key': 'k'.repeat(300) }), 400, 'INVALID_IDEMPOTENCY_KEY');
+    expectError(await api.post('/api/v1/campaigns', { template_id: engine.templateId, file_id: fileId }, { 'Idempotency-Key': 'k'.repeat(300) }), 400, 'INVALID_IDEMPOTENCY_KEY');
   });
 
   it('odd Content-Types and encodings get a 4xx, never a 5xx', async () => {
@@ -384,7 +355,7 @@ describe('malformed requests', () => {
     expect(broken.status).toBe(400);
     expect(broken.body.error.code).toEqual(expect.any(String));
     // A body on a GET is not read.
-    expect((await raw(`/api/v1/templates/${templateId}`, { method: 'GET', headers: { 'content-type': 'application/json' } })).status).toBe(200);
+    expect((await raw(`/api/v1/templates/${engine.templateId}`, { method: 'GET', headers: { 'content-type': 'application/json' } })).status).toBe(200);
   });
 
   it('an oversized JSON body is 413 BODY_TOO_LARGE, oversized headers 431 with the error body', async () => {
@@ -402,12 +373,12 @@ describe('malformed requests', () => {
 
 describe('keys and floods', () => {
   it('no key is 401 MISSING_API_KEY; an unknown or absurd key is 401 UNKNOWN_API_KEY', async () => {
-    const anonymous = strictClient(server.url, undefined);
+    const anonymous = engine.apiFor(undefined);
     expectError(await anonymous.get('/api/v1/suppressions'), 401, 'MISSING_API_KEY');
-    expectError(await anonymous.post('/api/v1/campaigns', { template_id: templateId, file_id: 'x' }), 401, 'MISSING_API_KEY');
+    expectError(await anonymous.post('/api/v1/campaigns', { template_id: engine.templateId, file_id: 'x' }), 401, 'MISSING_API_KEY');
     expectError(await anonymous.get(`/api/v1/campaigns/x/status`), 401, 'MISSING_API_KEY');
-    expectError(await strictClient(server.url, 'k'.repeat(8_000)).get('/api/v1/suppressions'), 401, 'UNKNOWN_API_KEY');
-    expectError(await strictClient(server.url, "' OR '1'='1").get('/api/v1/suppressions'), 401, 'UNKNOWN_API_KEY');
+    expectError(await engine.apiFor('k'.repeat(8_000)).get('/api/v1/suppressions'), 401, 'UNKNOWN_API_KEY');
+    expectError(await engine.apiFor("' OR '1'='1").get('/api/v1/suppressions'), 401, 'UNKNOWN_API_KEY');
   });
 
   it("a flood from one key gets 429 RATE_LIMITED with Retry-After; other tenants are not slowed", async () => {

@@ -4,33 +4,29 @@
 // worker-kill` (test/drills/process-drills.ts), on the shared test stack with an in-process API.
 import { afterAll, beforeAll, describe, it } from 'vitest';
 import { killDuringProcessing, killDuringSending, killWhileWaiting, processEngine, type Engine } from '../drills/process-drills';
-import { startApi, startSnsPipeline, TENANTS, testConfig } from '../support/harness';
+import { TENANTS, useEngine } from '../support/harness';
 
-const base = testConfig();
-let pipeline: Awaited<ReturnType<typeof startSnsPipeline>>;
-let server: Awaited<ReturnType<typeof startApi>>;
-let engine: Engine;
-
-beforeAll(async () => {
-  // Signer only: each scenario decides when SES events flow.
-  pipeline = await startSnsPipeline(base);
-  const config = testConfig({
-    ...pipeline.env,
+// No in-process workers: the scenarios start and kill worker processes. Signer only: each scenario decides when SES events flow.
+const fixture = useEngine({
+  workers: 0,
+  events: 'signer',
+  config: {
     SEND_CHUNK_SIZE: '10',
     BATCH_SIZE: '100',
     MAX_CONCURRENT_BATCHES: '3',
     SENDING_GRACE_SECONDS: '5',
     FINAL_STATE_DEADLINE_SECONDS: '300',
     OUTCOME_POLL_SECONDS: '30',
-  });
-  server = await startApi(config);
-  engine = processEngine(config, { apiUrl: server.url, tenant: TENANTS.a, signer: pipeline.signer });
+  },
+});
+let engine: Engine;
+
+beforeAll(() => {
+  engine = processEngine(fixture.config, { apiUrl: fixture.url, tenant: TENANTS.a, signer: fixture.pipeline.signer });
 });
 afterAll(async () => {
   await engine?.killWorkers();
   await engine?.stop();
-  await pipeline?.stop();
-  await server?.close();
 });
 
 // The worker left running by one test is the one the next test kills.

@@ -10,9 +10,10 @@ export interface ApiResponse<T = Record<string, unknown>> {
   body: T;
 }
 
-export function apiClient(baseUrl: string, apiKey: string | undefined) {
+/** `baseUrl` may be a function, called per request (for a client made before its server runs). */
+export function apiClient(baseUrl: string | (() => string), apiKey: string | undefined) {
   async function call<T = Record<string, any>>(method: string, path: string, body?: unknown, headers: Record<string, string> = {}): Promise<ApiResponse<T>> {
-    const res = await fetch(baseUrl + path, {
+    const res = await fetch((typeof baseUrl === 'function' ? baseUrl() : baseUrl) + path, {
       method,
       headers: {
         ...(apiKey ? { 'x-api-key': apiKey } : {}),

@@ -1,6 +1,8 @@
-// The whole platform in one process for benchmark scripts: a fresh local stack on free ports,
-// the SES event pipeline, a seeded tenant, workers and the API. (Tests use the shared stack of
-// the vitest global setup instead.)
+// A platform of its own for the benchmarks and the drills (test/bench, test/drills, and the
+// restart drills that test/e2e/infra-restart.e2e.test.ts runs): a fresh local stack on free
+// ports (OpenSearch too, unless OPENSEARCH_LOCAL=off), the SES event pipeline, a seeded tenant,
+// workers and the API, in this process or, with `processes`, as child processes. The other
+// stack tests share the stack of the vitest global setup instead (`useEngine` in harness.ts).
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';

@@ -1,0 +1,397 @@
+// The real transactionWorkflow and batchWorkflow on the stack's dev server, with in-memory
+// activities in place of the real ones: the workflow logic alone (fan-out limits, failures,
+// schedule, control, outcome waits, continue-as-new, the order of status changes), in seconds.
+// Only the public contract is used: the workflow type and its input, the updates, queries and
+// signals of src/contracts, and the Activities interface (the stub tally, like the real one,
+// reports each batch to its transaction by signal).
+import { randomUUID } from 'node:crypto';
+import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { Client, WorkflowNotFoundError, WorkflowUpdateFailedError, type WorkflowHandle } from '@temporalio/client';
+import { ApplicationFailure } from '@temporalio/common';
+import { NativeConnection, Worker } from '@temporalio/worker';
+import type { Activities } from '../../activities';
+import type { transactionWorkflow } from '../../workflows';
+import {
+  batchCompletedSignal,
+  batchSentSignal,
+  batchWorkflowId,
+  cancelUpdate,
+  emptyTally,
+  outcomesSignal,
+  pauseUpdate,
+  progressQuery,
+  rescheduleUpdate,
+  resumeUpdate,
+  sendNowUpdate,
+  transactionWorkflowId,
+  WORKFLOW_INPUT_VERSION,
+  type BatchTally,
+  type TransactionOptions,
+} from '../../src/contracts';
+import { temporalConnectionOptions } from '../../src/temporal-connection';
+import { testConfig, waitFor } from '../support/harness';
+
+/** What the stub ingest "finds" in a campaign's file, and what its stub sends do. */
+interface Scenario {
+  batches: number;
+  perBatch: number;
+  /** Rows found; default batches × perBatch. */
+  totalMessages?: number;
+  /** Valid rows; default totalMessages. */
+  valid?: number;
+  /** Ingest throws this on the given attempts (every attempt when `attempts` is absent). */
+  ingestError?: { error: () => Error; attempts?: number[] };
+  /** How long one send chunk takes. */
+  chunkMs?: number;
+  /** Sending a chunk of this batch fails for good, as on an SES account error. */
+  failBatch?: string;
+  /** Sent messages have no outcome until `outcomesIn` is set. */
+  holdOutcomes?: boolean;
+}
+
+/** What the stub activities saw for one campaign. */
+interface Recorded extends Scenario {
+  /** recordTransactionStatus, in order. */
+  statuses: string[];
+  /** deliverWebhook, in order. */
+  webhooks: string[];
+  /** Every activity call worth ordering: `status X`, `chunk b00001@0`, `tally b00001 sent`. */
+  log: string[];
+  reconciled: { phase: string; totals: BatchTally }[];
+  ingestAttempts: number;
+  chunks: number;
+  sentByBatch: Map<string, number>;
+  /** Batches between their first chunk and their 'sent' tally, now and at most. */
+  sending: Set<string>;
+  maxSending: number;
+  outcomesIn: boolean;
+}
+
+const config = testConfig();
+const taskQueue = config.TEMPORAL_TASK_QUEUE;
+const campaigns = new Map<string, Recorded>();
+const of = (transactionId: string): Recorded => {
+  const c = campaigns.get(transactionId);
+  if (!c) throw ApplicationFailure.nonRetryable(`no scenario for ${transactionId}`, 'NoScenario');
+  return c;
+};
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+let connection: NativeConnection;
+let client: Client;
+let worker: Worker;
+let running: Promise<void>;
+
+const activities: Activities = {
+  async ingestRecipients(input) {
+    const c = of(input.transactionId);
+    c.ingestAttempts += 1;
+    c.log.push('ingest');
+    if (c.ingestError && (!c.ingestError.attempts || c.ingestError.attempts.includes(c.ingestAttempts))) throw c.ingestError.error();
+    const totalMessages = c.totalMessages ?? c.batches * c.perBatch;
+    return { totalMessages, batchCount: c.batches, valid: c.valid ?? totalMessages, invalid: 0, suppressed: totalMessages - (c.valid ?? totalMessages) };
+  },
+  async sendBatchChunk(input) {
+    const c = of(input.transactionId);
+    const offset = (input.cursor?.offset as number | undefined) ?? 0;
+    if (offset === 0) {
+      c.sending.add(input.batchId);
+      c.maxSending = Math.max(c.maxSending, c.sending.size);
+    }
+    c.chunks += 1;
+    c.log.push(`chunk ${input.batchId}@${offset}`);
+    await sleep(c.chunkMs ?? 20);
+    if (c.failBatch === input.batchId) throw ApplicationFailure.nonRetryable('sending paused for the account', 'SesAccountError');
+    const sent = Math.min(input.limit, c.perBatch - offset);
+    c.sentByBatch.set(input.batchId, (c.sentByBatch.get(input.batchId) ?? 0) + sent);
+    const next = offset + sent;
+    return { sent, failed: 0, suppressed: 0, skipped: 0, deferred: 0, nextCursor: next < c.perBatch ? { offset: next } : undefined };
+  },
+  // As the real tallyBatch: counts, then (asked to report) signals the transaction, 'sent' after
+  // the first count and 'completed' once no outcome is pending (or at the deadline), unless cancelled.
+  async tallyBatch(input) {
+    const c = of(input.transactionId);
+    const cancelled = input.cancelled ?? false;
+    if (input.phase === 'sent') c.sending.delete(input.batchId);
+    c.log.push(`tally ${input.batchId} ${input.phase}`);
+    const sent = c.sentByBatch.get(input.batchId) ?? 0;
+    const pending = c.holdOutcomes && !c.outcomesIn ? sent : 0;
+    const tally: BatchTally = { ...emptyTally(), total: c.perBatch, sent, cancelled: cancelled ? c.perBatch - sent : 0, delivered: sent - pending, pending };
+    if (input.report) {
+      const handle = client.workflow.getHandle(transactionWorkflowId(input.transactionId));
+      const report = { batchNumber: input.report.batchNumber, tally, ...(input.report.failure ? { failure: input.report.failure } : {}) };
+      try {
+        if (input.phase === 'sent') await handle.signal(batchSentSignal, report);
+        if ((input.phase === 'completed' || tally.pending === 0) && !cancelled) await handle.signal(batchCompletedSignal, { batchNumber: report.batchNumber, tally });
+      } catch (error) {
+        if (!(error instanceof WorkflowNotFoundError)) throw error;
+      }
+    }
+    return tally;
+  },
+  async recordTransactionStatus(change) {
+    const c = of(change.transactionId);
+    c.statuses.push(change.status);
+    c.log.push(`status ${change.status}`);
+    return true;
+  },
+  async reconcileTransactionCounts(input) {
+    const t = input.totals;
+    of(input.transactionId).reconciled.push({ phase: input.phase, totals: t });
+    return { sent: t.sent, failed: t.failed, suppressed: t.suppressed, cancelled: t.cancelled };
+  },
+  async annotateTransaction(input) {
+    of(input.transactionId).log.push(`annotate ${JSON.stringify(input.fields)}`);
+  },
+  async deliverWebhook(request) {
+    of(request.transactionId).webhooks.push(request.status);
+    return 'no_callback';
+  },
+};
+
+beforeAll(async () => {
+  connection = await NativeConnection.connect(temporalConnectionOptions(config));
+  client = new Client({ connection, namespace: config.TEMPORAL_NAMESPACE });
+  // One queue for both workflows and all activities (the batches send on `sendTaskQueue`: the same).
+  // Workflow cache on, for speed: replaying every task is the other workflow tests' and test/replay's job.
+  worker = await Worker.create({
+    connection,
+    namespace: config.TEMPORAL_NAMESPACE,
+    taskQueue,
+    workflowBundle: { codePath: inject('workflowBundlePath') },
+    activities,
+  });
+  running = worker.run();
+});
+afterAll(async () => {
+  if (worker?.getState() === 'RUNNING') worker.shutdown();
+  await running;
+  await connection?.close();
+});
+
+async function start(
+  scenario: Scenario,
+  options: Partial<TransactionOptions> = {},
+  sendAt?: string,
+): Promise<{ id: string; handle: WorkflowHandle<typeof transactionWorkflow>; c: Recorded }> {
+  const id = `stub-${randomUUID()}`;
+  const c: Recorded = {
+    ...scenario,
+    statuses: [],
+    webhooks: [],
+    log: [],
+    reconciled: [],
+    ingestAttempts: 0,
+    chunks: 0,
+    sentByBatch: new Map(),
+    sending: new Set(),
+    maxSending: 0,
+    outcomesIn: false,
+  };
+  campaigns.set(id, c);
+  const handle = await client.workflow.start<typeof transactionWorkflow>('transactionWorkflow', {
+    workflowId: transactionWorkflowId(id),
+    taskQueue,
+    args: [
+      {
+        version: WORKFLOW_INPUT_VERSION,
+        transactionId: id,
+        tenantId: 'tenant-a',
+        templateId: 'template',
+        fileId: 'file',
+        sendAt,
+        options: {
+          batchSize: scenario.perBatch,
+          maxConcurrentBatches: 2,
+          sendChunkSize: 5,
+          sendTaskQueue: taskQueue,
+          finalStateDeadlineMs: 10_000,
+          outcomePollMs: 5_000,
+          sendingGraceMs: 1_000,
+          lateSendToleranceMs: 60_000,
+          lateSendPolicy: 'send',
+          ...options,
+        },
+      },
+    ],
+  });
+  return { id, handle, c };
+}
+
+const reached = (c: Recorded, status: string) => waitFor(`status ${status}`, async () => (c.statuses.includes(status) ? true : undefined), 10_000);
+const inFuture = (ms: number) => new Date(Date.now() + ms).toISOString();
+/** An update the workflow's validator refuses fails with WorkflowUpdateFailedError (the API's 409). */
+const refused = (update: Promise<unknown>) =>
+  update.then(
+    () => false,
+    (error: unknown) => error instanceof WorkflowUpdateFailedError,
+  );
+
+describe('fan-out', () => {
+  it.each([1, 3])('keeps at most %i batches sending at a time, starts each once in order, and records ACCEPT → … → COMPLETED', async (max) => {
+    const { id, handle, c } = await start({ batches: 7, perBatch: 10, chunkMs: 100 }, { maxConcurrentBatches: max });
+    const result = await handle.result();
+    expect(result.status).toBe('COMPLETED');
+    expect(result.totals).toMatchObject({ total: 70, sent: 70, cancelled: 0, delivered: 70, pending: 0 });
+    expect(c.maxSending).toBe(max);
+    const history = await handle.fetchHistory();
+    const children = history.events!.filter((e) => e.startChildWorkflowExecutionInitiatedEventAttributes);
+    expect(children.map((e) => e.startChildWorkflowExecutionInitiatedEventAttributes!.workflowId)).toEqual(Array.from({ length: 7 }, (_, i) => batchWorkflowId(id, i + 1)));
+    expect(c.chunks).toBe(14);
+    expect(c.statuses).toEqual(['PROCESSING', 'READY_TO_SEND', 'SENT', 'COMPLETED']);
+    expect(c.webhooks).toEqual(['ACCEPT', 'PROCESSING', 'READY_TO_SEND', 'SENT', 'COMPLETED']);
+    expect(c.reconciled.map((r) => [r.phase, r.totals.sent])).toEqual([
+      ['sent', 70],
+      ['completed', 70],
+    ]);
+    expect(await handle.query(progressQuery)).toMatchObject({ status: 'COMPLETED', batchCount: 7, batchesStarted: 7, batchesSent: 7, batchesCompleted: 7 });
+  });
+
+  it('continues as new when batch signals fill a run, and ends with exact totals', async () => {
+    // 45 one-message batches signal twice each: 90 signals, past a run's budget of 80.
+    const { id, handle, c } = await start({ batches: 45, perBatch: 1, chunkMs: 1 }, { maxConcurrentBatches: 8 });
+    const result = await handle.result();
+    expect(result).toMatchObject({ status: 'COMPLETED', totals: { total: 45, sent: 45, pending: 0 } });
+    const last = await client.workflow.getHandle(transactionWorkflowId(id)).fetchHistory();
+    expect(last.events![0]!.workflowExecutionStartedEventAttributes!.continuedExecutionRunId).toBeTruthy();
+    expect(c.log.filter((l) => l === 'ingest')).toHaveLength(1);
+    expect(c.chunks).toBe(45);
+    expect(c.statuses).toEqual(['PROCESSING', 'READY_TO_SEND', 'SENT', 'COMPLETED']);
+  });
+});
+
+describe('failures', () => {
+  it('an ingest failure ends FAILED with its reason; nothing is sent', async () => {
+    const { handle, c } = await start({ batches: 2, perBatch: 5, ingestError: { error: () => ApplicationFailure.nonRetryable('row 1 is not CSV', 'InvalidRecipientFile') } });
+    expect(await handle.result()).toMatchObject({ status: 'FAILED', reason: 'InvalidRecipientFile: row 1 is not CSV' });
+    expect(c.ingestAttempts).toBe(1);
+    expect(c.chunks).toBe(0);
+    expect(c.statuses).toEqual(['PROCESSING', 'FAILED']);
+    expect(c.webhooks).toEqual(['ACCEPT', 'PROCESSING', 'FAILED']);
+  });
+
+  it('a transient ingest error is retried, and the campaign goes on', async () => {
+    const { handle, c } = await start({ batches: 1, perBatch: 5, ingestError: { error: () => new Error('S3 hiccup'), attempts: [1] } });
+    expect((await handle.result()).status).toBe('COMPLETED');
+    expect(c.ingestAttempts).toBe(2);
+    expect(c.statuses).toEqual(['PROCESSING', 'READY_TO_SEND', 'SENT', 'COMPLETED']);
+  });
+
+  it('no valid row ends FAILED: an empty file, and a file whose every recipient is suppressed', async () => {
+    const empty = await start({ batches: 0, perBatch: 5, totalMessages: 0 });
+    const suppressed = await start({ batches: 1, perBatch: 5, valid: 0 });
+    expect(await empty.handle.result()).toMatchObject({ status: 'FAILED', reason: 'the file has no valid recipient' });
+    expect(await suppressed.handle.result()).toMatchObject({ status: 'FAILED', reason: 'every recipient is suppressed' });
+    for (const { c } of [empty, suppressed]) {
+      expect(c.statuses).toEqual(['PROCESSING', 'FAILED']);
+      expect(c.chunks).toBe(0);
+    }
+  });
+
+  it('an account-level send failure in one batch stops the others and fails the campaign', async () => {
+    const { handle, c } = await start({ batches: 4, perBatch: 50, chunkMs: 100, failBatch: 'b00002' }, { maxConcurrentBatches: 2 });
+    const result = await handle.result();
+    expect(result.status).toBe('FAILED');
+    expect(result.reason).toBe('batch 2: SesAccountError: sending paused for the account');
+    // Batch 1 was told to stop; batches 3 and 4 never started.
+    expect(c.log.some((l) => l.startsWith('chunk b00003') || l.startsWith('chunk b00004'))).toBe(false);
+    expect(c.sentByBatch.get('b00001') ?? 0).toBeLessThan(50);
+    expect(c.statuses).toEqual(['PROCESSING', 'READY_TO_SEND', 'FAILED']);
+  });
+});
+
+describe('schedule and control', () => {
+  it('cancel while scheduled ends CANCELLED with every message cancelled; what the state does not allow is refused', async () => {
+    const sendAt = inFuture(3_600_000);
+    const { handle, c } = await start({ batches: 3, perBatch: 10 }, {}, sendAt);
+    await reached(c, 'SCHEDULED');
+    expect(await handle.query(progressQuery)).toMatchObject({ status: 'SCHEDULED', sendAt, paused: false, batchCount: 3, batchesStarted: 0 });
+    expect(await refused(handle.executeUpdate(pauseUpdate))).toBe(true);
+    expect(await refused(handle.executeUpdate(resumeUpdate))).toBe(true);
+    expect(await refused(handle.executeUpdate(rescheduleUpdate, { args: [{ sendAt: 'someday' }] }))).toBe(true);
+    const later = inFuture(7_200_000);
+    expect(await handle.executeUpdate(rescheduleUpdate, { args: [{ sendAt: later }] })).toEqual({ status: 'SCHEDULED', sendAt: later });
+    expect(await handle.executeUpdate(cancelUpdate)).toMatchObject({ status: 'SCHEDULED' });
+
+    const result = await handle.result();
+    expect(result).toMatchObject({ status: 'CANCELLED', totals: { total: 30, sent: 0, cancelled: 30 } });
+    expect(c.chunks).toBe(0);
+    expect(c.statuses).toEqual(['PROCESSING', 'SCHEDULED', 'CANCELLED']);
+    expect(c.reconciled).toEqual([{ phase: 'sent', totals: expect.objectContaining({ total: 30, cancelled: 30 }) }]);
+  });
+
+  it('send-now while scheduled sends at once', async () => {
+    const { handle, c } = await start({ batches: 2, perBatch: 5 }, {}, inFuture(3_600_000));
+    await reached(c, 'SCHEDULED');
+    expect(await handle.executeUpdate(sendNowUpdate)).toMatchObject({ status: 'SCHEDULED' });
+    expect((await handle.result()).status).toBe('COMPLETED');
+    expect(c.statuses).toEqual(['PROCESSING', 'SCHEDULED', 'READY_TO_SEND', 'SENT', 'COMPLETED']);
+  });
+
+  it('a send_at that passed while scheduling is sent at once with no SCHEDULED step', async () => {
+    const { handle, c } = await start({ batches: 1, perBatch: 5 }, {}, new Date(Date.now() - 60_000).toISOString());
+    expect((await handle.result()).status).toBe('COMPLETED');
+    expect(c.statuses).toEqual(['PROCESSING', 'READY_TO_SEND', 'SENT', 'COMPLETED']);
+  });
+
+  it('pause holds the batches between chunks until resume; every message is sent once', async () => {
+    const { handle, c } = await start({ batches: 2, perBatch: 20, chunkMs: 150 }, { maxConcurrentBatches: 2 });
+    await waitFor('sending started', async () => (c.chunks >= 2 ? true : undefined), 10_000);
+    expect(await handle.executeUpdate(pauseUpdate)).toMatchObject({ status: 'READY_TO_SEND' });
+    await reached(c, 'PAUSED');
+    await sleep(600); // the chunks in flight finish
+    const during = c.chunks;
+    await sleep(800);
+    expect(c.chunks).toBe(during);
+    expect(during).toBeLessThan(8);
+    expect(await handle.query(progressQuery)).toMatchObject({ status: 'PAUSED', paused: true });
+    expect(await refused(handle.executeUpdate(sendNowUpdate))).toBe(true);
+    expect(await handle.executeUpdate(resumeUpdate)).toMatchObject({ status: 'PAUSED' });
+
+    const result = await handle.result();
+    expect(result).toMatchObject({ status: 'COMPLETED', totals: { total: 40, sent: 40 } });
+    expect(c.chunks).toBe(8);
+    expect([...c.sentByBatch.values()]).toEqual([20, 20]);
+    expect(c.statuses).toEqual(['PROCESSING', 'READY_TO_SEND', 'PAUSED', 'READY_TO_SEND', 'SENT', 'COMPLETED']);
+  });
+
+  it('cancel mid-send stops the batches, keeps what was sent, and the counts add up', async () => {
+    const { handle, c } = await start({ batches: 4, perBatch: 20, chunkMs: 150 }, { maxConcurrentBatches: 2 });
+    await waitFor('sending started', async () => (c.chunks >= 2 ? true : undefined), 10_000);
+    await handle.executeUpdate(cancelUpdate);
+    const result = await handle.result();
+    const sent = [...c.sentByBatch.values()].reduce((a, b) => a + b, 0);
+    expect(result.status).toBe('CANCELLED');
+    expect(result.totals).toMatchObject({ total: 80, sent });
+    expect(result.totals.sent + result.totals.cancelled).toBe(80);
+    expect(sent).toBeLessThan(80);
+    expect(c.statuses).toEqual(['PROCESSING', 'READY_TO_SEND', 'CANCELLED']);
+  });
+});
+
+describe('outcomes', () => {
+  it('a batch waits for its outcomes and is woken by the outcomes signal: SENT, then COMPLETED', async () => {
+    // Polls and the deadline are far away: only the signal can end the wait within the test.
+    const { id, handle, c } = await start({ batches: 2, perBatch: 5, holdOutcomes: true }, { outcomePollMs: 120_000, finalStateDeadlineMs: 600_000 });
+    await reached(c, 'SENT');
+    await sleep(300);
+    expect(c.statuses.at(-1)).toBe('SENT');
+    c.outcomesIn = true;
+    for (const n of [1, 2]) await client.workflow.getHandle(batchWorkflowId(id, n)).signal(outcomesSignal);
+    const result = await handle.result();
+    expect(result).toMatchObject({ status: 'COMPLETED', totals: { sent: 10, delivered: 10, pending: 0 } });
+    expect(c.log.filter((l) => l.startsWith('tally b00001'))).toEqual(['tally b00001 sent', 'tally b00001 outcomes']);
+    expect(c.statuses).toEqual(['PROCESSING', 'READY_TO_SEND', 'SENT', 'COMPLETED']);
+  });
+
+  it('a batch whose outcomes never come completes at the final-state deadline, polling on the way', async () => {
+    const { handle, c } = await start({ batches: 1, perBatch: 5, holdOutcomes: true }, { outcomePollMs: 300, finalStateDeadlineMs: 1_000 });
+    const result = await handle.result();
+    expect(result).toMatchObject({ status: 'COMPLETED', totals: { sent: 5, pending: 5 } });
+    const tallies = c.log.filter((l) => l.startsWith('tally'));
+    expect(tallies[0]).toBe('tally b00001 sent');
+    expect(tallies.at(-1)).toBe('tally b00001 completed');
+    expect(tallies.filter((l) => l.endsWith('outcomes')).length).toBeGreaterThanOrEqual(1);
+    expect(c.log.indexOf('status SENT')).toBeLessThan(c.log.indexOf('tally b00001 completed'));
+  });
+});
