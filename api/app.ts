@@ -32,11 +32,18 @@ export function createApp(deps: ApiDeps): Express {
     buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5],
     registers: [deps.registry],
   });
+  const noteBase: express.RequestHandler = (req, res, next) => {
+    res.locals.routeBase = req.baseUrl;
+    next();
+  };
   app.use((req, res, next) => {
     const end = latency.startTimer();
     res.on('finish', () => {
-      const route = (req.baseUrl ?? '') + ((req.route as { path?: string } | undefined)?.path ?? '');
-      const labels = { method: req.method, route: route || 'unmatched' };
+      // The route pattern, never the path (ids stay out of labels). A router resets baseUrl
+      // when an error leaves it, so the base noted on the way in (noteBase) comes first.
+      const path = (req.route as { path?: string } | undefined)?.path;
+      const route = path === undefined ? 'unmatched' : `${(res.locals.routeBase as string | undefined) ?? req.baseUrl ?? ''}${path}`;
+      const labels = { method: req.method, route };
       end(labels);
       requests.inc({ ...labels, status: String(res.statusCode) });
     });
@@ -58,21 +65,21 @@ export function createApp(deps: ApiDeps): Express {
     res.type('html').send(docsPage);
   });
 
-  app.use('/u', unsubscribeRoutes(deps));
+  app.use('/u', noteBase, unsubscribeRoutes(deps));
 
   // SNS signs its messages instead of sending an API key.
-  app.use('/api/v1/events', sesEventRoutes(deps));
+  app.use('/api/v1/events', noteBase, sesEventRoutes(deps));
 
   const v1 = express.Router();
   // Whatever the Content-Type says, a body is JSON (or a 400); only methods that take a body read one.
   const json = express.json({ limit: '64kb', strict: true, type: () => true });
   v1.use((req, res, next) => (BODY_METHODS.has(req.method) ? json(req, res, next) : next()));
   v1.use(apiKeyAuth(deps.store, { requestsPerMinute: deps.config.API_RATE_LIMIT_PER_MINUTE }));
-  v1.use('/templates', templateRoutes(deps));
-  v1.use('/files', fileRoutes(deps));
-  v1.use('/campaigns', campaignRoutes(deps));
-  v1.use('/transactions', campaignRoutes(deps));
-  v1.use('/suppressions', suppressionRoutes(deps));
+  v1.use('/templates', noteBase, templateRoutes(deps));
+  v1.use('/files', noteBase, fileRoutes(deps));
+  v1.use('/campaigns', noteBase, campaignRoutes(deps));
+  v1.use('/transactions', noteBase, campaignRoutes(deps));
+  v1.use('/suppressions', noteBase, suppressionRoutes(deps));
   app.use('/api/v1', v1);
 
   app.use((_req, res) => sendError(res, 404, 'NOT_FOUND', 'No such route.'));
