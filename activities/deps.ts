@@ -14,7 +14,7 @@ export interface BatchReporter {
 export interface ActivityDeps {
   store: Pick<Catalog, 'getTenant' | 'getTemplate' | 'getFile'> &
     Pick<Transactions, 'getTransaction' | 'setTransactionStatus' | 'setTransactionFields' | 'updateCounts'>;
-  messages: Pick<Messages, 'messageItem' | 'pageMessages' | 'transitionMessage'>;
+  messages: Pick<Messages, 'messageItem' | 'pageMessages' | 'getMessage' | 'transitionMessage'>;
   batches: Pick<Batches, 'batchItem' | 'setBatchFields'>;
   rowErrors: Pick<RowErrors, 'rowErrorItem'>;
   suppressions: Pick<Suppressions, 'suppressedAmong'>;

@@ -2,6 +2,14 @@
 // token before SES is called and SENT with the SES message id after, so a retried attempt
 // skips what an earlier one sent. Throttling fails the attempt (retried with backoff);
 // a rejected recipient fails that message only; an account-level error fails the campaign.
+//
+// The rules that keep a recipient from being lost or mailed twice when attempts overlap:
+// - a message is handed to SES at most once unless SES plainly refused it (throttled: back to
+//   READY_TO_SEND) or the grace period passed without its Send event (SENDING_GRACE_SECONDS);
+// - `skipped` means settled (SENT or final); a message this attempt could not take because
+//   another attempt holds it, or may still, is `deferred`, and the batch runs the chunk again;
+// - an attempt Temporal gave up on (cancellation) takes no further message and aborts its SES
+//   call; every AWS call has a request timeout well below the heartbeat timeout.
 import { ApplicationFailure, Context } from '@temporalio/activity';
 import { compileTemplate, TemplateRenderError, type CompiledTemplate } from '../src/domain/template';
 import { SENDABLE_STATUSES } from '../src/domain/message-status';
@@ -33,6 +41,9 @@ export interface SendChunkResult {
 }
 
 type Outcome = 'sent' | 'failed' | 'suppressed' | 'skipped' | 'deferred';
+
+/** Statuses in which a message is settled for the send path: nothing more to hand to SES. */
+const isSettled = (status: MessageRecord['status']) => !SENDABLE_STATUSES.includes(status);
 
 const LIVE_COUNT_EVERY = 100;
 
@@ -73,6 +84,16 @@ export function createSendActivities(deps: ActivityDeps) {
     return { template, compiled: compileTemplate({ html, subject: template.subject, text: template.text }) };
   }
 
+  /**
+   * A conditional write of ours failed: the message changed since the page was read. Settled
+   * (another attempt sent it, or it became final) is skipped; anything else is someone else's
+   * for now (another attempt holds it SENDING, or released it) and is deferred, never dropped.
+   */
+  async function afterLostRace(message: MessageRecord): Promise<Outcome> {
+    const now = await messages.getMessage(message.transaction_id, message.batch_id, message.message_id);
+    return now && isSettled(now.status) ? 'skipped' : 'deferred';
+  }
+
   async function sendOne(
     message: MessageRecord,
     ctx: {
@@ -83,16 +104,19 @@ export function createSendActivities(deps: ActivityDeps) {
       suppressed: Set<string>;
       graceMs: number;
       stopped: () => boolean;
+      signal: AbortSignal;
     },
   ): Promise<Outcome> {
     const log = deps.log.child({ transaction_id: message.transaction_id, message_id: message.message_id });
-    if (!SENDABLE_STATUSES.includes(message.status)) return 'skipped';
+    if (isSettled(message.status)) return 'skipped';
+    if (ctx.stopped()) return 'deferred';
     if (ctx.suppressed.has(message.recipient_email)) {
       const moved = await messages.transitionMessage(message, 'SUPPRESSED', {
-        from: SENDABLE_STATUSES,
+        from: SENDABLE_STATUSES.filter((s) => s !== 'SENDING'),
+        orStaleSending: new Date(Date.now() - ctx.graceMs).toISOString(),
         metadata: { reason: 'on_suppression_list', checked: 'before_send' },
       });
-      return moved ? 'suppressed' : 'skipped';
+      return moved ? 'suppressed' : afterLostRace(message);
     }
     if (message.status === 'SENDING' && message.attempt_token !== ctx.token) {
       // An earlier attempt died between marking and recording: SES may or may not have the
@@ -108,7 +132,7 @@ export function createSendActivities(deps: ActivityDeps) {
       set: { attempt_token: ctx.token },
       metadata: { attempt: ctx.token },
     });
-    if (!marked) return 'skipped';
+    if (!marked) return afterLostRace(message);
     const fail = async (reason: string, code: string) => {
       await messages.transitionMessage(message, 'FAILED', {
         from: ['SENDING'],
@@ -138,9 +162,10 @@ export function createSendActivities(deps: ActivityDeps) {
       throw error;
     }
     if (ctx.stopped()) {
-      // The attempt failed while this message was being prepared: hand it back untouched.
+      // The attempt failed (or was given up on) while this message was being prepared: SES
+      // never saw it, so hand it back untouched for the retry.
       await messages.transitionMessage(message, 'READY_TO_SEND', { from: ['SENDING'], token: ctx.token, metadata: { released_by: ctx.token } });
-      return 'skipped';
+      return 'deferred';
     }
     let sesMessageId: string;
     try {
@@ -161,7 +186,7 @@ export function createSendActivities(deps: ActivityDeps) {
           'X-Message-Id': message.message_id,
         },
         tags: { transaction_id: message.transaction_id, batch_id: message.batch_id, message_id: message.message_id },
-      }));
+      }, ctx.signal));
     } catch (error) {
       if (!(error instanceof SendError)) throw error;
       if (error.kind === 'recipient') return fail(error.message, error.code);
@@ -207,9 +232,12 @@ export function createSendActivities(deps: ActivityDeps) {
       unrecorded = 0;
       if (delta.sent + delta.failed + delta.suppressed > 0) await store.updateCounts(input.transactionId, delta);
     };
-    const outcomes = await mapLimit(page.items, deps.settings.sendConcurrency, async (message, stopped) => {
+    // Temporal cancels an attempt it gave up on (heartbeat timed out, workflow gone): stop then.
+    const signal = ctx.cancellationSignal;
+    const outcomes = await mapLimit(page.items, deps.settings.sendConcurrency, async (message, failed) => {
       const outcome = await sendOne(message, {
-        stopped,
+        stopped: () => failed() || signal.aborted,
+        signal,
         token,
         compiled,
         from: template.from,

@@ -6,7 +6,7 @@
 // the exact tally.
 import { condition, proxyActivities, setHandler } from '@temporalio/workflow';
 import type { Activities } from '../activities';
-import { batchControlSignal, outcomesSignal, type BatchTally, type BatchWorkflowInput } from '../src/contracts';
+import { batchControlSignal, outcomesSignal, SEND_HEARTBEAT_TIMEOUT_MS, type BatchTally, type BatchWorkflowInput } from '../src/contracts';
 import { failureReason } from './failure';
 import { checkInputVersion } from './input-version';
 
@@ -41,7 +41,7 @@ async function sendAll(input: BatchWorkflowInput, signals: BatchSignals): Promis
   const { sendBatchChunk } = proxyActivities<Activities>({
     taskQueue: input.sendTaskQueue,
     startToCloseTimeout: '5 minutes',
-    heartbeatTimeout: '30s',
+    heartbeatTimeout: SEND_HEARTBEAT_TIMEOUT_MS,
     // No maximum attempts: throttling and outages delay a send, they never drop a recipient.
     retry: {
       initialInterval: '1s',

@@ -9,6 +9,20 @@ import type { Config } from '../config';
 // The lockfile pins SDK versions that support Node 20; the notice about future releases is noise here.
 process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
 
+/**
+ * Every AWS call ends within these times (socket inactivity), well below the send activity's
+ * heartbeat timeout (SEND_HEARTBEAT_TIMEOUT_MS), so a hung connection fails its attempt
+ * instead of outliving it while Temporal starts the retry.
+ */
+export const AWS_TIMEOUTS = {
+  connectMs: 3_000,
+  dynamodbRequestMs: 5_000,
+  sesRequestMs: 10_000,
+  s3RequestMs: 20_000,
+} as const;
+
+const handler = (requestTimeout: number) => ({ connectionTimeout: AWS_TIMEOUTS.connectMs, requestTimeout });
+
 // s3rver accepts exactly this key pair; DynamoDB Local and the SES emulator accept any.
 const LOCAL_CREDENTIALS = { accessKeyId: 'S3RVER', secretAccessKey: 'S3RVER' };
 
@@ -38,6 +52,7 @@ export function createAwsClients(config: AwsConfig): AwsClients {
     endpoint: config.DYNAMODB_ENDPOINT,
     credentials: credentialsFor(config, config.DYNAMODB_ENDPOINT),
     maxAttempts: 5,
+    requestHandler: handler(AWS_TIMEOUTS.dynamodbRequestMs),
   });
   const doc = DynamoDBDocumentClient.from(dynamo, {
     marshallOptions: { removeUndefinedValues: true, convertClassInstanceToMap: false },
@@ -50,6 +65,7 @@ export function createAwsClients(config: AwsConfig): AwsClients {
     // Without this the SDK signs a CRC32 checksum into presigned PUT URLs that clients cannot match.
     requestChecksumCalculation: 'WHEN_REQUIRED',
     responseChecksumValidation: 'WHEN_REQUIRED',
+    requestHandler: handler(AWS_TIMEOUTS.s3RequestMs),
   });
   const ses = new SESv2Client({
     region,
@@ -57,6 +73,7 @@ export function createAwsClients(config: AwsConfig): AwsClients {
     credentials: credentialsFor(config, config.SES_ENDPOINT),
     // Throttling is retried by the send activity's own policy, which knows the campaign.
     maxAttempts: 1,
+    requestHandler: handler(AWS_TIMEOUTS.sesRequestMs),
   });
   return { dynamo, doc, s3, ses };
 }

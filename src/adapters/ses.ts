@@ -28,7 +28,11 @@ export class SendError extends Error {
 }
 
 export interface Messenger {
-  send(email: OutgoingEmail): Promise<{ messageId: string }>;
+  /**
+   * Hands one message to SES. `signal` aborts the call (the attempt was given up on); an
+   * aborted or timed-out call is ambiguous: SES may have the message.
+   */
+  send(email: OutgoingEmail, signal?: AbortSignal): Promise<{ messageId: string }>;
 }
 
 const THROTTLED = new Set(['TooManyRequestsException', 'LimitExceededException', 'ThrottlingException']);
@@ -61,7 +65,7 @@ export class SesMessenger implements Messenger {
     readonly configurationSet: string | undefined,
   ) {}
 
-  async send(email: OutgoingEmail): Promise<{ messageId: string }> {
+  async send(email: OutgoingEmail, signal?: AbortSignal): Promise<{ messageId: string }> {
     try {
       const result = await this.ses.send(
         new SendEmailCommand({
@@ -81,6 +85,7 @@ export class SesMessenger implements Messenger {
             },
           },
         }),
+        { abortSignal: signal },
       );
       if (!result.MessageId) throw new SendError('transient', 'NoMessageId', 'SES returned no MessageId');
       return { messageId: result.MessageId };

@@ -1,6 +1,8 @@
 // Every setting of the engine, read from the environment in one place and checked with zod.
 // A bad value stops the process at start with a message that names the variable.
 import { z } from 'zod';
+import { SEND_HEARTBEAT_TIMEOUT_MS } from '../contracts';
+import { AWS_TIMEOUTS } from '../adapters/aws';
 
 const bool = z
   .enum(['true', 'false', '1', '0', 'yes', 'no'])
@@ -42,7 +44,9 @@ const configSchema = z.object({
   WEBHOOK_TIMEOUT_MS: positiveInt.default(10_000),
   FINAL_STATE_DEADLINE_SECONDS: positiveInt.default(24 * 3600),
   OUTCOME_POLL_SECONDS: positiveInt.default(300),
-  SENDING_GRACE_SECONDS: positiveInt.default(30),
+  // Comfortably longer than a send attempt's heartbeat timeout plus a delayed Send event
+  // (SNS retrying, API and workers restarting together): see MIN_SENDING_GRACE_SECONDS.
+  SENDING_GRACE_SECONDS: positiveInt.default(300),
   LATE_SEND_TOLERANCE_SECONDS: positiveInt.default(900),
   LATE_SEND_POLICY: z.enum(['hold', 'send']).default('hold'),
 
@@ -76,6 +80,13 @@ const configSchema = z.object({
 export type Config = z.infer<typeof configSchema>;
 
 /**
+ * The least grace production accepts before resending a message an earlier attempt left
+ * SENDING: that attempt's heartbeat timeout (after which Temporal starts the retry) and its
+ * SES call's request timeout must both have passed, with room for the Send event to arrive.
+ */
+export const MIN_SENDING_GRACE_SECONDS = (2 * SEND_HEARTBEAT_TIMEOUT_MS + AWS_TIMEOUTS.sesRequestMs) / 1000;
+
+/**
  * Messages per send activity: SEND_CHUNK_SIZE, but never more than a batch nor more than one
  * second of the platform rate, so the send queue's activity rate limit keeps sends smooth.
  */
@@ -106,6 +117,9 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     if (result.data.SNS_TRUSTED_CERT_URLS.length > 0) problems.push({ variable: 'SNS_TRUSTED_CERT_URLS', message: 'must be empty in production' });
     if (!result.data.UNSUBSCRIBE_SECRET) problems.push({ variable: 'UNSUBSCRIBE_SECRET', message: 'is required in production' });
     if (!result.data.PUBLIC_BASE_URL?.startsWith('https://')) problems.push({ variable: 'PUBLIC_BASE_URL', message: 'must be an https URL in production' });
+    if (result.data.SENDING_GRACE_SECONDS < MIN_SENDING_GRACE_SECONDS) {
+      problems.push({ variable: 'SENDING_GRACE_SECONDS', message: `must be at least ${MIN_SENDING_GRACE_SECONDS} in production (heartbeat timeout twice plus the SES request timeout)` });
+    }
     if (problems.length > 0) throw new ConfigError(problems);
   }
   if (!result.success) {

@@ -6,6 +6,13 @@ import type { TransactionStatus } from '../domain/transaction-status';
 
 export const WORKFLOW_INPUT_VERSION = 1;
 
+/**
+ * A send chunk heartbeats after every message; Temporal starts a retry this long after the
+ * last one. Every AWS call ends well within it (AWS_TIMEOUTS), and the grace before resending
+ * an ambiguous message is well beyond it (SENDING_GRACE_SECONDS).
+ */
+export const SEND_HEARTBEAT_TIMEOUT_MS = 30_000;
+
 export const transactionWorkflowId = (transactionId: string) => `txn-${transactionId}`;
 export const batchWorkflowId = (transactionId: string, batchNumber: number) =>
   `txn-${transactionId}/batch-${batchNumber}`;
