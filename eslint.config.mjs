@@ -32,15 +32,21 @@ export default tseslint.config(
       'no-restricted-imports': [
         'error',
         {
-          paths: nodeBuiltins.flatMap((name) => [name, `node:${name}`]).map((name) => ({
-            name,
-            message: 'Workflows are deterministic: do I/O in an activity.',
-          })),
+          paths: nodeBuiltins
+            .flatMap((name) => [name, `node:${name}`])
+            .map((name) => ({
+              name,
+              message: 'Workflows are deterministic: do I/O in an activity.',
+            })),
           patterns: [
             { group: ['node:*'], message: 'Workflows cannot use Node built-ins.' },
             { group: ['@aws-sdk/*'], message: 'Workflows cannot call AWS: use an activity.' },
             { group: ['**/src/adapters/**', '**/adapters/*'], message: 'Workflows cannot use adapters.' },
-            { group: ['**/activities/*', '!**/activities/*.types'], message: 'Import activity types only (import type).', allowTypeImports: true },
+            {
+              group: ['**/activities/*', '!**/activities/*.types'],
+              message: 'Import activity types only (import type).',
+              allowTypeImports: true,
+            },
           ],
         },
       ],

@@ -8,7 +8,11 @@ import type { BatchTally } from '../src/contracts';
 
 /** Tells a transaction workflow about one of its batches (a signal; repeats are harmless). */
 export interface BatchReporter {
-  report(transactionId: string, kind: 'sent' | 'completed', report: { batchNumber: number; tally: BatchTally; failure?: string }): Promise<void>;
+  report(
+    transactionId: string,
+    kind: 'sent' | 'completed',
+    report: { batchNumber: number; tally: BatchTally; failure?: string },
+  ): Promise<void>;
 }
 
 export interface ActivityDeps {

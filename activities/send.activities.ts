@@ -164,29 +164,36 @@ export function createSendActivities(deps: ActivityDeps) {
     if (ctx.stopped()) {
       // The attempt failed (or was given up on) while this message was being prepared: SES
       // never saw it, so hand it back untouched for the retry.
-      await messages.transitionMessage(message, 'READY_TO_SEND', { from: ['SENDING'], token: ctx.token, metadata: { released_by: ctx.token } });
+      await messages.transitionMessage(message, 'READY_TO_SEND', {
+        from: ['SENDING'],
+        token: ctx.token,
+        metadata: { released_by: ctx.token },
+      });
       return 'deferred';
     }
     let sesMessageId: string;
     try {
-      ({ messageId: sesMessageId } = await messenger.send({
-        from: ctx.from,
-        to: message.recipient_email,
-        replyTo: ctx.replyTo,
-        subject: rendered.subject,
-        html: rendered.html,
-        text: rendered.text,
-        // The ids ride in headers too: not every SES emulator keeps EmailTags.
-        headers: {
-          // RFC 8058 one-click unsubscribe, required by Gmail and Yahoo for bulk senders.
-          'List-Unsubscribe': `<${unsubscribeUrl}>`,
-          'List-Unsubscribe-Post': 'List-Unsubscribe=One-Click',
-          'X-Transaction-Id': message.transaction_id,
-          'X-Batch-Id': message.batch_id,
-          'X-Message-Id': message.message_id,
+      ({ messageId: sesMessageId } = await messenger.send(
+        {
+          from: ctx.from,
+          to: message.recipient_email,
+          replyTo: ctx.replyTo,
+          subject: rendered.subject,
+          html: rendered.html,
+          text: rendered.text,
+          // The ids ride in headers too: not every SES emulator keeps EmailTags.
+          headers: {
+            // RFC 8058 one-click unsubscribe, required by Gmail and Yahoo for bulk senders.
+            'List-Unsubscribe': `<${unsubscribeUrl}>`,
+            'List-Unsubscribe-Post': 'List-Unsubscribe=One-Click',
+            'X-Transaction-Id': message.transaction_id,
+            'X-Batch-Id': message.batch_id,
+            'X-Message-Id': message.message_id,
+          },
+          tags: { transaction_id: message.transaction_id, batch_id: message.batch_id, message_id: message.message_id },
         },
-        tags: { transaction_id: message.transaction_id, batch_id: message.batch_id, message_id: message.message_id },
-      }, ctx.signal));
+        ctx.signal,
+      ));
     } catch (error) {
       if (!(error instanceof SendError)) throw error;
       if (error.kind === 'recipient') return fail(error.message, error.code);
@@ -196,10 +203,17 @@ export function createSendActivities(deps: ActivityDeps) {
       // SES refused this call outright: the message is plainly unsent, so the retry need not wait
       // out the grace period for it.
       if (error.kind === 'throttled') {
-        await messages.transitionMessage(message, 'READY_TO_SEND', { from: ['SENDING'], token: ctx.token, metadata: { throttled: error.code } });
+        await messages.transitionMessage(message, 'READY_TO_SEND', {
+          from: ['SENDING'],
+          token: ctx.token,
+          metadata: { throttled: error.code },
+        });
       }
       // Throttled or transient: this attempt fails, the retry policy backs off, nothing is dropped.
-      throw ApplicationFailure.create({ type: error.kind === 'throttled' ? 'SesThrottled' : 'SesTransient', message: `${error.code}: ${error.message}` });
+      throw ApplicationFailure.create({
+        type: error.kind === 'throttled' ? 'SesThrottled' : 'SesTransient',
+        message: `${error.code}: ${error.message}`,
+      });
     }
     const at = new Date().toISOString();
     const recorded = await messages.transitionMessage(message, 'SENT', {
@@ -220,7 +234,10 @@ export function createSendActivities(deps: ActivityDeps) {
     const { template, compiled } = await loadTemplate(input.tenantId, input.templateId);
     const page = await messages.pageMessages(input.transactionId, input.batchId, input.limit, input.cursor);
     const sendable = page.items.filter((m) => SENDABLE_STATUSES.includes(m.status));
-    const suppressed = await suppressions.suppressedAmong(input.tenantId, sendable.map((m) => m.recipient_email));
+    const suppressed = await suppressions.suppressedAmong(
+      input.tenantId,
+      sendable.map((m) => m.recipient_email),
+    );
     const result: SendChunkResult = { sent: 0, failed: 0, suppressed: 0, skipped: 0, deferred: 0, nextCursor: page.cursor };
     // Live counters move every LIVE_COUNT_EVERY messages (one write each), so a chunk of a
     // thousand still shows progress; the batch's recount makes them exact in the end.

@@ -109,7 +109,8 @@ export function createTransactionActivities(deps: ActivityDeps) {
       tally = await countBatch(input.transactionId, input.batchId, cancelled);
     }
     if (input.report) {
-      if (!deps.reporter) throw ApplicationFailure.create({ type: 'NoReporter', message: 'tallyBatch cannot report without a reporter', nonRetryable: true });
+      if (!deps.reporter)
+        throw ApplicationFailure.create({ type: 'NoReporter', message: 'tallyBatch cannot report without a reporter', nonRetryable: true });
       const report = { batchNumber: input.report.batchNumber, tally, ...(input.report.failure ? { failure: input.report.failure } : {}) };
       if (input.phase === 'sent') await deps.reporter.report(input.transactionId, 'sent', report);
       if ((input.phase === 'completed' || tally.pending === 0) && !cancelled) {

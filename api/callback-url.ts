@@ -9,8 +9,14 @@ export function isPrivateAddress(ip: string): boolean {
   if (isIP(v) === 4) {
     const [a, b] = v.split('.').map(Number) as [number, number];
     return (
-      a === 10 || a === 127 || a === 0 || (a === 169 && b === 254) || (a === 172 && b >= 16 && b <= 31) ||
-      (a === 192 && b === 168) || (a === 100 && b >= 64 && b <= 127) || a >= 224
+      a === 10 ||
+      a === 127 ||
+      a === 0 ||
+      (a === 169 && b === 254) ||
+      (a === 172 && b >= 16 && b <= 31) ||
+      (a === 192 && b === 168) ||
+      (a === 100 && b >= 64 && b <= 127) ||
+      a >= 224
     );
   }
   if (v.startsWith('::ffff:')) return isPrivateAddress(v.slice(7));

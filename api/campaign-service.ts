@@ -80,13 +80,14 @@ export function createCampaignService(deps: ApiDeps) {
   }
 
   async function checkInputs(tenantId: string, body: CreateCampaign): Promise<void> {
-    const [template, file] = await Promise.all([
-      store.getTemplate(tenantId, body.template_id),
-      store.getFile(tenantId, body.file_id),
-    ]);
+    const [template, file] = await Promise.all([store.getTemplate(tenantId, body.template_id), store.getFile(tenantId, body.file_id)]);
     if (!template) throw notFound('template', body.template_id);
     if (template.status !== 'READY') {
-      throw new DomainError('unprocessable', 'TEMPLATE_NOT_CONFIRMED', 'The template was not confirmed; call /templates/{id}/confirm first.');
+      throw new DomainError(
+        'unprocessable',
+        'TEMPLATE_NOT_CONFIRMED',
+        'The template was not confirmed; call /templates/{id}/confirm first.',
+      );
     }
     if (!file) throw notFound('file', body.file_id);
     const size = await objects.size(file.s3_key);

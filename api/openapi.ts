@@ -19,7 +19,12 @@ const html = { content: { 'text/html': { schema: { type: 'string' } } } };
 const ref = (name: string) => ({ $ref: `#/components/schemas/${name}` });
 const ok = (description: string, schema: unknown) => ({ description, ...json(schema) });
 const err = (description: string) => ({ description, ...json(ref('Error')) });
-const idParam = (name: string) => ({ name, in: 'path', required: true, schema: { type: 'string', minLength: 1, maxLength: MAX_ID_LENGTH } });
+const idParam = (name: string) => ({
+  name,
+  in: 'path',
+  required: true,
+  schema: { type: 'string', minLength: 1, maxLength: MAX_ID_LENGTH },
+});
 const emailParam = { name: 'email', in: 'path', required: true, schema: { type: 'string', minLength: 1, maxLength: 254 } };
 const body = (schema: z.ZodType) => ({ required: true, ...json(z.toJSONSchema(schema, { io: 'input' })) });
 const nullable = (type: string) => ({ type: [type, 'null'] });
@@ -36,7 +41,10 @@ const limitParam = { name: 'limit', in: 'query', required: false, schema: { type
  */
 function v1(responses: Responses, opts: { body?: boolean; path?: boolean; notFound?: string } = {}): Responses {
   const out: Responses = { ...responses };
-  const bad = [opts.body && 'the body is not JSON or does not match the schema', opts.path && 'the path is not valid percent-encoding (MALFORMED_PATH)']
+  const bad = [
+    opts.body && 'the body is not JSON or does not match the schema',
+    opts.path && 'the path is not valid percent-encoding (MALFORMED_PATH)',
+  ]
     .filter(Boolean)
     .join('; ');
   if (bad && !out['400']) out['400'] = err(`Invalid request: ${bad}`);
@@ -48,7 +56,9 @@ function v1(responses: Responses, opts: { body?: boolean; path?: boolean; notFou
   out['401'] = err('Missing or unknown API key (MISSING_API_KEY, UNKNOWN_API_KEY)');
   out['429'] = {
     description: "Too many requests for this tenant's key (RATE_LIMITED)",
-    headers: { 'Retry-After': { required: true, description: 'Seconds until the next request is accepted', schema: { type: 'integer', minimum: 0 } } },
+    headers: {
+      'Retry-After': { required: true, description: 'Seconds until the next request is accepted', schema: { type: 'integer', minimum: 0 } },
+    },
     ...json(ref('Error')),
   };
   return out;
@@ -74,7 +84,16 @@ const historyEntry = (statuses: readonly string[], statusRequired: boolean) => (
 
 /** Every SES event kind the analytics count (the keys of a timeline step's `counts`). */
 const EFFECT_KINDS = [
-  'send', 'delivery', 'bounce', 'complaint', 'reject', 'rendering_failure', 'open', 'click', 'delivery_delay', 'subscription',
+  'send',
+  'delivery',
+  'bounce',
+  'complaint',
+  'reject',
+  'rendering_failure',
+  'open',
+  'click',
+  'delivery_delay',
+  'subscription',
 ] as const satisfies readonly EffectKind[];
 // Fails to compile when EffectKind gains a kind this list does not name.
 const _allEffectKinds: Exclude<EffectKind, (typeof EFFECT_KINDS)[number]> extends never ? true : false = true;
@@ -128,8 +147,20 @@ const schemas = {
   CampaignStatus: {
     type: 'object',
     required: [
-      'transaction_id', 'status', 'reason', 'held_reason', 'template_id', 'file_id', 'progress', 'counts', 'schedule', 'throttle',
-      'estimated_completion', 'status_history', 'created_at', 'updated_at',
+      'transaction_id',
+      'status',
+      'reason',
+      'held_reason',
+      'template_id',
+      'file_id',
+      'progress',
+      'counts',
+      'schedule',
+      'throttle',
+      'estimated_completion',
+      'status_history',
+      'created_at',
+      'updated_at',
     ],
     properties: {
       transaction_id: { type: 'string' },
@@ -167,7 +198,18 @@ const schemas = {
   },
   Message: {
     type: 'object',
-    required: ['message_id', 'batch_id', 'row', 'recipient_email', 'status', 'ses_message_id', 'sent_time', 'failure_reason', 'created_at', 'updated_at'],
+    required: [
+      'message_id',
+      'batch_id',
+      'row',
+      'recipient_email',
+      'status',
+      'ses_message_id',
+      'sent_time',
+      'failure_reason',
+      'created_at',
+      'updated_at',
+    ],
     properties: {
       message_id: { type: 'string' },
       batch_id: { type: 'string' },
@@ -217,7 +259,13 @@ const schemas = {
   Suppression: {
     type: 'object',
     required: ['tenant_id', 'email', 'reason', 'created_at'],
-    properties: { tenant_id: { type: 'string' }, email: { type: 'string' }, reason: { type: 'string' }, source: { type: 'object' }, created_at: { type: 'string' } },
+    properties: {
+      tenant_id: { type: 'string' },
+      email: { type: 'string' },
+      reason: { type: 'string' },
+      source: { type: 'object' },
+      created_at: { type: 'string' },
+    },
   },
   SuppressionPage: {
     type: 'object',
@@ -228,15 +276,30 @@ const schemas = {
   CampaignAnalytics: {
     type: 'object',
     required: [
-      'transaction_id', 'status', 'indexing_backlog', 'status_breakdown', 'totals', 'engagement', 'rates', 'bounce_subtypes', 'by_domain',
-      'timeline', 'top_urls',
+      'transaction_id',
+      'status',
+      'indexing_backlog',
+      'status_breakdown',
+      'totals',
+      'engagement',
+      'rates',
+      'bounce_subtypes',
+      'by_domain',
+      'timeline',
+      'top_urls',
     ],
     properties: {
       transaction_id: { type: 'string' },
       status: { enum: TRANSACTION_STATUSES },
       indexing_backlog: { ...count, description: 'Analytics documents this API instance holds that OpenSearch has not taken yet' },
-      status_breakdown: { ...counts(MESSAGE_STATUSES, false), description: 'Messages per current status (statuses with none are left out)' },
-      totals: { ...counts([...DOMAIN_COUNTS, 'events']), description: 'Messages and their outcomes (each message counted once), and all events' },
+      status_breakdown: {
+        ...counts(MESSAGE_STATUSES, false),
+        description: 'Messages per current status (statuses with none are left out)',
+      },
+      totals: {
+        ...counts([...DOMAIN_COUNTS, 'events']),
+        description: 'Messages and their outcomes (each message counted once), and all events',
+      },
       engagement: {
         ...counts(['opened_unique', 'opened_total', 'clicked_unique', 'clicked_total']),
         description: 'Unique: messages opened or clicked at least once; total: open and click events',
@@ -259,7 +322,11 @@ const schemas = {
       by_domain: {
         type: 'array',
         description: 'The top recipient domains by messages (`top` of them)',
-        items: { type: 'object', required: ['domain', ...DOMAIN_COUNTS], properties: { domain: { type: 'string' }, ...counts(DOMAIN_COUNTS).properties } },
+        items: {
+          type: 'object',
+          required: ['domain', ...DOMAIN_COUNTS],
+          properties: { domain: { type: 'string' }, ...counts(DOMAIN_COUNTS).properties },
+        },
       },
       timeline: {
         type: 'array',
@@ -267,13 +334,21 @@ const schemas = {
         items: {
           type: 'object',
           required: ['at', 'total', 'counts'],
-          properties: { at: { ...dateTime, description: 'Start of the step' }, total: count, counts: { ...counts(EFFECT_KINDS, false), description: 'Events per kind' } },
+          properties: {
+            at: { ...dateTime, description: 'Start of the step' },
+            total: count,
+            counts: { ...counts(EFFECT_KINDS, false), description: 'Events per kind' },
+          },
         },
       },
       top_urls: {
         type: 'array',
         description: 'The most clicked links (`top` of them)',
-        items: { type: 'object', required: ['url', 'clicks', 'unique_clicks'], properties: { url: { type: 'string' }, clicks: count, unique_clicks: count } },
+        items: {
+          type: 'object',
+          required: ['url', 'clicks', 'unique_clicks'],
+          properties: { url: { type: 'string' }, clicks: count, unique_clicks: count },
+        },
       },
     },
   },
@@ -313,84 +388,99 @@ const campaignPaths = (base: string, noun: 'Campaign' | 'Transaction', tag: stri
     },
   });
   return {
-  [base]: {
-    post: {
-      ...m('create', '', 'Start a campaign from a confirmed template and an uploaded recipient file'),
-      parameters: [{ name: 'Idempotency-Key', in: 'header', required: false, schema: { type: 'string', minLength: 1, maxLength: 255 } }],
-      requestBody: body(createCampaignBody),
-      responses: v1(
-        {
-          '202': ok('Accepted', ref('CampaignAccepted')),
-          '400': err('Invalid JSON or input, Idempotency-Key of the wrong length, callback URL not http(s)'),
-          '404': err('Template or file not found (NOT_FOUND)'),
-          '409': err('Idempotency-Key reused with another body (IDEMPOTENCY_KEY_REUSED)'),
-          '413': err('Body over 64 KiB (BODY_TOO_LARGE) or recipient file too large (FILE_TOO_LARGE)'),
-          '422': err('Template not confirmed, file not uploaded or empty, unusable CSV header, callback not allowed'),
-        },
-        { body: true },
-      ),
+    [base]: {
+      post: {
+        ...m('create', '', 'Start a campaign from a confirmed template and an uploaded recipient file'),
+        parameters: [{ name: 'Idempotency-Key', in: 'header', required: false, schema: { type: 'string', minLength: 1, maxLength: 255 } }],
+        requestBody: body(createCampaignBody),
+        responses: v1(
+          {
+            '202': ok('Accepted', ref('CampaignAccepted')),
+            '400': err('Invalid JSON or input, Idempotency-Key of the wrong length, callback URL not http(s)'),
+            '404': err('Template or file not found (NOT_FOUND)'),
+            '409': err('Idempotency-Key reused with another body (IDEMPOTENCY_KEY_REUSED)'),
+            '413': err('Body over 64 KiB (BODY_TOO_LARGE) or recipient file too large (FILE_TOO_LARGE)'),
+            '422': err('Template not confirmed, file not uploaded or empty, unusable CSV header, callback not allowed'),
+          },
+          { body: true },
+        ),
+      },
     },
-  },
-  [`${base}/{id}/status`]: {
-    get: { ...m('get', 'Status', 'Get the status, progress and counts'), parameters: [idParam('id')], responses: v1({ '200': ok('Status', ref('CampaignStatus')) }, { path: true }) },
-  },
-  [`${base}/{id}/messages`]: {
-    get: {
-      ...m('list', 'Messages', 'List the messages, optionally of one status'),
-      parameters: [idParam('id'), { name: 'status', in: 'query', required: false, schema: { enum: MESSAGE_STATUSES } }, limitParam, cursorParam],
-      responses: v1(
-        { '200': ok('A page of messages', ref('MessagePage')), '400': err('Invalid query or cursor (VALIDATION_FAILED, INVALID_CURSOR), or malformed path') },
-        { path: true },
-      ),
+    [`${base}/{id}/status`]: {
+      get: {
+        ...m('get', 'Status', 'Get the status, progress and counts'),
+        parameters: [idParam('id')],
+        responses: v1({ '200': ok('Status', ref('CampaignStatus')) }, { path: true }),
+      },
     },
-  },
-  [`${base}/{id}/messages/{message_id}`]: {
-    get: {
-      ...m('get', 'Message', 'Get one message with its placeholder data and history'),
-      parameters: [idParam('id'), idParam('message_id')],
-      responses: v1({ '200': ok('Message with its placeholder data and history', ref('Message')) }, { path: true }),
+    [`${base}/{id}/messages`]: {
+      get: {
+        ...m('list', 'Messages', 'List the messages, optionally of one status'),
+        parameters: [
+          idParam('id'),
+          { name: 'status', in: 'query', required: false, schema: { enum: MESSAGE_STATUSES } },
+          limitParam,
+          cursorParam,
+        ],
+        responses: v1(
+          {
+            '200': ok('A page of messages', ref('MessagePage')),
+            '400': err('Invalid query or cursor (VALIDATION_FAILED, INVALID_CURSOR), or malformed path'),
+          },
+          { path: true },
+        ),
+      },
     },
-  },
-  [`${base}/{id}/errors`]: {
-    get: {
-      ...m('list', 'RowErrors', 'List the rejected CSV rows'),
-      parameters: [idParam('id'), limitParam, cursorParam],
-      responses: v1(
-        { '200': ok('Rejected CSV rows', ref('RowErrorPage')), '400': err('Invalid query or cursor (VALIDATION_FAILED, INVALID_CURSOR), or malformed path') },
-        { path: true },
-      ),
+    [`${base}/{id}/messages/{message_id}`]: {
+      get: {
+        ...m('get', 'Message', 'Get one message with its placeholder data and history'),
+        parameters: [idParam('id'), idParam('message_id')],
+        responses: v1({ '200': ok('Message with its placeholder data and history', ref('Message')) }, { path: true }),
+      },
     },
-  },
-  [`${base}/{id}/analytics`]: {
-    get: {
-      ...m('get', 'Analytics', 'Get delivery and engagement analytics'),
-      parameters: [
-        idParam('id'),
-        { name: 'interval', in: 'query', required: false, schema: { enum: ['1m', '5m', '15m', '1h', '1d'] } },
-        { name: 'top', in: 'query', required: false, schema: { type: 'integer', minimum: 1, maximum: 100 } },
-      ],
-      responses: v1(
-        {
-          '200': ok('Status breakdown, engagement, bounce and complaint rates, by domain, over time, top URLs', ref('CampaignAnalytics')),
-          '400': err('Invalid query (VALIDATION_FAILED), or malformed path'),
-          '503': err('Analytics not configured or OpenSearch unavailable (ANALYTICS_NOT_CONFIGURED, ANALYTICS_UNAVAILABLE)'),
-        },
-        { path: true },
-      ),
+    [`${base}/{id}/errors`]: {
+      get: {
+        ...m('list', 'RowErrors', 'List the rejected CSV rows'),
+        parameters: [idParam('id'), limitParam, cursorParam],
+        responses: v1(
+          {
+            '200': ok('Rejected CSV rows', ref('RowErrorPage')),
+            '400': err('Invalid query or cursor (VALIDATION_FAILED, INVALID_CURSOR), or malformed path'),
+          },
+          { path: true },
+        ),
+      },
     },
-  },
-  [`${base}/{id}/cancel`]: control('cancel', 'Cancel the campaign', 'Cancel accepted'),
-  [`${base}/{id}/pause`]: control('pause', 'Pause sending', 'Pause accepted'),
-  [`${base}/{id}/resume`]: control('resume', 'Resume a paused campaign', 'Resume accepted'),
-  [`${base}/{id}/send-now`]: control('sendNow', 'Send now instead of at the scheduled time', 'Send-now accepted'),
-  [`${base}/{id}/schedule`]: {
-    patch: {
-      ...m('reschedule', '', 'Change the scheduled send time'),
-      parameters: [idParam('id')],
-      requestBody: body(rescheduleBody),
-      responses: v1({ '200': ok('Rescheduled', ref('ControlResult')), '409': controlConflict }, { body: true, path: true }),
+    [`${base}/{id}/analytics`]: {
+      get: {
+        ...m('get', 'Analytics', 'Get delivery and engagement analytics'),
+        parameters: [
+          idParam('id'),
+          { name: 'interval', in: 'query', required: false, schema: { enum: ['1m', '5m', '15m', '1h', '1d'] } },
+          { name: 'top', in: 'query', required: false, schema: { type: 'integer', minimum: 1, maximum: 100 } },
+        ],
+        responses: v1(
+          {
+            '200': ok('Status breakdown, engagement, bounce and complaint rates, by domain, over time, top URLs', ref('CampaignAnalytics')),
+            '400': err('Invalid query (VALIDATION_FAILED), or malformed path'),
+            '503': err('Analytics not configured or OpenSearch unavailable (ANALYTICS_NOT_CONFIGURED, ANALYTICS_UNAVAILABLE)'),
+          },
+          { path: true },
+        ),
+      },
     },
-  },
+    [`${base}/{id}/cancel`]: control('cancel', 'Cancel the campaign', 'Cancel accepted'),
+    [`${base}/{id}/pause`]: control('pause', 'Pause sending', 'Pause accepted'),
+    [`${base}/{id}/resume`]: control('resume', 'Resume a paused campaign', 'Resume accepted'),
+    [`${base}/{id}/send-now`]: control('sendNow', 'Send now instead of at the scheduled time', 'Send-now accepted'),
+    [`${base}/{id}/schedule`]: {
+      patch: {
+        ...m('reschedule', '', 'Change the scheduled send time'),
+        parameters: [idParam('id')],
+        requestBody: body(rescheduleBody),
+        responses: v1({ '200': ok('Rescheduled', ref('ControlResult')), '409': controlConflict }, { body: true, path: true }),
+      },
+    },
   };
 };
 
@@ -442,14 +532,32 @@ export const openApiDocument = {
         responses: { '200': { description: 'Prometheus metrics', content: { 'text/plain': { schema: { type: 'string' } } } } },
       },
     },
-    '/openapi.json': { get: { ...meta('getOpenApiDocument', 'This OpenAPI document', 'System'), security: [], responses: { '200': ok('This document', { type: 'object' }) } } },
-    '/docs': { get: { ...meta('getDocs', 'The API docs page', 'System'), security: [], responses: { '200': { description: 'The docs page', ...html } } } },
+    '/openapi.json': {
+      get: {
+        ...meta('getOpenApiDocument', 'This OpenAPI document', 'System'),
+        security: [],
+        responses: { '200': ok('This document', { type: 'object' }) },
+      },
+    },
+    '/docs': {
+      get: {
+        ...meta('getDocs', 'The API docs page', 'System'),
+        security: [],
+        responses: { '200': { description: 'The docs page', ...html } },
+      },
+    },
     '/api/v1/templates/presigned-url': {
       post: {
         ...meta('createTemplateUpload', 'Create a template and get a presigned URL to upload its HTML', 'Templates'),
         requestBody: body(createTemplateBody),
         responses: v1(
-          { '201': ok('Upload URL', { ...upload, required: [...upload.required, 'template_id'], properties: { ...upload.properties, template_id: { type: 'string' } } }) },
+          {
+            '201': ok('Upload URL', {
+              ...upload,
+              required: [...upload.required, 'template_id'],
+              properties: { ...upload.properties, template_id: { type: 'string' } },
+            }),
+          },
           { body: true },
         ),
       },
@@ -470,7 +578,11 @@ export const openApiDocument = {
       },
     },
     '/api/v1/templates/{template_id}': {
-      get: { ...meta('getTemplate', 'Get a template', 'Templates'), parameters: [idParam('template_id')], responses: v1({ '200': ok('Template', ref('Template')) }, { path: true }) },
+      get: {
+        ...meta('getTemplate', 'Get a template', 'Templates'),
+        parameters: [idParam('template_id')],
+        responses: v1({ '200': ok('Template', ref('Template')) }, { path: true }),
+      },
     },
     '/api/v1/files/presigned-url': {
       post: {
@@ -494,25 +606,37 @@ export const openApiDocument = {
       get: {
         ...meta('listSuppressions', 'List the suppressed addresses', 'Suppressions'),
         parameters: [limitParam, cursorParam],
-        responses: v1({ '200': ok('A page of suppressed addresses', ref('SuppressionPage')), '400': err('Invalid query or cursor (VALIDATION_FAILED, INVALID_CURSOR)') }),
+        responses: v1({
+          '200': ok('A page of suppressed addresses', ref('SuppressionPage')),
+          '400': err('Invalid query or cursor (VALIDATION_FAILED, INVALID_CURSOR)'),
+        }),
       },
     },
     '/api/v1/suppressions/{email}': {
       get: {
         ...meta('getSuppression', 'Get whether and why an address is suppressed', 'Suppressions'),
         parameters: [emailParam],
-        responses: v1({ '200': ok('Suppressed', ref('Suppression')), '400': err('Invalid address (INVALID_EMAIL) or malformed path') }, { path: true, notFound: 'Not suppressed (NOT_FOUND)' }),
+        responses: v1(
+          { '200': ok('Suppressed', ref('Suppression')), '400': err('Invalid address (INVALID_EMAIL) or malformed path') },
+          { path: true, notFound: 'Not suppressed (NOT_FOUND)' },
+        ),
       },
       put: {
         ...meta('putSuppression', 'Suppress an address', 'Suppressions'),
         parameters: [emailParam],
         requestBody: { required: false, ...json(z.toJSONSchema(putSuppressionBody, { io: 'input' })) },
-        responses: v1({ '200': ok('Suppressed', ref('Suppression')), '400': err('Invalid address (INVALID_EMAIL), invalid body, or malformed path') }, { body: true, path: true }),
+        responses: v1(
+          { '200': ok('Suppressed', ref('Suppression')), '400': err('Invalid address (INVALID_EMAIL), invalid body, or malformed path') },
+          { body: true, path: true },
+        ),
       },
       delete: {
         ...meta('deleteSuppression', 'Remove an address from the suppression list', 'Suppressions'),
         parameters: [emailParam],
-        responses: v1({ '204': { description: 'Removed' }, '400': err('Invalid address (INVALID_EMAIL) or malformed path') }, { path: true, notFound: 'Not suppressed (NOT_FOUND)' }),
+        responses: v1(
+          { '204': { description: 'Removed' }, '400': err('Invalid address (INVALID_EMAIL) or malformed path') },
+          { path: true, notFound: 'Not suppressed (NOT_FOUND)' },
+        ),
       },
     },
     '/api/v1/events/ses': {
@@ -537,7 +661,11 @@ export const openApiDocument = {
         description: 'The List-Unsubscribe page: one button, never unsubscribes by itself.',
         security: [],
         parameters: [{ name: 'token', in: 'path', required: true, schema: { type: 'string' } }],
-        responses: { '200': { description: 'Unsubscribe page', ...html }, '400': err('Malformed path (MALFORMED_PATH)'), '404': { description: 'Link not valid', ...html } },
+        responses: {
+          '200': { description: 'Unsubscribe page', ...html },
+          '400': err('Malformed path (MALFORMED_PATH)'),
+          '404': { description: 'Link not valid', ...html },
+        },
       },
       post: {
         ...meta('unsubscribe', 'Unsubscribe (RFC 8058 one-click)', 'Unsubscribe'),

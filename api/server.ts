@@ -63,7 +63,13 @@ export async function buildApiDeps(config: Config): Promise<{ deps: ApiDeps; clo
     ]);
     // Analytics lagging never makes the engine unhealthy: reported, not counted as down.
     const opensearch = analytics ? await probe(() => analytics.client.cluster.health({})) : undefined;
-    return { temporal: temporalState, dynamodb, s3, ses, ...(opensearch ? { opensearch: { ...opensearch, optional: true, queued: indexer!.queued } } : {}) };
+    return {
+      temporal: temporalState,
+      dynamodb,
+      s3,
+      ses,
+      ...(opensearch ? { opensearch: { ...opensearch, optional: true, queued: indexer!.queued } } : {}),
+    };
   };
   const log = createLogger({ component: 'api' }, config.LOG_LEVEL);
   const tables = createTables(aws.doc, config.DYNAMODB_TABLE);

@@ -25,7 +25,9 @@ export { WORKFLOWS_PATH } from './workflows-path';
 /** Webpack needs a few hundred MB while it bundles; a child process keeps that out of the worker. */
 async function bundleInChildProcess(): Promise<string> {
   const out = join(mkdtempSync(join(tmpdir(), 'email-engine-workflows-')), 'workflow-bundle.js');
-  await promisify(execFile)(process.execPath, ['--import', 'tsx', join(__dirname, 'bundle-workflows.ts'), out], { cwd: join(__dirname, '..') });
+  await promisify(execFile)(process.execPath, ['--import', 'tsx', join(__dirname, 'bundle-workflows.ts'), out], {
+    cwd: join(__dirname, '..'),
+  });
   return out;
 }
 

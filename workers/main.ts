@@ -8,7 +8,9 @@ async function main() {
   const stop = () => void workers.shutdown();
   process.once('SIGINT', stop);
   process.once('SIGTERM', stop);
-  console.error(JSON.stringify({ level: 'info', msg: 'worker running', task_queues: [config.TEMPORAL_TASK_QUEUE, config.TEMPORAL_SEND_TASK_QUEUE] }));
+  console.error(
+    JSON.stringify({ level: 'info', msg: 'worker running', task_queues: [config.TEMPORAL_TASK_QUEUE, config.TEMPORAL_SEND_TASK_QUEUE] }),
+  );
   await workers.run();
 }
 

@@ -2,14 +2,7 @@
 // Temporal API, so it is unit-tested as plain code (test/unit/campaign-state.test.ts). Every
 // "may this happen now" comes from the transaction status machine in src/domain.
 import { canTransition, isBeforeSending, type TransactionStatus } from '../src/domain/transaction-status';
-import {
-  addTally,
-  emptyTally,
-  type BatchTally,
-  type CarriedState,
-  type ControlResult,
-  type TransactionProgress,
-} from '../src/contracts';
+import { addTally, emptyTally, type BatchTally, type CarriedState, type ControlResult, type TransactionProgress } from '../src/contracts';
 
 export type ControlRequest = 'pause' | 'resume' | 'cancel' | 'sendNow' | 'reschedule';
 

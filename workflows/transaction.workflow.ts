@@ -255,9 +255,11 @@ async function startBatch(run: CampaignRun, pace: ReturnType<typeof pacing>, par
 /** Signals every batch that started and has not reported sent (one that already ended is skipped). */
 function tellOpenBatches(run: CampaignRun, action: 'pause' | 'resume' | 'cancel'): Promise<unknown> {
   return Promise.all(
-    run.campaign
-      .openBatches()
-      .map((n) => getExternalWorkflowHandle(batchWorkflowId(run.transactionId, n)).signal(batchControlSignal, action).catch(() => undefined)),
+    run.campaign.openBatches().map((n) =>
+      getExternalWorkflowHandle(batchWorkflowId(run.transactionId, n))
+        .signal(batchControlSignal, action)
+        .catch(() => undefined),
+    ),
   );
 }
 

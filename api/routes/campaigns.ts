@@ -135,7 +135,13 @@ function messagesPosition(raw: string | undefined, transactionId: string, batchC
   const value = decodeCursor<{ b?: unknown; k?: unknown }>(raw);
   if (value === undefined) return { b: 1 };
   const b = value.b;
-  if (typeof b !== 'number' || !Number.isInteger(b) || b < 1 || b > batchCount + 1 || Object.keys(value).some((k) => k !== 'b' && k !== 'k')) {
+  if (
+    typeof b !== 'number' ||
+    !Number.isInteger(b) ||
+    b < 1 ||
+    b > batchCount + 1 ||
+    Object.keys(value).some((k) => k !== 'b' && k !== 'k')
+  ) {
     throw new DomainError('invalid', 'INVALID_CURSOR', 'The cursor is not valid.');
   }
   if (value.k === undefined) return { b };
@@ -185,13 +191,7 @@ export function campaignRoutes(deps: ApiDeps): Router {
     let key = position.k;
     const batchCount = txn.batch_count ?? 0;
     while (batch <= batchCount && items.length < query.limit) {
-      const page = await deps.messages.pageMessages(
-        txn.transaction_id,
-        batchIdOf(batch),
-        query.limit - items.length,
-        key,
-        stored,
-      );
+      const page = await deps.messages.pageMessages(txn.transaction_id, batchIdOf(batch), query.limit - items.length, key, stored);
       for (const m of page.items) {
         const view = messageView(m, txn);
         if (!query.status || view.status === query.status) items.push(view);
@@ -217,7 +217,11 @@ export function campaignRoutes(deps: ApiDeps): Router {
     if (!deps.analytics) throw new DomainError('unavailable', 'ANALYTICS_NOT_CONFIGURED', 'Analytics are not configured (OPENSEARCH_URL).');
     let result;
     try {
-      result = await deps.analytics.analytics.campaignAnalytics(txn.tenant_id, txn.transaction_id, { interval: query.interval, topDomains: query.top, topUrls: query.top });
+      result = await deps.analytics.analytics.campaignAnalytics(txn.tenant_id, txn.transaction_id, {
+        interval: query.interval,
+        topDomains: query.top,
+        topUrls: query.top,
+      });
     } catch (error) {
       deps.log.warn('analytics query failed', { transaction_id: txn.transaction_id, error: (error as Error).message });
       throw new DomainError('unavailable', 'ANALYTICS_UNAVAILABLE', 'Analytics are unavailable right now; try again shortly.');

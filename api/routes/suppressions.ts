@@ -19,7 +19,9 @@ function emailParam(raw: string): string {
 export function suppressionRoutes(deps: ApiDeps): Router {
   const router = Router();
   router.get('/', async (req, res) => {
-    const query = z.object({ limit: z.coerce.number().int().min(1).max(1000).default(100), cursor: z.string().max(4096).optional() }).parse(req.query);
+    const query = z
+      .object({ limit: z.coerce.number().int().min(1).max(1000).default(100), cursor: z.string().max(4096).optional() })
+      .parse(req.query);
     const tenantId = tenantOf(req);
     const { PK, skPrefix } = ranges.suppressions(tenantId);
     const start = decodeKeyCursor(query.cursor, PK, skPrefix);

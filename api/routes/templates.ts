@@ -17,7 +17,10 @@ export const createTemplateBody = z
     subject: headerSafe.pipe(z.string().min(1).max(998)),
     from: z.string().min(3).max(320).pipe(headerSafe),
     reply_to: z.string().email().max(320).optional(),
-    text: z.string().max(512 * 1024).optional(),
+    text: z
+      .string()
+      .max(512 * 1024)
+      .optional(),
   })
   .strict();
 
@@ -64,7 +67,11 @@ export function templateRoutes(deps: ApiDeps): Router {
     const size = await deps.objects.size(template.s3_key);
     if (size === undefined) throw new DomainError('not_found', 'TEMPLATE_NOT_UPLOADED', 'Nothing was uploaded for this template.');
     if (size > deps.config.MAX_TEMPLATE_BYTES) {
-      throw new DomainError('too_large', 'TEMPLATE_TOO_LARGE', `The template is ${size} bytes; the limit is ${deps.config.MAX_TEMPLATE_BYTES}.`);
+      throw new DomainError(
+        'too_large',
+        'TEMPLATE_TOO_LARGE',
+        `The template is ${size} bytes; the limit is ${deps.config.MAX_TEMPLATE_BYTES}.`,
+      );
     }
     const html = await deps.objects.getText(template.s3_key);
     const parsed = parseTemplate({ html, subject: template.subject, text: template.text });

@@ -19,21 +19,25 @@ export function unsubscribeRoutes(deps: ApiDeps): Router {
   router.get('/:token', (req, res) => {
     const claims = claimsOf(req.params.token);
     if (!claims) return res.status(404).type('html').send(notFound);
-    res.type('html').send(
-      page(
-        'Unsubscribe',
-        `<p>Stop emails to <strong>${escape(claims.email)}</strong>?</p>` +
-          `<form method="post"><input type="hidden" name="List-Unsubscribe" value="One-Click">` +
-          `<button type="submit">Unsubscribe</button></form>`,
-      ),
-    );
+    res
+      .type('html')
+      .send(
+        page(
+          'Unsubscribe',
+          `<p>Stop emails to <strong>${escape(claims.email)}</strong>?</p>` +
+            `<form method="post"><input type="hidden" name="List-Unsubscribe" value="One-Click">` +
+            `<button type="submit">Unsubscribe</button></form>`,
+        ),
+      );
   });
 
   router.post('/:token', express.urlencoded({ extended: false, limit: '4kb' }), async (req, res) => {
     const claims = claimsOf(req.params.token);
     if (!claims) return res.status(404).type('html').send(notFound);
     await unsubscribe(deps, claims);
-    res.type('html').send(page('Unsubscribed', `<p><strong>${escape(claims.email)}</strong> will receive no more emails from this sender.</p>`));
+    res
+      .type('html')
+      .send(page('Unsubscribed', `<p><strong>${escape(claims.email)}</strong> will receive no more emails from this sender.</p>`));
   });
   return router;
 }

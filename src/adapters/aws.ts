@@ -33,10 +33,7 @@ export interface AwsClients {
   ses: SESv2Client;
 }
 
-export type AwsConfig = Pick<
-  Config,
-  'AWS_REGION' | 'AWS_ENDPOINT_MODE' | 'DYNAMODB_ENDPOINT' | 'S3_ENDPOINT' | 'SES_ENDPOINT'
->;
+export type AwsConfig = Pick<Config, 'AWS_REGION' | 'AWS_ENDPOINT_MODE' | 'DYNAMODB_ENDPOINT' | 'S3_ENDPOINT' | 'SES_ENDPOINT'>;
 
 function credentialsFor(config: AwsConfig, endpoint: string | undefined) {
   if (config.AWS_ENDPOINT_MODE === 'local' && endpoint && !process.env.AWS_ACCESS_KEY_ID) {

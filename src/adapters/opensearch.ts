@@ -126,7 +126,14 @@ export interface CampaignAnalytics {
 const keyword = { type: 'keyword' } as const;
 const date = { type: 'date' } as const;
 const flag = { type: 'boolean' } as const;
-const ids = { transaction_id: keyword, batch_id: keyword, message_id: keyword, tenant_id: keyword, recipient_domain: keyword, ses_message_id: keyword };
+const ids = {
+  transaction_id: keyword,
+  batch_id: keyword,
+  message_id: keyword,
+  tenant_id: keyword,
+  recipient_domain: keyword,
+  ses_message_id: keyword,
+};
 // dynamic: false keeps unexpected fields in _source without growing the mapping.
 const EVENT_MAPPINGS = {
   dynamic: false,
@@ -148,7 +155,10 @@ const MESSAGE_MAPPINGS = {
     status: keyword,
     updated_at: date,
     ...Object.fromEntries(
-      ['sent', 'delivered', 'bounced', 'complained', 'opened', 'clicked', 'failed', 'suppressed'].flatMap((f) => [[f, flag], [`${f}_at`, date]]),
+      ['sent', 'delivered', 'bounced', 'complained', 'opened', 'clicked', 'failed', 'suppressed'].flatMap((f) => [
+        [f, flag],
+        [`${f}_at`, date],
+      ]),
     ),
     bounce_type: keyword,
     bounce_subtype: keyword,
@@ -352,15 +362,24 @@ interface Bucket {
   doc_count: number;
   [sub: string]: unknown;
 }
-type Aggs = Record<string, { buckets?: Bucket[] | Record<string, { doc_count: number }>; doc_count?: number; value?: number } & Record<string, unknown>>;
+type Aggs = Record<
+  string,
+  { buckets?: Bucket[] | Record<string, { doc_count: number }>; doc_count?: number; value?: number } & Record<string, unknown>
+>;
 
 const bucketsOf = (agg: unknown): Bucket[] => ((agg as { buckets?: Bucket[] } | undefined)?.buckets ?? []) as Bucket[];
-const countsOf = (agg: unknown): Record<string, number> =>
-  Object.fromEntries(bucketsOf(agg).map((b) => [String(b.key), b.doc_count]));
+const countsOf = (agg: unknown): Record<string, number> => Object.fromEntries(bucketsOf(agg).map((b) => [String(b.key), b.doc_count]));
 const flagsOf = (agg: unknown) => {
   const b = (agg as { buckets?: Record<string, { doc_count: number }> } | undefined)?.buckets ?? {};
   const n = (k: string) => b[k]?.doc_count ?? 0;
-  return { sent: n('sent'), delivered: n('delivered'), bounced: n('bounced'), complained: n('complained'), opened: n('opened'), clicked: n('clicked') };
+  return {
+    sent: n('sent'),
+    delivered: n('delivered'),
+    bounced: n('bounced'),
+    complained: n('complained'),
+    opened: n('opened'),
+    clicked: n('clicked'),
+  };
 };
 
 function toAnalytics(messages: Aggs | undefined, events: Aggs | undefined): CampaignAnalytics {

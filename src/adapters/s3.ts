@@ -10,11 +10,10 @@ export class ObjectStore {
   ) {}
 
   async presignPut(key: string, contentType: string, ttlSeconds: number) {
-    const url = await getSignedUrl(
-      this.s3,
-      new PutObjectCommand({ Bucket: this.bucket, Key: key, ContentType: contentType }),
-      { expiresIn: ttlSeconds, signableHeaders: new Set(['content-type']) },
-    );
+    const url = await getSignedUrl(this.s3, new PutObjectCommand({ Bucket: this.bucket, Key: key, ContentType: contentType }), {
+      expiresIn: ttlSeconds,
+      signableHeaders: new Set(['content-type']),
+    });
     return {
       upload_url: url,
       method: 'PUT' as const,

@@ -4,12 +4,7 @@
 import { createVerify, X509Certificate } from 'node:crypto';
 import { isAmazonSnsCertUrl, isAmazonSnsHostUrl, snsStringToSign, type SnsMessage } from '../domain/sns-message';
 
-export type SnsVerificationReason =
-  | 'UNKNOWN_TOPIC'
-  | 'UNTRUSTED_CERT_URL'
-  | 'BAD_SIGNATURE'
-  | 'CERT_FETCH_FAILED'
-  | 'UNSUPPORTED_VERSION';
+export type SnsVerificationReason = 'UNKNOWN_TOPIC' | 'UNTRUSTED_CERT_URL' | 'BAD_SIGNATURE' | 'CERT_FETCH_FAILED' | 'UNSUPPORTED_VERSION';
 
 export class SnsVerificationError extends Error {
   constructor(

@@ -57,7 +57,10 @@ async function main() {
     });
     // eslint-disable-next-line @typescript-eslint/no-explicit-any -- loosely typed API JSON, read for display
     const json = (await res.json().catch(() => ({}))) as Record<string, any>;
-    if (!res.ok) fail(`${method} ${path} → ${res.status}: ${json.error?.message ?? ''} ${json.error?.details ? JSON.stringify(json.error.details) : ''}`);
+    if (!res.ok)
+      fail(
+        `${method} ${path} → ${res.status}: ${json.error?.message ?? ''} ${json.error?.details ? JSON.stringify(json.error.details) : ''}`,
+      );
     return json;
   };
   const upload = async (url: string, headers: Record<string, string>, body: Buffer) => {
@@ -93,7 +96,9 @@ async function main() {
     const { total_messages: total, processed_messages: done, percentage } = status.progress;
     const width = 30;
     const filled = Math.round((Math.min(100, percentage) / 100) * width);
-    process.stderr.write(`\r[${'#'.repeat(filled)}${'-'.repeat(width - filled)}] ${String(percentage).padStart(6)}%  ${done}/${total}  ${status.status.padEnd(13)}`);
+    process.stderr.write(
+      `\r[${'#'.repeat(filled)}${'-'.repeat(width - filled)}] ${String(percentage).padStart(6)}%  ${done}/${total}  ${status.status.padEnd(13)}`,
+    );
     if (status.status === values.until || FINAL.has(status.status)) break;
     await new Promise((r) => setTimeout(r, 500));
   }

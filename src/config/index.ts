@@ -4,9 +4,7 @@ import { z } from 'zod';
 import { SEND_HEARTBEAT_TIMEOUT_MS } from '../contracts';
 import { AWS_TIMEOUTS } from '../adapters/aws';
 
-const bool = z
-  .enum(['true', 'false', '1', '0', 'yes', 'no'])
-  .transform((v) => v === 'true' || v === '1' || v === 'yes');
+const bool = z.enum(['true', 'false', '1', '0', 'yes', 'no']).transform((v) => v === 'true' || v === '1' || v === 'yes');
 const port = z.coerce.number().int().min(0).max(65535);
 const positiveInt = z.coerce.number().int().positive();
 const optionalUrl = z.string().url().optional();
@@ -53,12 +51,22 @@ const configSchema = z.object({
   SNS_TOPIC_ARNS: z
     .string()
     .default('arn:aws:sns:us-east-1:000000000000:email-engine-ses-events')
-    .transform((v) => v.split(',').map((s) => s.trim()).filter(Boolean)),
+    .transform((v) =>
+      v
+        .split(',')
+        .map((s) => s.trim())
+        .filter(Boolean),
+    ),
   /** Local and test only: certificate URL prefixes trusted besides Amazon's SNS hosts. */
   SNS_TRUSTED_CERT_URLS: z
     .string()
     .default('')
-    .transform((v) => v.split(',').map((s) => s.trim()).filter(Boolean)),
+    .transform((v) =>
+      v
+        .split(',')
+        .map((s) => s.trim())
+        .filter(Boolean),
+    ),
   UNSUBSCRIBE_SECRET: z.string().min(16).optional(),
 
   /** Analytics; unset: the local stack starts OpenSearch, or (elsewhere) analytics are off. */
@@ -96,10 +104,7 @@ export function sendChunkSize(config: Pick<Config, 'SEND_CHUNK_SIZE' | 'BATCH_SI
 
 export class ConfigError extends Error {
   constructor(readonly issues: { variable: string; message: string }[]) {
-    super(
-      'Invalid configuration:\n' +
-        issues.map((i) => `  ${i.variable}: ${i.message}`).join('\n'),
-    );
+    super('Invalid configuration:\n' + issues.map((i) => `  ${i.variable}: ${i.message}`).join('\n'));
     this.name = 'ConfigError';
   }
 }
@@ -114,11 +119,16 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   const result = configSchema.safeParse(cleaned);
   if (result.success && result.data.APP_ENV === 'production') {
     const problems: { variable: string; message: string }[] = [];
-    if (result.data.SNS_TRUSTED_CERT_URLS.length > 0) problems.push({ variable: 'SNS_TRUSTED_CERT_URLS', message: 'must be empty in production' });
+    if (result.data.SNS_TRUSTED_CERT_URLS.length > 0)
+      problems.push({ variable: 'SNS_TRUSTED_CERT_URLS', message: 'must be empty in production' });
     if (!result.data.UNSUBSCRIBE_SECRET) problems.push({ variable: 'UNSUBSCRIBE_SECRET', message: 'is required in production' });
-    if (!result.data.PUBLIC_BASE_URL?.startsWith('https://')) problems.push({ variable: 'PUBLIC_BASE_URL', message: 'must be an https URL in production' });
+    if (!result.data.PUBLIC_BASE_URL?.startsWith('https://'))
+      problems.push({ variable: 'PUBLIC_BASE_URL', message: 'must be an https URL in production' });
     if (result.data.SENDING_GRACE_SECONDS < MIN_SENDING_GRACE_SECONDS) {
-      problems.push({ variable: 'SENDING_GRACE_SECONDS', message: `must be at least ${MIN_SENDING_GRACE_SECONDS} in production (heartbeat timeout twice plus the SES request timeout)` });
+      problems.push({
+        variable: 'SENDING_GRACE_SECONDS',
+        message: `must be at least ${MIN_SENDING_GRACE_SECONDS} in production (heartbeat timeout twice plus the SES request timeout)`,
+      });
     }
     if (problems.length > 0) throw new ConfigError(problems);
   }

@@ -14,8 +14,7 @@ export const WORKFLOW_INPUT_VERSION = 1;
 export const SEND_HEARTBEAT_TIMEOUT_MS = 30_000;
 
 export const transactionWorkflowId = (transactionId: string) => `txn-${transactionId}`;
-export const batchWorkflowId = (transactionId: string, batchNumber: number) =>
-  `txn-${transactionId}/batch-${batchNumber}`;
+export const batchWorkflowId = (transactionId: string, batchNumber: number) => `txn-${transactionId}/batch-${batchNumber}`;
 export const batchId = (batchNumber: number) => `b${String(batchNumber).padStart(5, '0')}`;
 
 export interface Throttle {

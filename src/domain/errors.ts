@@ -22,5 +22,4 @@ export class DomainError extends Error {
   }
 }
 
-export const notFound = (what: string, id: string) =>
-  new DomainError('not_found', 'NOT_FOUND', `${what} ${id} not found`);
+export const notFound = (what: string, id: string) => new DomainError('not_found', 'NOT_FOUND', `${what} ${id} not found`);

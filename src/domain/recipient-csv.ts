@@ -11,19 +11,9 @@ export const MAX_ROW_BYTES = 256 * 1024;
 const MAX_REPORTED_EMAIL_LENGTH = 320;
 
 // Supplied by the engine at send time, so the CSV need not (and should not) provide them.
-const RESERVED_PLACEHOLDERS: ReadonlySet<string> = new Set([
-  'email',
-  'unsubscribe_url',
-  'message_id',
-  'transaction_id',
-]);
+const RESERVED_PLACEHOLDERS: ReadonlySet<string> = new Set(['email', 'unsubscribe_url', 'message_id', 'transaction_id']);
 
-export type CsvHeaderErrorCode =
-  | 'EMPTY_FILE'
-  | 'NO_EMAIL_COLUMN'
-  | 'DUPLICATE_COLUMN'
-  | 'EMPTY_COLUMN_NAME'
-  | 'TOO_MANY_COLUMNS';
+export type CsvHeaderErrorCode = 'EMPTY_FILE' | 'NO_EMAIL_COLUMN' | 'DUPLICATE_COLUMN' | 'EMPTY_COLUMN_NAME' | 'TOO_MANY_COLUMNS';
 
 export class CsvHeaderError extends Error {
   constructor(
@@ -36,17 +26,10 @@ export class CsvHeaderError extends Error {
 }
 
 export type RejectCode =
-  | 'INVALID_EMAIL'
-  | 'DUPLICATE'
-  | 'MISSING_PLACEHOLDER'
-  | 'TOO_MANY_COLUMNS'
-  | 'INVALID_ENCODING'
-  | 'CELL_TOO_LARGE'
-  | 'ROW_TOO_LARGE';
+  'INVALID_EMAIL' | 'DUPLICATE' | 'MISSING_PLACEHOLDER' | 'TOO_MANY_COLUMNS' | 'INVALID_ENCODING' | 'CELL_TOO_LARGE' | 'ROW_TOO_LARGE';
 
 export type RowResult =
-  | { kind: 'valid'; email: string; data: Record<string, string> }
-  | { kind: 'rejected'; code: RejectCode; message: string; email: string };
+  { kind: 'valid'; email: string; data: Record<string, string> } | { kind: 'rejected'; code: RejectCode; message: string; email: string };
 
 export interface RowValidator {
   columns: string[];
@@ -58,9 +41,7 @@ export function createRowValidator(header: string[], requiredPlaceholders: strin
   const emailIndex = columns.indexOf('email');
   const columnIndex = new Map(columns.map((name, index) => [name, index]));
 
-  const required = [...new Set(requiredPlaceholders.map(rootName))].filter(
-    (name) => name.length > 0 && !RESERVED_PLACEHOLDERS.has(name),
-  );
+  const required = [...new Set(requiredPlaceholders.map(rootName))].filter((name) => name.length > 0 && !RESERVED_PLACEHOLDERS.has(name));
   // A placeholder with no column can never be satisfied; it still rejects row by row so
   // the caller gets one uniform report rather than a header failure it cannot act on.
   const absent = required.filter((name) => !columnIndex.has(name));
@@ -80,20 +61,14 @@ export function createRowValidator(header: string[], requiredPlaceholders: strin
     });
 
     if (row.length > columns.length) {
-      return reject(
-        'TOO_MANY_COLUMNS',
-        `Row has ${row.length} cells but the header has only ${columns.length} columns.`,
-      );
+      return reject('TOO_MANY_COLUMNS', `Row has ${row.length} cells but the header has only ${columns.length} columns.`);
     }
     if (row.some(hasBadEncoding)) {
       return reject('INVALID_ENCODING', 'Row contains bytes that are not valid UTF-8, or a NUL character.');
     }
     const oversized = row.findIndex(isCellTooLarge);
     if (oversized >= 0) {
-      return reject(
-        'CELL_TOO_LARGE',
-        `Column "${columns[oversized] ?? ''}" is larger than ${MAX_CELL_BYTES / 1024} KiB.`,
-      );
+      return reject('CELL_TOO_LARGE', `Column "${columns[oversized] ?? ''}" is larger than ${MAX_CELL_BYTES / 1024} KiB.`);
     }
 
     const rowBytes = row.reduce((n, cell) => n + utf8ByteLength(cell), 0);
@@ -106,10 +81,7 @@ export function createRowValidator(header: string[], requiredPlaceholders: strin
       return reject('INVALID_EMAIL', 'Email address is not valid.');
     }
 
-    const missing = [
-      ...absent,
-      ...present.filter((name) => (row[columnIndex.get(name) ?? -1] ?? '').trim() === ''),
-    ];
+    const missing = [...absent, ...present.filter((name) => (row[columnIndex.get(name) ?? -1] ?? '').trim() === '')];
     if (missing.length > 0) {
       const noun = missing.length === 1 ? 'placeholder' : 'placeholders';
       return reject('MISSING_PLACEHOLDER', `Missing value for ${noun}: ${missing.join(', ')}.`);
@@ -121,9 +93,10 @@ export function createRowValidator(header: string[], requiredPlaceholders: strin
     seen.add(email);
 
     // fromEntries defines own properties, so a column named "__proto__" stays plain data.
-    const data = Object.fromEntries(
-      columns.flatMap((name, index) => (index === emailIndex ? [] : [[name, row[index] ?? '']])),
-    ) as Record<string, string>;
+    const data = Object.fromEntries(columns.flatMap((name, index) => (index === emailIndex ? [] : [[name, row[index] ?? '']]))) as Record<
+      string,
+      string
+    >;
     return { kind: 'valid', email, data };
   }
 
@@ -135,10 +108,7 @@ function normalizeHeader(header: string[]): string[] {
     throw new CsvHeaderError('EMPTY_FILE', 'The file is empty: there is no header row.');
   }
   if (header.length > MAX_COLUMNS) {
-    throw new CsvHeaderError(
-      'TOO_MANY_COLUMNS',
-      `The header has ${header.length} columns; at most ${MAX_COLUMNS} are allowed.`,
-    );
+    throw new CsvHeaderError('TOO_MANY_COLUMNS', `The header has ${header.length} columns; at most ${MAX_COLUMNS} are allowed.`);
   }
 
   // Spreadsheet exports often start with a UTF-8 BOM, which would otherwise become part

@@ -24,7 +24,9 @@ export const sesEventSchema = z
       .object({
         bounceType: z.string(),
         bounceSubType: z.string().optional(),
-        bouncedRecipients: z.array(z.object({ emailAddress: z.string(), diagnosticCode: z.string().optional(), status: z.string().optional() }).passthrough()).optional(),
+        bouncedRecipients: z
+          .array(z.object({ emailAddress: z.string(), diagnosticCode: z.string().optional(), status: z.string().optional() }).passthrough())
+          .optional(),
         timestamp: z.string().optional(),
       })
       .passthrough()
@@ -38,14 +40,25 @@ export const sesEventSchema = z
       })
       .passthrough()
       .optional(),
-    open: z.object({ timestamp: z.string().optional(), userAgent: z.string().optional(), ipAddress: z.string().optional() }).passthrough().optional(),
+    open: z
+      .object({ timestamp: z.string().optional(), userAgent: z.string().optional(), ipAddress: z.string().optional() })
+      .passthrough()
+      .optional(),
     click: z
-      .object({ timestamp: z.string().optional(), userAgent: z.string().optional(), ipAddress: z.string().optional(), link: z.string().optional() })
+      .object({
+        timestamp: z.string().optional(),
+        userAgent: z.string().optional(),
+        ipAddress: z.string().optional(),
+        link: z.string().optional(),
+      })
       .passthrough()
       .optional(),
     reject: z.object({ reason: z.string().optional() }).passthrough().optional(),
     failure: z.object({ errorMessage: z.string().optional(), templateName: z.string().optional() }).passthrough().optional(),
-    deliveryDelay: z.object({ delayType: z.string().optional(), timestamp: z.string().optional(), expirationTime: z.string().optional() }).passthrough().optional(),
+    deliveryDelay: z
+      .object({ delayType: z.string().optional(), timestamp: z.string().optional(), expirationTime: z.string().optional() })
+      .passthrough()
+      .optional(),
     subscription: z.record(z.string(), z.unknown()).optional(),
   })
   .passthrough();
@@ -53,16 +66,7 @@ export const sesEventSchema = z
 export type SesEvent = z.infer<typeof sesEventSchema>;
 
 export type EffectKind =
-  | 'send'
-  | 'delivery'
-  | 'bounce'
-  | 'complaint'
-  | 'reject'
-  | 'rendering_failure'
-  | 'open'
-  | 'click'
-  | 'delivery_delay'
-  | 'subscription';
+  'send' | 'delivery' | 'bounce' | 'complaint' | 'reject' | 'rendering_failure' | 'open' | 'click' | 'delivery_delay' | 'subscription';
 
 export type CounterName = 'delivered' | 'bounced' | 'complained' | 'opened' | 'clicked' | 'failed';
 
@@ -152,7 +156,11 @@ export function effectOf(event: SesEvent, now: string): MessageEffect | undefine
         counter: 'complained',
         outcome: true,
         suppress: { reason: 'COMPLAINT' },
-        fields: clean({ complaint_type: c.complaintFeedbackType, complaint_subtype: c.complaintSubType, complaint_user_agent: c.userAgent }),
+        fields: clean({
+          complaint_type: c.complaintFeedbackType,
+          complaint_subtype: c.complaintSubType,
+          complaint_user_agent: c.userAgent,
+        }),
       };
     }
     case 'reject':

@@ -63,9 +63,7 @@ export function parseSnsMessage(body: unknown): SnsMessage {
   }
   const result = schema.safeParse(value);
   if (!result.success) {
-    const issues = result.error.issues
-      .map((issue) => `${issue.path.map(String).join('.') || '(root)'}: ${issue.message}`)
-      .join('; ');
+    const issues = result.error.issues.map((issue) => `${issue.path.map(String).join('.') || '(root)'}: ${issue.message}`).join('; ');
     throw new Error(`invalid SNS message: ${issues}`);
   }
   const message: SnsMessage = { ...result.data };
@@ -107,11 +105,7 @@ export function isAmazonSnsHostUrl(url: string): boolean {
   }
   // WHATWG URL drops ":443" for https, so any remaining port is a non-default one.
   return (
-    parsed.protocol === 'https:' &&
-    parsed.username === '' &&
-    parsed.password === '' &&
-    parsed.port === '' &&
-    SNS_HOST.test(parsed.hostname)
+    parsed.protocol === 'https:' && parsed.username === '' && parsed.password === '' && parsed.port === '' && SNS_HOST.test(parsed.hostname)
   );
 }
 

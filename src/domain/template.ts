@@ -13,8 +13,7 @@ export type TemplateParts = { html: string; subject: string; text?: string };
 type PartName = 'html' | 'subject' | 'text';
 
 export type ParseResult =
-  | { ok: true; placeholders: string[] }
-  | { ok: false; part: PartName; line: number; column: number; message: string };
+  { ok: true; placeholders: string[] } | { ok: false; part: PartName; line: number; column: number; message: string };
 
 export type TemplateRenderErrorCode = 'UNDEFINED_VARIABLE' | 'RENDER_LIMIT' | 'MEMORY_LIMIT' | 'RENDER_FAILED';
 
@@ -143,9 +142,7 @@ export function parseTemplate(parts: TemplateParts): ParseResult {
 export function compileTemplate(parts: TemplateParts): CompiledTemplate {
   const parsed = parseAll(parts);
   if (!Array.isArray(parsed)) {
-    throw new Error(
-      `Template ${parsed.part} has a syntax error at line ${parsed.line}, column ${parsed.column}: ${parsed.message}`,
-    );
+    throw new Error(`Template ${parsed.part} has a syntax error at line ${parsed.line}, column ${parsed.column}: ${parsed.message}`);
   }
   const find = (part: PartName) => parsed.find((p) => p.part === part)?.templates;
   const html = find('html') ?? [];
@@ -166,12 +163,7 @@ export function compileTemplate(parts: TemplateParts): CompiledTemplate {
   };
 }
 
-async function renderPart(
-  part: PartName,
-  templates: Template[],
-  data: Record<string, unknown>,
-  deadline: number,
-): Promise<string> {
+async function renderPart(part: PartName, templates: Template[], data: Record<string, unknown>, deadline: number): Promise<string> {
   const remaining = Math.max(1, Math.floor(deadline - performance.now()));
   try {
     return String(await engineFor(part).render(templates, data, { renderLimit: remaining }));

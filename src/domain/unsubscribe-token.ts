@@ -12,7 +12,9 @@ export interface UnsubscribeClaims {
 const mac = (secret: string, payload: string) => createHmac('sha256', secret).update(payload).digest('base64url');
 
 export function createUnsubscribeToken(secret: string, claims: UnsubscribeClaims): string {
-  const payload = Buffer.from(JSON.stringify([claims.tenantId, claims.email, claims.transactionId, claims.messageId])).toString('base64url');
+  const payload = Buffer.from(JSON.stringify([claims.tenantId, claims.email, claims.transactionId, claims.messageId])).toString(
+    'base64url',
+  );
   return `${payload}.${mac(secret, payload)}`;
 }
 

@@ -11,18 +11,11 @@ const SECRET_BYTES = 24;
 export type WebhookHeaderName = 'webhook-id' | 'webhook-timestamp' | 'webhook-signature';
 
 export function signWebhook(secret: string, id: string, timestampSeconds: number, body: string): string {
-  const digest = createHmac('sha256', secretKey(secret))
-    .update(`${id}.${timestampSeconds}.${body}`, 'utf8')
-    .digest('base64');
+  const digest = createHmac('sha256', secretKey(secret)).update(`${id}.${timestampSeconds}.${body}`, 'utf8').digest('base64');
   return `${SIGNATURE_VERSION},${digest}`;
 }
 
-export function webhookHeaders(
-  secret: string,
-  id: string,
-  timestampSeconds: number,
-  body: string,
-): Record<WebhookHeaderName, string> {
+export function webhookHeaders(secret: string, id: string, timestampSeconds: number, body: string): Record<WebhookHeaderName, string> {
   return {
     'webhook-id': id,
     'webhook-timestamp': String(timestampSeconds),
@@ -66,9 +59,7 @@ export function generateWebhookSecret(): string {
 // Standard Webhooks secrets are "whsec_" + base64 key bytes; anything else is taken as a
 // plain passphrase so hand-made secrets still work.
 function secretKey(secret: string): Buffer {
-  return secret.startsWith(SECRET_PREFIX)
-    ? Buffer.from(secret.slice(SECRET_PREFIX.length), 'base64')
-    : Buffer.from(secret, 'utf8');
+  return secret.startsWith(SECRET_PREFIX) ? Buffer.from(secret.slice(SECRET_PREFIX.length), 'base64') : Buffer.from(secret, 'utf8');
 }
 
 function allHeaders(headers: Record<string, string | string[] | undefined>, name: string): string[] {

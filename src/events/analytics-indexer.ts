@@ -58,7 +58,10 @@ export class AnalyticsIndexer {
         this.templatesReady = true;
       }
       // Message upserts merge in order, so a batch keeps the order the events were applied in.
-      const [e, m] = [events.length ? await this.analytics.indexEvents(events) : undefined, messages.length ? await this.analytics.upsertMessages(messages) : undefined];
+      const [e, m] = [
+        events.length ? await this.analytics.indexEvents(events) : undefined,
+        messages.length ? await this.analytics.upsertMessages(messages) : undefined,
+      ];
       const failed = [...(e?.failed ?? []), ...(m?.failed ?? [])];
       if (failed.length > 0) this.log.warn('analytics documents refused', { count: failed.length, first: failed[0] });
       this.indexed += events.length + messages.length - failed.length;

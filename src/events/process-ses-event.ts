@@ -36,7 +36,12 @@ const FLAG_OF: Partial<Record<EffectKind, keyof EmailMessageDoc>> = {
 };
 
 /** The analytics documents for an applied (or repeated engagement) event. */
-function analyticsDocs(effect: MessageEffect, before: MessageRecord, ref: { transactionId: string; batchId: string; messageId: string; sesMessageId: string }, applied: boolean) {
+function analyticsDocs(
+  effect: MessageEffect,
+  before: MessageRecord,
+  ref: { transactionId: string; batchId: string; messageId: string; sesMessageId: string },
+  applied: boolean,
+) {
   const f = effect.fields as Record<string, string | undefined>;
   // Same SES event twice → same id (indexing is idempotent); a second open is a new document.
   const event: EmailEventDoc = {
@@ -99,7 +104,13 @@ export function createSesEventProcessor(deps: EventProcessorDeps) {
         tenant_id: before.tenant_id,
         email: before.recipient_email,
         reason: effect.suppress.reason,
-        source: { event: effect.kind, transaction_id: target.transactionId, message_id: target.messageId, ses_message_id: target.sesMessageId, ...effect.fields },
+        source: {
+          event: effect.kind,
+          transaction_id: target.transactionId,
+          message_id: target.messageId,
+          ses_message_id: target.sesMessageId,
+          ...effect.fields,
+        },
         created_at: effect.at,
       });
     }
@@ -113,7 +124,11 @@ export function createSesEventProcessor(deps: EventProcessorDeps) {
       // The message's first outcome: one more for its batch. The event that completes the
       // batch's count (known once sending is over) wakes the batch workflow, once.
       const batch = await deps.batches.addBatchOutcome(target.transactionId, target.batchId).catch((error: unknown) => {
-        deps.log.warn('batch outcome count not updated', { transaction_id: target.transactionId, batch_id: target.batchId, error: (error as Error).message });
+        deps.log.warn('batch outcome count not updated', {
+          transaction_id: target.transactionId,
+          batch_id: target.batchId,
+          error: (error as Error).message,
+        });
         return undefined;
       });
       if (batch && batch.awaiting !== undefined && batch.outcomes === batch.awaiting) {

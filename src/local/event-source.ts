@@ -154,7 +154,11 @@ export function sesEventsFor(email: Email, now: Date = new Date()): SesEvent[] {
   for (const recipient of recipientsOf(email)) {
     const outcome = outcomesFor(recipient);
     if (outcome === 'transient-bounce') {
-      events.push({ eventType: 'Bounce', mail, bounce: bounce(recipient, 'Transient', 'MailboxFull', '4.2.2', 'smtp; 452 4.2.2 Mailbox full') });
+      events.push({
+        eventType: 'Bounce',
+        mail,
+        bounce: bounce(recipient, 'Transient', 'MailboxFull', '4.2.2', 'smtp; 452 4.2.2 Mailbox full'),
+      });
     } else if (outcome === 'suppressed') {
       const why = 'Amazon SES did not send the message to this address because it is on the suppression list for your account.';
       events.push({ eventType: 'Bounce', mail, bounce: bounce(recipient, 'Permanent', 'OnAccountSuppressionList', '5.1.1', why) });
@@ -256,8 +260,7 @@ export async function startEventSource(opts: EventSourceOptions): Promise<EventS
     }
   }
 
-  const idle = () =>
-    active === 0 && queue.length === 0 ? Promise.resolve() : new Promise<void>((resolve) => idleWaiters.push(resolve));
+  const idle = () => (active === 0 && queue.length === 0 ? Promise.resolve() : new Promise<void>((resolve) => idleWaiters.push(resolve)));
 
   async function pollOnce(enqueue: boolean): Promise<void> {
     const res = await fetch(`${opts.sesEndpoint}/store?since=${since}`, { signal: AbortSignal.timeout(POST_TIMEOUT_MS) });

@@ -14,14 +14,24 @@ export interface LocalEventsPipeline {
   stop(): Promise<void>;
 }
 
-export async function startLocalEventsPipeline(opts: { topicArn: string; sesEndpoint: string; log?: (line: string) => void }): Promise<LocalEventsPipeline> {
+export async function startLocalEventsPipeline(opts: {
+  topicArn: string;
+  sesEndpoint: string;
+  log?: (line: string) => void;
+}): Promise<LocalEventsPipeline> {
   const signer: SnsSigner = await startSnsSigner({ topicArn: opts.topicArn });
   let source: EventSource | undefined;
   return {
     env: { SNS_TRUSTED_CERT_URLS: signer.certUrl, SNS_TOPIC_ARNS: opts.topicArn },
     signer,
     async connect(apiUrl: string, pollMs?: number) {
-      source = await startEventSource({ sesEndpoint: opts.sesEndpoint, targetUrl: `${apiUrl}/api/v1/events/ses`, signer, log: opts.log, pollMs });
+      source = await startEventSource({
+        sesEndpoint: opts.sesEndpoint,
+        targetUrl: `${apiUrl}/api/v1/events/ses`,
+        signer,
+        log: opts.log,
+        pollMs,
+      });
     },
     async flush() {
       await source?.flush();

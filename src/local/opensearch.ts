@@ -3,8 +3,22 @@
 // run as a child process with its own config, data and logs, and stopped without orphans.
 import { spawn, spawnSync } from 'node:child_process';
 import {
-  chmodSync, chownSync, closeSync, copyFileSync, existsSync, linkSync, lstatSync, mkdirSync, openSync, readdirSync,
-  readFileSync, realpathSync, renameSync, rmSync, statSync, writeFileSync,
+  chmodSync,
+  chownSync,
+  closeSync,
+  copyFileSync,
+  existsSync,
+  linkSync,
+  lstatSync,
+  mkdirSync,
+  openSync,
+  readdirSync,
+  readFileSync,
+  realpathSync,
+  renameSync,
+  rmSync,
+  statSync,
+  writeFileSync,
 } from 'node:fs';
 import { homedir } from 'node:os';
 import { delimiter, dirname, join, resolve } from 'node:path';
@@ -120,9 +134,7 @@ function run(cmd: string, args: string[], onLine?: (line: string) => void, cwd?:
     };
     child.stdout.on('data', feed);
     child.stderr.on('data', feed);
-    child.on('error', (error) =>
-      reject(new Error(`${cmd} is needed to fetch OpenSearch from Maven Central: ${error.message}`)),
-    );
+    child.on('error', (error) => reject(new Error(`${cmd} is needed to fetch OpenSearch from Maven Central: ${error.message}`)));
     child.on('exit', (code) => (code === 0 ? resolvePromise() : reject(new Error(`${cmd} failed (exit ${code}):\n${tail}`))));
   });
 }
@@ -283,7 +295,12 @@ export async function startOpenSearch(opts: StartOpenSearchOptions): Promise<Run
     'cluster.routing.allocation.disk.threshold_enabled': false,
     ...opts.settings,
   };
-  writeFileSync(join(dirs.config, 'opensearch.yml'), Object.entries(settings).map(([k, v]) => `${k}: ${JSON.stringify(v)}`).join('\n') + '\n');
+  writeFileSync(
+    join(dirs.config, 'opensearch.yml'),
+    Object.entries(settings)
+      .map(([k, v]) => `${k}: ${JSON.stringify(v)}`)
+      .join('\n') + '\n',
+  );
   copyFileSync(join(dist.home, 'config', 'log4j2.properties'), join(dirs.config, 'log4j2.properties'));
   const consoleLog = join(dirs.logs, 'console.log');
   writeFileSync(consoleLog, '');
@@ -325,7 +342,8 @@ export async function startOpenSearch(opts: StartOpenSearchOptions): Promise<Run
   try {
     while (true) {
       if (exited || child.pid === undefined) throw new Error(`OpenSearch exited during start-up; last output:\n${tail(consoleLog)}`);
-      if (Date.now() - started > READY_TIMEOUT_MS) throw new Error(`OpenSearch not ready after ${READY_TIMEOUT_MS / 1000} s:\n${tail(consoleLog)}`);
+      if (Date.now() - started > READY_TIMEOUT_MS)
+        throw new Error(`OpenSearch not ready after ${READY_TIMEOUT_MS / 1000} s:\n${tail(consoleLog)}`);
       const health = await fetch(`${url}/_cluster/health?wait_for_status=yellow&timeout=1s`, { signal: AbortSignal.timeout(3000) })
         .then((r) => (r.ok ? (r.json() as Promise<{ status?: string }>) : undefined))
         .catch(() => undefined);

@@ -14,12 +14,7 @@ export function freePort(host = '127.0.0.1'): Promise<number> {
   });
 }
 
-export async function waitUntil(
-  what: string,
-  probe: () => Promise<boolean>,
-  timeoutMs = 60_000,
-  intervalMs = 200,
-): Promise<void> {
+export async function waitUntil(what: string, probe: () => Promise<boolean>, timeoutMs = 60_000, intervalMs = 200): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   let lastError: unknown;
   while (Date.now() < deadline) {

@@ -21,7 +21,11 @@ export function startProcess(
   /** 'echo': stdout (where the Temporal core logs) goes to `echo` too instead of this process's stdout. */
   stdout: 'inherit' | 'echo' = 'inherit',
 ): Promise<ChildProcess> {
-  const child = spawn(process.execPath, [...(NODE_ARGS[script] ?? []), '--import', 'tsx', join(ROOT, script)], { cwd: ROOT, env, stdio: ['ignore', stdout === 'echo' ? 'pipe' : 'inherit', 'pipe'] });
+  const child = spawn(process.execPath, [...(NODE_ARGS[script] ?? []), '--import', 'tsx', join(ROOT, script)], {
+    cwd: ROOT,
+    env,
+    stdio: ['ignore', stdout === 'echo' ? 'pipe' : 'inherit', 'pipe'],
+  });
   child.stdout?.on('data', echo);
   return new Promise((resolve, reject) => {
     let seen: string | undefined = '';

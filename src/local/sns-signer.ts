@@ -32,8 +32,20 @@ async function selfSignedCertificate(): Promise<{ key: KeyObject; certPem: strin
     await execFileAsync(
       'openssl',
       [
-        'req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-sha256', '-days', '365',
-        '-subj', '/CN=sns.local.invalid', '-keyout', keyPath, '-out', certPath,
+        'req',
+        '-x509',
+        '-newkey',
+        'rsa:2048',
+        '-nodes',
+        '-sha256',
+        '-days',
+        '365',
+        '-subj',
+        '/CN=sns.local.invalid',
+        '-keyout',
+        keyPath,
+        '-out',
+        certPath,
       ],
       { timeout: 30_000 },
     );

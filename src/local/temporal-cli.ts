@@ -57,10 +57,7 @@ async function buildWithGo(dir: string, log: (line: string) => void): Promise<st
     child.stderr.on('data', (chunk: Buffer) => {
       stderr = (stderr + chunk.toString()).slice(-4000);
     });
-    const ticker = setInterval(
-      () => log(`  still building the Temporal CLI (${Math.round((Date.now() - started) / 1000)} s)`),
-      30_000,
-    );
+    const ticker = setInterval(() => log(`  still building the Temporal CLI (${Math.round((Date.now() - started) / 1000)} s)`), 30_000);
     child.on('error', reject);
     child.on('exit', (code) => {
       clearInterval(ticker);

@@ -12,10 +12,7 @@ const schema = z.object({
   ui_port: z.number().int(),
   db_filename: z.string().min(1),
   log_level: z.enum(['debug', 'info', 'warn', 'error']),
-  search_attributes: z.record(
-    z.string(),
-    z.enum(['Keyword', 'Text', 'Int', 'Double', 'Bool', 'Datetime', 'KeywordList']),
-  ),
+  search_attributes: z.record(z.string(), z.enum(['Keyword', 'Text', 'Int', 'Double', 'Bool', 'Datetime', 'KeywordList'])),
   dynamic_config: z.record(z.string(), z.union([z.string(), z.number(), z.boolean()])),
 });
 
@@ -29,8 +26,5 @@ export function readTemporalDevConfig(path = TEMPORAL_DEV_CONFIG_PATH): Temporal
 
 /** Flags for `temporal server start-dev` that the SDK's launcher has no option for. */
 export function dynamicConfigArgs(config: TemporalDevConfig): string[] {
-  return Object.entries(config.dynamic_config).flatMap(([key, value]) => [
-    '--dynamic-config-value',
-    `${key}=${JSON.stringify(value)}`,
-  ]);
+  return Object.entries(config.dynamic_config).flatMap(([key, value]) => ['--dynamic-config-value', `${key}=${JSON.stringify(value)}`]);
 }

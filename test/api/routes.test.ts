@@ -56,7 +56,11 @@ beforeAll(async () => {
 });
 afterAll(async () => {
   // No worker ever polls their task queue: end them rather than leave them running.
-  for (const id of started) await deps.temporal.workflow.getHandle(transactionWorkflowId(id)).terminate('route test done').catch(() => undefined);
+  for (const id of started)
+    await deps.temporal.workflow
+      .getHandle(transactionWorkflowId(id))
+      .terminate('route test done')
+      .catch(() => undefined);
   await served?.close();
   data.close();
 });
@@ -117,7 +121,12 @@ describe('pagination', () => {
     const emails = Array.from({ length: 5 }, (_, i) => `s${i}-${uid()}@example.com`);
     for (const email of emails) expect((await mine.put(`/api/v1/suppressions/${email}`, { reason: 'TEST' })).status).toBe(200);
     const pages = await allPages(mine, '/api/v1/suppressions', 2);
-    expect(pages.flat().map((s) => s.email).sort()).toEqual([...emails].sort());
+    expect(
+      pages
+        .flat()
+        .map((s) => s.email)
+        .sort(),
+    ).toEqual([...emails].sort());
     expect(pages.length).toBeGreaterThanOrEqual(3);
   });
 
@@ -153,7 +162,8 @@ describe('tenancy', () => {
       ['get', `/api/v1/templates/${templateId}`],
       ['post', `/api/v1/templates/${templateId}/confirm`],
     ] as const) {
-      const res = method === 'patch' ? await mine.patch(path, { send_at: new Date(Date.now() + 60_000).toISOString() }) : await mine[method](path);
+      const res =
+        method === 'patch' ? await mine.patch(path, { send_at: new Date(Date.now() + 60_000).toISOString() }) : await mine[method](path);
       expectError(res, 404, 'NOT_FOUND');
     }
     expect((await api.get(`/api/v1/campaigns/${id}/messages/${messageId}`)).status).toBe(200);
@@ -162,13 +172,22 @@ describe('tenancy', () => {
 
   it('control of a campaign whose workflow is not running is a 409; a bad body is a 400 first', async () => {
     const { id } = await ingested();
-    for (const status of ['PROCESSING', 'READY_TO_SEND', 'SENT', 'COMPLETED'] as const) expect(await data.deps.store.setTransactionStatus(id, status)).toBe(true);
+    for (const status of ['PROCESSING', 'READY_TO_SEND', 'SENT', 'COMPLETED'] as const)
+      expect(await data.deps.store.setTransactionStatus(id, status)).toBe(true);
     const res = await api.post(`/api/v1/campaigns/${id}/pause`);
     expectError(res, 409, 'CAMPAIGN_STATE_CONFLICT');
     expect(res.body.error.message).toContain('COMPLETED');
     expectError(await api.patch(`/api/v1/campaigns/${id}/schedule`, { send_at: 'tomorrow' }), 400, 'VALIDATION_FAILED');
-    expectError(await api.patch(`/api/v1/campaigns/${id}/schedule`, { send_at: new Date().toISOString(), extra: 1 }), 400, 'VALIDATION_FAILED');
-    expectError(await api.patch(`/api/v1/campaigns/${id}/schedule`, { send_at: new Date(Date.now() + 60_000).toISOString() }), 409, 'CAMPAIGN_STATE_CONFLICT');
+    expectError(
+      await api.patch(`/api/v1/campaigns/${id}/schedule`, { send_at: new Date().toISOString(), extra: 1 }),
+      400,
+      'VALIDATION_FAILED',
+    );
+    expectError(
+      await api.patch(`/api/v1/campaigns/${id}/schedule`, { send_at: new Date(Date.now() + 60_000).toISOString() }),
+      409,
+      'CAMPAIGN_STATE_CONFLICT',
+    );
   });
 });
 
@@ -188,7 +207,11 @@ describe('Idempotency-Key', () => {
     const replay = await mine.post('/api/v1/campaigns', reordered, { 'Idempotency-Key': key });
     expect(replay.status).toBe(202);
     expect(replay.body).toEqual({ transaction_id: id, status: 'ACCEPT' });
-    expectError(await mine.post('/api/v1/campaigns', { ...body, callback_url: 'https://example.com/hook' }, { 'Idempotency-Key': key }), 409, 'IDEMPOTENCY_KEY_REUSED');
+    expectError(
+      await mine.post('/api/v1/campaigns', { ...body, callback_url: 'https://example.com/hook' }, { 'Idempotency-Key': key }),
+      409,
+      'IDEMPOTENCY_KEY_REUSED',
+    );
     expectError(await mine.post('/api/v1/campaigns', body, { 'Idempotency-Key': 'k'.repeat(256) }), 400, 'INVALID_IDEMPOTENCY_KEY');
 
     // Without a key, or with another one, the same body is a new campaign.
@@ -215,7 +238,8 @@ describe('Idempotency-Key', () => {
 describe('what messages show', () => {
   it("shows unsent messages in their campaign's state, and filters on what it shows", async () => {
     const { id } = await ingested();
-    const statuses = async (query = '') => ((await api.get(`/api/v1/campaigns/${id}/messages?limit=100${query}`)).body.items as any[]).map((m) => m.status);
+    const statuses = async (query = '') =>
+      ((await api.get(`/api/v1/campaigns/${id}/messages?limit=100${query}`)).body.items as any[]).map((m) => m.status);
     expect(new Set(await statuses())).toEqual(new Set(['CREATED']));
 
     await data.deps.store.setTransactionStatus(id, 'PROCESSING');
@@ -225,7 +249,11 @@ describe('what messages show', () => {
     expect(await statuses('&status=CREATED')).toEqual([]);
     expect(await statuses('&status=SENT')).toEqual([]);
     const status = (await api.get(`/api/v1/campaigns/${id}/status`)).body;
-    expect(status).toMatchObject({ status: 'SCHEDULED', progress: { total_messages: 12, processed_messages: 0, percentage: 0 }, estimated_completion: null });
+    expect(status).toMatchObject({
+      status: 'SCHEDULED',
+      progress: { total_messages: 12, processed_messages: 0, percentage: 0 },
+      estimated_completion: null,
+    });
     expect(status.status_history.map((h: any) => h.status)).toEqual(['ACCEPT', 'PROCESSING', 'SCHEDULED']);
 
     await data.deps.store.setTransactionStatus(id, 'CANCELLED');
@@ -239,10 +267,19 @@ describe('validation', () => {
     const { id } = await ingested();
     const bad: [string, Promise<ApiResponse<any>>][] = [
       ['template without a name', api.post('/api/v1/templates/presigned-url', { subject: 's', from: 'a@example.com' })],
-      ['template subject with a line break', api.post('/api/v1/templates/presigned-url', { name: 'n', subject: 'a\r\nBcc: x@example.com', from: 'a@example.com' })],
+      [
+        'template subject with a line break',
+        api.post('/api/v1/templates/presigned-url', { name: 'n', subject: 'a\r\nBcc: x@example.com', from: 'a@example.com' }),
+      ],
       ['file that is not CSV', api.post('/api/v1/files/presigned-url', { file_name: 'a.txt', content_type: 'text/plain' })],
-      ['campaign with a negative throttle', api.post('/api/v1/campaigns', { template_id: 't', file_id: 'f', throttle: { emails_per_minute: -1 } })],
-      ['campaign with send_at that is no date', api.post('/api/v1/campaigns', { template_id: 't', file_id: 'f', schedule: { send_at: 'soon' } })],
+      [
+        'campaign with a negative throttle',
+        api.post('/api/v1/campaigns', { template_id: 't', file_id: 'f', throttle: { emails_per_minute: -1 } }),
+      ],
+      [
+        'campaign with send_at that is no date',
+        api.post('/api/v1/campaigns', { template_id: 't', file_id: 'f', schedule: { send_at: 'soon' } }),
+      ],
       ['suppression with an unknown field', api.put(`/api/v1/suppressions/v-${uid()}@example.com`, { reason: 'x', why: 'y' })],
       ['messages limit 0', api.get(`/api/v1/campaigns/${id}/messages?limit=0`)],
       ['messages limit not a number', api.get(`/api/v1/campaigns/${id}/messages?limit=ten`)],

@@ -26,7 +26,8 @@ const { values } = parseArgs({
 });
 const N = Number(values.recipients);
 const status = (line: string) => process.stderr.write(`\r\x1b[K${line}`);
-const procStatusMb = (pid: number, field: string) => Number(new RegExp(`${field}:\\s+(\\d+)`).exec(readFileSync(`/proc/${pid}/status`, 'utf8'))![1]) / 1024;
+const procStatusMb = (pid: number, field: string) =>
+  Number(new RegExp(`${field}:\\s+(\\d+)`).exec(readFileSync(`/proc/${pid}/status`, 'utf8'))![1]) / 1024;
 const peakRssMb = (pid: number) => procStatusMb(pid, 'VmHWM');
 const rssMb = (pid: number) => procStatusMb(pid, 'VmRSS');
 const round = (n: number, d = 1) => Number(n.toFixed(d));
@@ -88,7 +89,11 @@ async function main() {
       txn = (await api.get(`/api/v1/campaigns/${id}/status`)).body;
       phase = txn.status;
       const c = txn.counts ?? {};
-      bar(txn.status === 'SENT' || txn.status === 'COMPLETED' ? c.delivered ?? 0 : c.sent ?? 0, N, `${txn.status} (sent ${c.sent ?? 0}, delivered ${c.delivered ?? 0})`);
+      bar(
+        txn.status === 'SENT' || txn.status === 'COMPLETED' ? (c.delivered ?? 0) : (c.sent ?? 0),
+        N,
+        `${txn.status} (sent ${c.sent ?? 0}, delivered ${c.delivered ?? 0})`,
+      );
       if (['COMPLETED', 'FAILED', 'CANCELLED'].includes(txn.status)) break;
       await new Promise((r) => setTimeout(r, firstMailAt === undefined ? 100 : 1000));
     }
@@ -101,7 +106,10 @@ async function main() {
     phase = 'event load';
     status('posting signed events…');
     const eventsPerS = await eventLoad(platform, id, Number(values.events));
-    const client = new Client({ connection: await Connection.connect({ address: config.TEMPORAL_ADDRESS! }), namespace: config.TEMPORAL_NAMESPACE });
+    const client = new Client({
+      connection: await Connection.connect({ address: config.TEMPORAL_ADDRESS! }),
+      namespace: config.TEMPORAL_NAMESPACE,
+    });
     clearInterval(sampler);
     status('reading workflow histories…');
     const cost = await temporalCost(client, id, txn.batch_count ?? Math.ceil(N / Number(values['batch-size'])));
@@ -174,7 +182,10 @@ async function eventLoad(platform: Awaited<ReturnType<typeof startPlatform>>, tr
         Timestamp: new Date().toISOString(),
         Message: JSON.stringify({
           eventType: 'Open',
-          mail: { messageId: m.ses_message_id ?? randomUUID(), tags: { transaction_id: [transactionId], batch_id: [m.batch_id], message_id: [m.message_id] } },
+          mail: {
+            messageId: m.ses_message_id ?? randomUUID(),
+            tags: { transaction_id: [transactionId], batch_id: [m.batch_id], message_id: [m.message_id] },
+          },
           open: { timestamp: new Date().toISOString(), userAgent: 'bench', ipAddress: '192.0.2.1' },
         }),
       }),
@@ -187,7 +198,11 @@ async function eventLoad(platform: Awaited<ReturnType<typeof startPlatform>>, tr
     Array.from({ length: 32 }, async () => {
       while (next < bodies.length) {
         const body = bodies[next++]!;
-        const res = await fetch(`${platform.apiUrl}/api/v1/events/ses`, { method: 'POST', headers: { 'content-type': 'text/plain' }, body });
+        const res = await fetch(`${platform.apiUrl}/api/v1/events/ses`, {
+          method: 'POST',
+          headers: { 'content-type': 'text/plain' },
+          body,
+        });
         if (res.status !== 200) failed += 1;
         await res.arrayBuffer();
       }

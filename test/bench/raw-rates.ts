@@ -14,9 +14,11 @@ import { SesMessenger } from '../../src/adapters/ses';
 
 async function pool<T>(count: number, concurrency: number, fn: (i: number) => Promise<T>): Promise<void> {
   let next = 0;
-  await Promise.all(Array.from({ length: concurrency }, async () => {
-    while (next < count) await fn(next++);
-  }));
+  await Promise.all(
+    Array.from({ length: concurrency }, async () => {
+      while (next < count) await fn(next++);
+    }),
+  );
 }
 
 export async function dynamoWriteRate(config: Config, items = 20_000): Promise<number> {
@@ -80,7 +82,10 @@ export async function temporalActivityRate(config: Config, count = 2_000, parall
     workflowsPath: join(__dirname, 'noop.workflow.ts'),
     activities: { noop: async () => undefined },
   });
-  const client = new Client({ connection: await Connection.connect({ address: config.TEMPORAL_ADDRESS! }), namespace: config.TEMPORAL_NAMESPACE });
+  const client = new Client({
+    connection: await Connection.connect({ address: config.TEMPORAL_ADDRESS! }),
+    namespace: config.TEMPORAL_NAMESPACE,
+  });
   const rate = await worker.runUntil(async () => {
     const started = Date.now();
     await client.workflow.execute('noopActivities', { taskQueue, workflowId: taskQueue, args: [count, parallel] });

@@ -28,7 +28,10 @@ export interface TemporalCost {
 }
 
 const eventType = (e: object) =>
-  (Object.keys(e).find((k) => k.endsWith('EventAttributes') && (e as Record<string, unknown>)[k]) ?? 'unknown').replace(/EventAttributes$/, '');
+  (Object.keys(e).find((k) => k.endsWith('EventAttributes') && (e as Record<string, unknown>)[k]) ?? 'unknown').replace(
+    /EventAttributes$/,
+    '',
+  );
 
 export async function temporalCost(client: Client, transactionId: string, batchCount: number): Promise<TemporalCost> {
   const cost: TemporalCost = {
@@ -41,7 +44,10 @@ export async function temporalCost(client: Client, transactionId: string, batchC
     largestSignals: { workflowId: '', signals: 0 },
     eventTypes: { transaction: {}, batches: {} },
   };
-  const ids = [transactionWorkflowId(transactionId), ...Array.from({ length: batchCount }, (_, i) => batchWorkflowId(transactionId, i + 1))];
+  const ids = [
+    transactionWorkflowId(transactionId),
+    ...Array.from({ length: batchCount }, (_, i) => batchWorkflowId(transactionId, i + 1)),
+  ];
   for (const workflowId of ids) {
     cost.workflows += 1;
     const runs: string[] = [];
@@ -56,7 +62,8 @@ export async function temporalCost(client: Client, transactionId: string, batchC
       cost.historyEvents += events.length;
       cost.signals += signals;
       cost.actions += events.filter((e) => ACTION_EVENTS.some((k) => e[k])).length;
-      if (events.length > cost.largestHistory.events) cost.largestHistory = { workflowId: `${workflowId} (${runId.slice(0, 8)})`, events: events.length };
+      if (events.length > cost.largestHistory.events)
+        cost.largestHistory = { workflowId: `${workflowId} (${runId.slice(0, 8)})`, events: events.length };
       if (signals > cost.largestSignals.signals) cost.largestSignals = { workflowId: `${workflowId} (${runId.slice(0, 8)})`, signals };
     }
   }

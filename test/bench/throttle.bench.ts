@@ -31,7 +31,11 @@ async function main() {
     const api = apiClient(platform.apiUrl, BENCH_TENANT.apiKey);
     const templateId = await uploadTemplate(api, { subject: 'Hi {{ name }}', html: '<p>{{ name }}</p>' });
     const csv = ['email,name', ...Array.from({ length: n }, (_, i) => `t${i}@example.com,N${i}`)].join('\n');
-    const started = await api.post('/api/v1/campaigns', { template_id: templateId, file_id: await uploadCsv(api, csv), throttle: { emails_per_minute: perMinute } });
+    const started = await api.post('/api/v1/campaigns', {
+      template_id: templateId,
+      file_id: await uploadCsv(api, csv),
+      throttle: { emails_per_minute: perMinute },
+    });
     const id = started.body.transaction_id as string;
     await waitForStatus(api, id, ['SENT', 'COMPLETED'], 3_600_000);
 
@@ -54,7 +58,11 @@ async function main() {
       while (times[i]! - times[j]! >= 1000) j++;
       busiest = Math.max(busiest, i - j + 1);
     }
-    const pace = pacing({ emails_per_minute: perMinute }, 50, Math.min(Number(values.parallel), Math.ceil(n / Number(values['batch-size']))));
+    const pace = pacing(
+      { emails_per_minute: perMinute },
+      50,
+      Math.min(Number(values.parallel), Math.ceil(n / Number(values['batch-size']))),
+    );
     const result = {
       recipients: n,
       sent: times.length,

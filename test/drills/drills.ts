@@ -43,7 +43,10 @@ async function exactlyOnce(platform: Awaited<ReturnType<typeof startPlatform>>, 
   const per = new Map<string, number>();
   for (const m of mails) per.set(m.destination.to[0]!, (per.get(m.destination.to[0]!) ?? 0) + 1);
   check(per.size === n, `${per.size} of ${n} recipients mailed`);
-  check([...per.values()].every((c) => c === 1), 'a recipient was mailed twice');
+  check(
+    [...per.values()].every((c) => c === 1),
+    'a recipient was mailed twice',
+  );
 }
 
 async function webhookDrill(): Promise<string> {
@@ -54,10 +57,17 @@ async function webhookDrill(): Promise<string> {
     const { api, id } = await campaignOf(platform, 50, { callback_url: hooks.url });
     const final = await waitForStatus(api, id, ['COMPLETED'], 600_000);
     const deadline = Date.now() + 300_000;
-    while (!hooks.received.some((h) => h.json.status === 'COMPLETED') && Date.now() < deadline) await new Promise((r) => setTimeout(r, 500));
+    while (!hooks.received.some((h) => h.json.status === 'COMPLETED') && Date.now() < deadline)
+      await new Promise((r) => setTimeout(r, 500));
     const statuses = hooks.received.map((h) => h.json.status);
-    check(JSON.stringify(statuses) === JSON.stringify(['ACCEPT', 'PROCESSING', 'READY_TO_SEND', 'SENT', 'COMPLETED']), `webhooks ${statuses.join(',')}`);
-    check(hooks.received.every((h) => h.verified), 'a webhook signature did not verify');
+    check(
+      JSON.stringify(statuses) === JSON.stringify(['ACCEPT', 'PROCESSING', 'READY_TO_SEND', 'SENT', 'COMPLETED']),
+      `webhooks ${statuses.join(',')}`,
+    );
+    check(
+      hooks.received.every((h) => h.verified),
+      'a webhook signature did not verify',
+    );
     check(final.counts.sent === 50 && final.counts.delivered === 50, `counts ${JSON.stringify(final.counts)}`);
     await exactlyOnce(platform, id, 50);
     await hooks.close();
@@ -103,7 +113,12 @@ async function sesOutageDrill(): Promise<string> {
   });
   const proxyPort = await freePort();
   await new Promise<void>((r) => proxy.listen(proxyPort, '127.0.0.1', () => r()));
-  const platform = await startPlatform({ SES_ENDPOINT: `http://127.0.0.1:${proxyPort}`, SEND_CHUNK_SIZE: '10', FINAL_STATE_DEADLINE_SECONDS: '300', OUTCOME_POLL_SECONDS: '5' });
+  const platform = await startPlatform({
+    SES_ENDPOINT: `http://127.0.0.1:${proxyPort}`,
+    SEND_CHUNK_SIZE: '10',
+    FINAL_STATE_DEADLINE_SECONDS: '300',
+    OUTCOME_POLL_SECONDS: '5',
+  });
   try {
     const { api, id } = await campaignOf(platform, 300, { throttle: { emails_per_minute: 1200 } });
     for (;;) {
@@ -116,7 +131,10 @@ async function sesOutageDrill(): Promise<string> {
     outage = false;
     const final = await waitForStatus(api, id, ['COMPLETED'], 600_000);
     check(refused > 0, 'the outage refused nothing');
-    check(final.counts.sent === 300 && final.counts.failed === 0 && final.counts.delivered === 300, `counts ${JSON.stringify(final.counts)}`);
+    check(
+      final.counts.sent === 300 && final.counts.failed === 0 && final.counts.delivered === 300,
+      `counts ${JSON.stringify(final.counts)}`,
+    );
     await exactlyOnce(platform, id, 300);
     return `${refused} sends throttled during a 30 s outage; all 300 sent once, none failed`;
   } finally {

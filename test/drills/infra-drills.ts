@@ -90,7 +90,11 @@ function watchEngine(platform: Platform, logs: Record<'worker' | 'api', ReturnTy
 }
 
 /** The platform for a drill: quick retries and polls, no OpenSearch, the drill's own settings last. */
-function startDrillPlatform(overrides: Record<string, string>, opts: EngineOptions, logs: Record<'worker' | 'api', ReturnType<typeof tail>>) {
+function startDrillPlatform(
+  overrides: Record<string, string>,
+  opts: EngineOptions,
+  logs: Record<'worker' | 'api', ReturnType<typeof tail>>,
+) {
   return startPlatform(
     {
       OPENSEARCH_LOCAL: 'off',
@@ -142,7 +146,9 @@ async function waitForCampaign(
     }
     await sleep(200);
   }
-  throw new Error(`campaign ${id}: timed out after ${seconds(timeoutMs)} waiting for ${what}; last status ${JSON.stringify(last).slice(0, 500)}`);
+  throw new Error(
+    `campaign ${id}: timed out after ${seconds(timeoutMs)} waiting for ${what}; last status ${JSON.stringify(last).slice(0, 500)}`,
+  );
 }
 
 async function startCampaign(platform: Platform, csv: string, extra: Record<string, unknown>) {
@@ -160,7 +166,13 @@ async function exactlyOnce(config: Config, id: string, expected: string[]): Prom
   const per = new Map<string, number>();
   for (const m of mails) per.set(m.destination.to[0]!, (per.get(m.destination.to[0]!) ?? 0) + 1);
   const twice = [...per].filter(([, c]) => c > 1);
-  check(twice.length === 0, `${twice.length} recipients mailed more than once, e.g. ${twice.slice(0, 3).map(([e, c]) => `${e} ×${c}`).join(', ')}`);
+  check(
+    twice.length === 0,
+    `${twice.length} recipients mailed more than once, e.g. ${twice
+      .slice(0, 3)
+      .map(([e, c]) => `${e} ×${c}`)
+      .join(', ')}`,
+  );
   const missing = expected.filter((e) => !per.has(e));
   check(missing.length === 0, `${missing.length} of ${expected.length} recipients never mailed, e.g. ${missing.slice(0, 3).join(', ')}`);
   check(per.size === expected.length, `${per.size - expected.length} unexpected recipients mailed`);
@@ -170,8 +182,14 @@ async function checkWebhooks(hooks: Hooks, timeoutMs: number): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   while (!hooks.received.some((h) => h.json.status === 'COMPLETED') && Date.now() < deadline) await sleep(250);
   const statuses = hooks.received.map((h) => h.json.status);
-  check(JSON.stringify(statuses) === JSON.stringify(EXPECTED_WEBHOOKS), `webhooks ${statuses.join(',') || '(none)'}, expected ${EXPECTED_WEBHOOKS.join(',')}`);
-  check(hooks.received.every((h) => h.verified), 'a webhook signature did not verify');
+  check(
+    JSON.stringify(statuses) === JSON.stringify(EXPECTED_WEBHOOKS),
+    `webhooks ${statuses.join(',') || '(none)'}, expected ${EXPECTED_WEBHOOKS.join(',')}`,
+  );
+  check(
+    hooks.received.every((h) => h.verified),
+    'a webhook signature did not verify',
+  );
 }
 
 function checkCounts(final: Record<string, any>, valid: number, invalid: number): void {
@@ -328,7 +346,10 @@ export async function temporalRestartDrill(
       async (r) => ({ status: r.status, body: (await r.json()) as Record<string, any> }),
       (error: Error) => ({ status: 0, body: { error: error.message } as Record<string, any> }),
     );
-    check(health.status === 503 && health.body.components?.temporal?.status === 'down', `/healthz during the outage: ${health.status} ${JSON.stringify(health.body).slice(0, 300)}`);
+    check(
+      health.status === 503 && health.body.components?.temporal?.status === 'down',
+      `/healthz during the outage: ${health.status} ${JSON.stringify(health.body).slice(0, 300)}`,
+    );
     const sentDuring = (await statusOf(api, id))?.counts?.sent as number | undefined;
     await sleep(outageMs - (Date.now() - stopAt));
     alive();
@@ -389,7 +410,8 @@ async function waitForDynamo(client: DynamoDBClient, child: ChildProcess, log: R
   await waitUntil(
     'DynamoDB Local',
     async () => {
-      if (child.exitCode !== null || child.signalCode !== null) throw new Error(`DynamoDB Local exited (${child.signalCode ?? child.exitCode}): ${log.text}`);
+      if (child.exitCode !== null || child.signalCode !== null)
+        throw new Error(`DynamoDB Local exited (${child.signalCode ?? child.exitCode}): ${log.text}`);
       await client.send(new ListTablesCommand({ Limit: 1 }));
       return true;
     },
@@ -502,13 +524,19 @@ export async function dynamoRestartDrill(
     const deadline = Date.now() + 120_000;
     for (;;) {
       alive();
-      check(Date.now() < deadline, `ingest did not start writing messages within 120 s (status ${JSON.stringify(await statusOf(api, id))})`);
+      check(
+        Date.now() < deadline,
+        `ingest did not start writing messages within 120 s (status ${JSON.stringify(await statusOf(api, id))})`,
+      );
       written = await messagesWritten(config, probe.doc, id);
       if (written >= wantWritten) break;
       await sleep(50);
     }
     const during = await statusOf(api, id);
-    check(during?.status === 'PROCESSING', `expected PROCESSING when DynamoDB stops, got ${during?.status}: ingest finished before the outage (use more rows)`);
+    check(
+      during?.status === 'PROCESSING',
+      `expected PROCESSING when DynamoDB stops, got ${during?.status}: ingest finished before the outage (use more rows)`,
+    );
 
     say(`${written} messages written, status ${during?.status}; killing DynamoDB Local`);
     const stopAt = Date.now();
@@ -520,7 +548,10 @@ export async function dynamoRestartDrill(
       async (r) => ({ status: r.status, body: (await r.json()) as Record<string, any> }),
       (error: Error) => ({ status: 0, body: { error: error.message } as Record<string, any> }),
     );
-    check(health.status === 503 && health.body.components?.dynamodb?.status === 'down', `/healthz during the outage: ${health.status} ${JSON.stringify(health.body).slice(0, 300)}`);
+    check(
+      health.status === 503 && health.body.components?.dynamodb?.status === 'down',
+      `/healthz during the outage: ${health.status} ${JSON.stringify(health.body).slice(0, 300)}`,
+    );
     await sleep(outageMs - (Date.now() - stopAt));
     alive();
     dynamo = await spawnDynamoLocal(port, dbPath, dynamoLog);

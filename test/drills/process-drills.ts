@@ -186,7 +186,13 @@ interface Run {
 
 /** The local SES event source, posting to the engine's first API; `since` also publishes mail sent before it started. */
 function eventSource(engine: Engine, since?: number, apiUrl = engine.apiUrl): Promise<EventSource> {
-  return startEventSource({ sesEndpoint: engine.config.SES_ENDPOINT!, targetUrl: `${apiUrl}/api/v1/events/ses`, signer: engine.signer, pollMs: 200, since });
+  return startEventSource({
+    sesEndpoint: engine.config.SES_ENDPOINT!,
+    targetUrl: `${apiUrl}/api/v1/events/ses`,
+    signer: engine.signer,
+    pollMs: 200,
+    since,
+  });
 }
 
 async function upload(engine: Engine, api: ApiClient, rows: string[]) {
@@ -218,16 +224,29 @@ async function exactlyOnce(engine: Engine, run: Run): Promise<Email[]> {
   const per = new Map<string, number>();
   for (const m of mails) for (const to of m.destination.to) per.set(to.toLowerCase(), (per.get(to.toLowerCase()) ?? 0) + 1);
   const twice = [...per].filter(([, c]) => c > 1);
-  check(twice.length === 0, `${twice.length} recipients mailed more than once, e.g. ${twice.slice(0, 3).map(([to, c]) => `${to} ×${c}`).join(', ')}`);
+  check(
+    twice.length === 0,
+    `${twice.length} recipients mailed more than once, e.g. ${twice
+      .slice(0, 3)
+      .map(([to, c]) => `${to} ×${c}`)
+      .join(', ')}`,
+  );
   const missing = run.recipients.filter((r) => !per.has(r));
-  check(missing.length === 0, `${missing.length} of ${run.recipients.length} recipients never mailed, e.g. ${missing.slice(0, 3).join(', ')}`);
+  check(
+    missing.length === 0,
+    `${missing.length} of ${run.recipients.length} recipients never mailed, e.g. ${missing.slice(0, 3).join(', ')}`,
+  );
   check(per.size === run.recipients.length, `${per.size} addresses mailed for ${run.recipients.length} recipients`);
   return mails;
 }
 
 /** Status webhooks: each status once (retries share a webhook-id and are dropped), in order, signed. */
 async function webhooksInOrder(run: Run, expected = FULL_RUN): Promise<{ duplicates: number; completed: Record<string, any> }> {
-  await until('the COMPLETED webhook', async () => (run.hooks.received.some((h) => h.json.status === 'COMPLETED') ? true : undefined), 120_000);
+  await until(
+    'the COMPLETED webhook',
+    async () => (run.hooks.received.some((h) => h.json.status === 'COMPLETED') ? true : undefined),
+    120_000,
+  );
   const byId = new Map<string, string>();
   const order: string[] = [];
   let duplicates = 0;
@@ -243,7 +262,10 @@ async function webhooksInOrder(run: Run, expected = FULL_RUN): Promise<{ duplica
     order.push(h.json.status);
   }
   check(JSON.stringify(order) === JSON.stringify(expected), `webhooks ${order.join(',')}; expected ${expected.join(',')}`);
-  check(run.hooks.received.every((h) => h.verified), 'a webhook signature did not verify');
+  check(
+    run.hooks.received.every((h) => h.verified),
+    'a webhook signature did not verify',
+  );
   return { duplicates, completed: run.hooks.received.find((h) => h.json.status === 'COMPLETED')!.json };
 }
 
@@ -291,7 +313,13 @@ async function completes(engine: Engine, run: Run, expected: Expected, timeoutMs
   const hooks = await webhooksInOrder(run);
   const summary = hooks.completed.summary as Record<string, number>;
   check(summary.sent === expected.sent && summary.delivered === want.delivered, `COMPLETED webhook summary ${JSON.stringify(summary)}`);
-  return { final, completedAt, seconds: Math.round((completedAt - run.startedAt) / 1000), timeline: timeline(final), webhookRetries: hooks.duplicates };
+  return {
+    final,
+    completedAt,
+    seconds: Math.round((completedAt - run.startedAt) / 1000),
+    timeline: timeline(final),
+    webhookRetries: hooks.duplicates,
+  };
 }
 
 const runTag = () => `${Date.now().toString(36)}${randomUUID().slice(0, 4)}`;
@@ -346,7 +374,10 @@ export interface KillResult {
 }
 
 /** Kills the worker once the campaign is PROCESSING and rows are stored, before ingest ends. */
-export async function killDuringProcessing(engine: Engine, opts: { rows: number; validShare: number; timeoutMs?: number }): Promise<KillResult> {
+export async function killDuringProcessing(
+  engine: Engine,
+  opts: { rows: number; validShare: number; timeoutMs?: number },
+): Promise<KillResult> {
   await engine.ensureWorkers(1);
   const source = await eventSource(engine);
   let started: Run | undefined;
@@ -360,7 +391,8 @@ export async function killDuringProcessing(engine: Engine, opts: { rows: number;
         `PROCESSING with batch ${killBatch} being stored`,
         async () => {
           const s = await status(run);
-          if (s.status !== 'ACCEPT' && s.status !== 'PROCESSING') throw new Error(`ingest ended (${s.status}) before the kill: use a larger file`);
+          if (s.status !== 'ACCEPT' && s.status !== 'PROCESSING')
+            throw new Error(`ingest ended (${s.status}) before the kill: use a larger file`);
           if (s.status !== 'PROCESSING') return undefined;
           return (await messages.pageMessages(run.id, batchId(killBatch), 1)).items.length > 0 ? true : undefined;
         },
@@ -373,14 +405,22 @@ export async function killDuringProcessing(engine: Engine, opts: { rows: number;
       await sleep(500);
       const batches = await stored.listBatches(run.id);
       const s = await status(run);
-      check(batches.length === 0 && s.status === 'PROCESSING', `the kill came too late: ingest already wrote ${batches.length} batches (status ${s.status})`);
+      check(
+        batches.length === 0 && s.status === 'PROCESSING',
+        `the kill came too late: ingest already wrote ${batches.length} batches (status ${s.status})`,
+      );
       return { killedAt, rows: await storedRows(messages, run.id) };
     });
     const { killedAt } = atKill;
     await engine.ensureWorkers(1);
     await waitForStatus(run.api, run.id, ['READY_TO_SEND', 'SENT', 'COMPLETED', 'FAILED'], 180_000);
     const resumedIn = secondsSince(killedAt);
-    const done = await completes(engine, run, { sent: recipients.length, invalid: opts.rows - recipients.length }, opts.timeoutMs ?? 600_000);
+    const done = await completes(
+      engine,
+      run,
+      { sent: recipients.length, invalid: opts.rows - recipients.length },
+      opts.timeoutMs ?? 600_000,
+    );
     check(source.stats().failed === 0, `${source.stats().failed} SES events could not be delivered to the API`);
     // Where the retry resumed: the first row it wrote (rows written before the kill keep their created_at).
     const after = await withTables(engine.config, ({ messages }) => storedRows(messages, run.id));
@@ -455,7 +495,10 @@ export async function killWhileWaiting(engine: Engine, opts: { recipients: numbe
     await until('the SENT webhook', async () => (run.hooks.received.some((h) => h.json.status === 'SENT') ? true : undefined), 60_000);
     await sleep(1000);
     const before = await status(run);
-    check(before.status === 'SENT' && before.counts.delivered === 0, `not waiting for events at the kill: ${before.status}, ${before.counts.delivered} delivered`);
+    check(
+      before.status === 'SENT' && before.counts.delivered === 0,
+      `not waiting for events at the kill: ${before.status}, ${before.counts.delivered} delivered`,
+    );
     await engine.killWorkers();
     const killedAt = Date.now();
     await engine.ensureWorkers(1);
@@ -491,7 +534,9 @@ export async function workerKillDrill(opts: { rows?: number; recipients?: number
   };
   try {
     const n = opts.recipients ?? 3000;
-    const a = await stage('PROCESSING', () => killDuringProcessing(engine, { rows: opts.rows ?? 30_000, validShare: 0.2, timeoutMs: 1_200_000 }));
+    const a = await stage('PROCESSING', () =>
+      killDuringProcessing(engine, { rows: opts.rows ?? 30_000, validShare: 0.2, timeoutMs: 1_200_000 }),
+    );
     const b = await stage('sending', () => killDuringSending(engine, { recipients: n, killAfterSent: Math.floor(n / 5), perMinute: 6000 }));
     const c = await stage('waiting', () => killWhileWaiting(engine, { recipients: n }));
     return [a, b, c].join(' | ');
@@ -521,18 +566,26 @@ export async function twoInstances(engine: Engine, opts: { recipients: number; t
     await Promise.all([a.get('/healthz'), b.get('/healthz')]);
     const since = Math.floor(Date.now() / 1000);
     const answers = await Promise.all([a, b].map((api) => api.post('/api/v1/campaigns', body, { 'Idempotency-Key': key })));
-    check(answers.every((r) => r.status === 202), `answers ${answers.map((r) => `${r.status} ${JSON.stringify(r.body)}`).join('; ')}`);
+    check(
+      answers.every((r) => r.status === 202),
+      `answers ${answers.map((r) => `${r.status} ${JSON.stringify(r.body)}`).join('; ')}`,
+    );
     const ids = new Set(answers.map((r) => r.body.transaction_id as string));
     check(ids.size === 1, `two transactions for one Idempotency-Key: ${[...ids].join(', ')}`);
     const run: Run = { id: [...ids][0]!, api: a, hooks, since, startedAt: Date.now(), recipients };
     const done = await completes(engine, run, { sent: recipients.length }, opts.timeoutMs ?? 600_000);
     // Nobody was mailed by another transaction either.
     const mine = new Set(recipients);
-    const strays = (await inbox(engine.config, since)).filter((e) => e.destination.to.some((to) => mine.has(to.toLowerCase())) && header(e, 'X-Transaction-Id') !== run.id);
+    const strays = (await inbox(engine.config, since)).filter(
+      (e) => e.destination.to.some((to) => mine.has(to.toLowerCase())) && header(e, 'X-Transaction-Id') !== run.id,
+    );
     check(strays.length === 0, `${strays.length} mails to these recipients from another transaction`);
     // A client replaying the request once the campaign is over gets it back, and nothing runs again.
     const replay = await lateReplay(engine, run, () => b.post('/api/v1/campaigns', body, { 'Idempotency-Key': key }));
-    check(replay.status === 202 && replay.body.transaction_id === run.id && replay.body.status === 'COMPLETED', `replay: ${replay.status} ${JSON.stringify(replay.body)}`);
+    check(
+      replay.status === 202 && replay.body.transaction_id === run.id && replay.body.status === 'COMPLETED',
+      `replay: ${replay.status} ${JSON.stringify(replay.body)}`,
+    );
     check(source.stats().failed === 0, `${source.stats().failed} SES events could not be delivered to the API`);
     return (
       `2 workers, 2 APIs; the same start through both at once → one transaction (${run.id}); ${recipients.length} recipients each once, ` +
@@ -550,13 +603,20 @@ export async function twoInstances(engine: Engine, opts: { recipients: number; t
  * second mail.
  */
 async function lateReplay(engine: Engine, run: Run, replay: () => Promise<{ status: number; body: Record<string, any> }>) {
-  const client = new Client({ connection: await Connection.connect(temporalConnectionOptions(engine.config)), namespace: engine.config.TEMPORAL_NAMESPACE });
+  const client = new Client({
+    connection: await Connection.connect(temporalConnectionOptions(engine.config)),
+    namespace: engine.config.TEMPORAL_NAMESPACE,
+  });
   try {
     const handle = client.workflow.getHandle(transactionWorkflowId(run.id));
-    const closed = await until('the transaction workflow to close', async () => {
-      const d = await handle.describe();
-      return d.status.name === 'RUNNING' ? undefined : d;
-    }, 120_000);
+    const closed = await until(
+      'the transaction workflow to close',
+      async () => {
+        const d = await handle.describe();
+        return d.status.name === 'RUNNING' ? undefined : d;
+      },
+      120_000,
+    );
     const answer = await replay();
     const after = await handle.describe();
     if (after.runId !== closed.runId) {
@@ -601,7 +661,15 @@ function simulatorRecipients(n: number, tag: string): string[] {
   return Array.from({ length: n }, (_, i) => {
     const k = i % 50;
     const local =
-      k < 30 ? `success+d${tag}x${i}` : k < 40 ? `success+open${tag}x${i}` : k < 45 ? `success+click${tag}x${i}` : k < 48 ? `bounce+${tag}x${i}` : `complaint+${tag}x${i}`;
+      k < 30
+        ? `success+d${tag}x${i}`
+        : k < 40
+          ? `success+open${tag}x${i}`
+          : k < 45
+            ? `success+click${tag}x${i}`
+            : k < 48
+              ? `bounce+${tag}x${i}`
+              : `complaint+${tag}x${i}`;
     return `${local}@simulator.amazonses.com`;
   });
 }
@@ -617,7 +685,11 @@ function postEvent(agent: HttpAgent, target: string, body: string): Promise<{ st
         path: url.pathname,
         method: 'POST',
         agent,
-        headers: { 'content-type': 'text/plain; charset=UTF-8', 'x-amz-sns-message-type': 'Notification', 'content-length': Buffer.byteLength(body) },
+        headers: {
+          'content-type': 'text/plain; charset=UTF-8',
+          'x-amz-sns-message-type': 'Notification',
+          'content-length': Buffer.byteLength(body),
+        },
       },
       (res) => {
         const chunks: Buffer[] = [];
@@ -644,7 +716,10 @@ export interface AbuseResult {
  * posted twice (new SNS ids), 5% once more verbatim (an SNS redelivery), plus events for unknown
  * messages, all shuffled and posted `concurrency` at a time.
  */
-export async function eventAbuse(engine: Engine, opts: { recipients: number; concurrency?: number; timeoutMs?: number }): Promise<AbuseResult> {
+export async function eventAbuse(
+  engine: Engine,
+  opts: { recipients: number; concurrency?: number; timeoutMs?: number },
+): Promise<AbuseResult> {
   await engine.ensureWorkers(1);
   const recipients = simulatorRecipients(opts.recipients, runTag());
   const run = await launch(
@@ -660,7 +735,13 @@ export async function eventAbuse(engine: Engine, opts: { recipients: number; con
     const count = (type: string) => events.filter((e) => e.eventType === type).length;
     const notification = (event: unknown) =>
       JSON.stringify(
-        engine.signer.sign({ Type: 'Notification', MessageId: randomUUID(), TopicArn: engine.signer.topicArn, Timestamp: new Date().toISOString(), Message: JSON.stringify(event) }),
+        engine.signer.sign({
+          Type: 'Notification',
+          MessageId: randomUUID(),
+          TopicArn: engine.signer.topicArn,
+          Timestamp: new Date().toISOString(),
+          Message: JSON.stringify(event),
+        }),
       );
     const unknownEvents = shuffle(events)
       .slice(0, Math.ceil(events.length / 20))

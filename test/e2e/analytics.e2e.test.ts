@@ -25,14 +25,22 @@ afterAll(async () => {
 });
 const engine = useEngine({
   events: 'connect',
-  config: () => ({ OPENSEARCH_URL: node!.url, OPENSEARCH_INDEX_PREFIX: `t${Date.now()}-`, OUTCOME_POLL_SECONDS: '5', FINAL_STATE_DEADLINE_SECONDS: '120' }),
+  config: () => ({
+    OPENSEARCH_URL: node!.url,
+    OPENSEARCH_INDEX_PREFIX: `t${Date.now()}-`,
+    OUTCOME_POLL_SECONDS: '5',
+    FINAL_STATE_DEADLINE_SECONDS: '120',
+  }),
 });
 const api = engine.api;
 
 const SIM = 'simulator.amazonses.com';
 async function campaign(recipients: string[]) {
   const templateId = await uploadTemplate(api, { subject: 'News', html: '<p>News</p>' });
-  const res = await api.post('/api/v1/campaigns', { template_id: templateId, file_id: await uploadCsv(api, ['email', ...recipients].join('\n')) });
+  const res = await api.post('/api/v1/campaigns', {
+    template_id: templateId,
+    file_id: await uploadCsv(api, ['email', ...recipients].join('\n')),
+  });
   expect(res.status).toBe(202);
   return res.body.transaction_id as string;
 }
@@ -55,7 +63,9 @@ describe('campaign analytics from OpenSearch', () => {
     const analytics = await waitFor('analytics to catch up', async () => {
       const a = await analyticsOf(id);
       // Events and message documents are separate bulk requests: wait for both.
-      return a.totals?.events === 33 + 29 + 4 + 16 + 6 && a.totals.sent === 33 && a.totals.clicked === 6 && a.indexing_backlog === 0 ? a : undefined;
+      return a.totals?.events === 33 + 29 + 4 + 16 + 6 && a.totals.sent === 33 && a.totals.clicked === 6 && a.indexing_backlog === 0
+        ? a
+        : undefined;
     });
     for (const name of ['sent', 'delivered', 'bounced', 'complained', 'opened', 'clicked'] as const) {
       expect(analytics.totals[name], name).toBe(status.counts[name]);
@@ -86,10 +96,14 @@ describe('campaign analytics from OpenSearch', () => {
     expect(down.body.error.code).toBe('ANALYTICS_UNAVAILABLE');
 
     node = await startOpenSearch({ port, dataDir });
-    const analytics = await waitFor('analytics to catch up after the outage', async () => {
-      const res = await api.get(`/api/v1/campaigns/${id}/analytics`);
-      return res.status === 200 && res.body.totals.delivered === 12 && res.body.indexing_backlog === 0 ? res.body : undefined;
-    }, 90_000);
+    const analytics = await waitFor(
+      'analytics to catch up after the outage',
+      async () => {
+        const res = await api.get(`/api/v1/campaigns/${id}/analytics`);
+        return res.status === 200 && res.body.totals.delivered === 12 && res.body.indexing_backlog === 0 ? res.body : undefined;
+      },
+      90_000,
+    );
     expect(analytics.totals).toMatchObject({ sent: 12, delivered: 12, events: 24 });
     expect(analytics.by_domain).toEqual([expect.objectContaining({ domain: 'example.org', sent: 12, delivered: 12 })]);
   });

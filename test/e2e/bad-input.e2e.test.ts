@@ -22,7 +22,11 @@ describe('request-level errors', () => {
   it('400 for invalid JSON and unknown fields, 413 for an oversized body', async () => {
     expectError(await api.post('/api/v1/campaigns', '{"template_id": '), 400, 'INVALID_JSON');
     expectError(await api.post('/api/v1/campaigns', { template_id: 'x', file_id: 'y', surprise: 1 }), 400, 'VALIDATION_FAILED');
-    expectError(await api.post('/api/v1/files/presigned-url', { file_name: 'a.csv', content_type: 'text/plain' }), 400, 'VALIDATION_FAILED');
+    expectError(
+      await api.post('/api/v1/files/presigned-url', { file_name: 'a.csv', content_type: 'text/plain' }),
+      400,
+      'VALIDATION_FAILED',
+    );
     expectError(await api.post('/api/v1/campaigns', { template_id: 'x'.repeat(200_000), file_id: 'y' }), 413, 'BODY_TOO_LARGE');
   });
 
@@ -33,11 +37,23 @@ describe('request-level errors', () => {
 
     const draft = await api.post('/api/v1/templates/presigned-url', { name: 'draft', subject: 's', from: 'a@example.com' });
     expectError(await api.post(`/api/v1/templates/${draft.body.template_id}/confirm`), 404, 'TEMPLATE_NOT_UPLOADED');
-    expectError(await api.post('/api/v1/campaigns', { template_id: draft.body.template_id, file_id: fileId }), 422, 'TEMPLATE_NOT_CONFIRMED');
+    expectError(
+      await api.post('/api/v1/campaigns', { template_id: draft.body.template_id, file_id: fileId }),
+      422,
+      'TEMPLATE_NOT_CONFIRMED',
+    );
 
     const notUploaded = await api.post('/api/v1/files/presigned-url', { file_name: 'x.csv', content_type: 'text/csv' });
-    expectError(await api.post('/api/v1/campaigns', { template_id: engine.templateId, file_id: notUploaded.body.file_id }), 422, 'FILE_NOT_UPLOADED');
-    expectError(await api.post('/api/v1/campaigns', { template_id: engine.templateId, file_id: await uploadCsv(api, '') }), 422, 'EMPTY_FILE');
+    expectError(
+      await api.post('/api/v1/campaigns', { template_id: engine.templateId, file_id: notUploaded.body.file_id }),
+      422,
+      'FILE_NOT_UPLOADED',
+    );
+    expectError(
+      await api.post('/api/v1/campaigns', { template_id: engine.templateId, file_id: await uploadCsv(api, '') }),
+      422,
+      'EMPTY_FILE',
+    );
   });
 
   it('422 with line and column for a template that does not parse', async () => {
@@ -65,15 +81,32 @@ describe('request-level errors', () => {
 
   it('400 for a callback that is not http(s); 422 for a private address in production mode', async () => {
     const fileId = await uploadCsv(api, 'email,first_name\na@example.com,A\n');
-    expectError(await api.post('/api/v1/campaigns', { template_id: engine.templateId, file_id: fileId, callback_url: 'ftp://example.com/x' }), 400, 'INVALID_CALLBACK_URL');
-    expectError(await api.post('/api/v1/campaigns', { template_id: engine.templateId, file_id: fileId, callback_url: 'not a url' }), 400, 'INVALID_CALLBACK_URL');
+    expectError(
+      await api.post('/api/v1/campaigns', { template_id: engine.templateId, file_id: fileId, callback_url: 'ftp://example.com/x' }),
+      400,
+      'INVALID_CALLBACK_URL',
+    );
+    expectError(
+      await api.post('/api/v1/campaigns', { template_id: engine.templateId, file_id: fileId, callback_url: 'not a url' }),
+      400,
+      'INVALID_CALLBACK_URL',
+    );
     const production = await startApi(
-      testConfig({ APP_ENV: 'production', UNSUBSCRIBE_SECRET: 'a-production-secret-0123456789', PUBLIC_BASE_URL: 'https://mail.example.com', SNS_TRUSTED_CERT_URLS: '' }),
+      testConfig({
+        APP_ENV: 'production',
+        UNSUBSCRIBE_SECRET: 'a-production-secret-0123456789',
+        PUBLIC_BASE_URL: 'https://mail.example.com',
+        SNS_TRUSTED_CERT_URLS: '',
+      }),
     );
     try {
       const prodApi = apiClient(production.url, TENANTS.a.apiKey);
       for (const url of ['http://127.0.0.1:9/x', 'http://10.1.2.3/x', 'http://[::1]/x', 'http://localhost/x', 'http://192.168.0.10/x']) {
-        expectError(await prodApi.post('/api/v1/campaigns', { template_id: engine.templateId, file_id: fileId, callback_url: url }), 422, 'PRIVATE_CALLBACK_URL');
+        expectError(
+          await prodApi.post('/api/v1/campaigns', { template_id: engine.templateId, file_id: fileId, callback_url: url }),
+          422,
+          'PRIVATE_CALLBACK_URL',
+        );
       }
     } finally {
       await production.close();

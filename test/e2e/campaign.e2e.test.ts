@@ -18,7 +18,18 @@ function buildCsv() {
   const suppressed = ['blocked1@example.com', 'blocked2@example.com', 'blocked3@example.com'];
   for (const email of suppressed) rows.push(`${email},Blocked,Acme`);
   for (let i = 0; i < 5; i++) rows.push(`PERSON${i}@Example.com,Duplicate,Acme`);
-  const invalid = ['not-an-email', 'a@b', '@example.com', 'x@@example.com', 'spaces in@example.com', 'x@-bad.com', 'x@bad-.com', 'x@.com', 'x.@example.com', ''];
+  const invalid = [
+    'not-an-email',
+    'a@b',
+    '@example.com',
+    'x@@example.com',
+    'spaces in@example.com',
+    'x@-bad.com',
+    'x@bad-.com',
+    'x@.com',
+    'x.@example.com',
+    '',
+  ];
   for (const email of invalid) rows.push(`${email},Invalid,Acme`);
   return { csv: rows.join('\r\n') + '\r\n', valid, suppressed, invalid };
 }
@@ -66,7 +77,9 @@ describe('campaign from upload to SENT', () => {
 
       const suppressedMessages = await api.get(`/api/v1/campaigns/${id}/messages?status=SUPPRESSED`);
       expect((suppressedMessages.body.items as { recipient_email: string }[]).map((m) => m.recipient_email).sort()).toEqual(suppressed);
-      const one = await api.get(`/api/v1/campaigns/${id}/messages/${(suppressedMessages.body.items as { message_id: string }[])[0]!.message_id}`);
+      const one = await api.get(
+        `/api/v1/campaigns/${id}/messages/${(suppressedMessages.body.items as { message_id: string }[])[0]!.message_id}`,
+      );
       expect(one.body.status_history[0].status).toBe('SUPPRESSED');
 
       const sent = await api.get(`/api/v1/campaigns/${id}/messages?status=SENT&limit=1`);

@@ -65,10 +65,18 @@ describe('delivery events to COMPLETED', () => {
       });
 
       const deadline = Date.now() + 30_000;
-      while (!hooks.received.some((h) => h.json.status === 'COMPLETED') && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
+      while (!hooks.received.some((h) => h.json.status === 'COMPLETED') && Date.now() < deadline)
+        await new Promise((r) => setTimeout(r, 100));
       expect(hooks.received.map((h) => h.json.status)).toEqual(['ACCEPT', 'PROCESSING', 'READY_TO_SEND', 'SENT', 'COMPLETED']);
       expect(hooks.received.every((h) => h.verified)).toBe(true);
-      expect(hooks.received.at(-1)!.json.summary).toMatchObject({ total_messages: 200, delivered: 140, bounced: 60, complained: 20, opened: 50, clicked: 20 });
+      expect(hooks.received.at(-1)!.json.summary).toMatchObject({
+        total_messages: 200,
+        delivered: 140,
+        bounced: 60,
+        complained: 20,
+        opened: 50,
+        clicked: 20,
+      });
 
       // Messages carry their events.
       const bounced = await api.get(`/api/v1/campaigns/${id}/messages?status=BOUNCED&limit=1`);

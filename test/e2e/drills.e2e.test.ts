@@ -6,7 +6,11 @@ import { eventAbuse, processEngine, twoInstances, type Engine } from '../drills/
 import { TENANTS, useEngine } from '../support/harness';
 
 // No in-process workers: the scenarios start worker processes. Signer only: they post or stream events themselves.
-const fixture = useEngine({ workers: 0, events: 'signer', config: { SENDING_GRACE_SECONDS: '5', OUTCOME_POLL_SECONDS: '10', FINAL_STATE_DEADLINE_SECONDS: '120' } });
+const fixture = useEngine({
+  workers: 0,
+  events: 'signer',
+  config: { SENDING_GRACE_SECONDS: '5', OUTCOME_POLL_SECONDS: '10', FINAL_STATE_DEADLINE_SECONDS: '120' },
+});
 let engine: Engine;
 
 beforeAll(() => {

@@ -101,7 +101,13 @@ describe('SES events posted twice, shuffled, and forged', () => {
     const forgedRes = await post(forged);
     expect(forgedRes.status).toBe(403);
     expect(((await forgedRes.json()) as any).error.code).toBe('BAD_SIGNATURE');
-    const foreign = engine.pipeline.signer.sign({ Type: 'Notification', MessageId: randomUUID(), TopicArn: 'arn:aws:sns:us-east-1:999999999999:other', Message: JSON.stringify(bounceEvent), Timestamp: new Date().toISOString() });
+    const foreign = engine.pipeline.signer.sign({
+      Type: 'Notification',
+      MessageId: randomUUID(),
+      TopicArn: 'arn:aws:sns:us-east-1:999999999999:other',
+      Message: JSON.stringify(bounceEvent),
+      Timestamp: new Date().toISOString(),
+    });
     expect((await post(foreign)).status).toBe(403);
     expect((await post({ ...signed, SigningCertURL: 'https://evil.example.com/cert.pem' })).status).toBe(403);
     expect((await post('{"not": "sns"}')).status).toBe(400);
@@ -111,7 +117,9 @@ describe('SES events posted twice, shuffled, and forged', () => {
 
     // Every event twice with new SNS ids (SES duplicates), some redelivered with the same id, shuffled,
     // plus events for messages the engine never sent.
-    const unknown = events.slice(0, 3).map((e) => ({ ...e, mail: { ...(e.mail as object), messageId: `unknown-${randomUUID()}`, tags: {}, headers: [] } }));
+    const unknown = events
+      .slice(0, 3)
+      .map((e) => ({ ...e, mail: { ...(e.mail as object), messageId: `unknown-${randomUUID()}`, tags: {}, headers: [] } }));
     const first = events.map((e) => notification(e));
     const posts = shuffle([...first, ...events.map((e) => notification(e)), ...first.slice(0, 10), ...unknown.map((e) => notification(e))]);
     const statuses = await Promise.all(posts.map(async (m) => (await post(m)).status));
@@ -127,6 +135,8 @@ describe('SES events posted twice, shuffled, and forged', () => {
     const clicked = (await api.get(`/api/v1/campaigns/${id}/messages?status=CLICKED&limit=1`)).body.items[0];
     const history = (await api.get(`/api/v1/campaigns/${id}/messages/${clicked.message_id}`)).body.status_history;
     // Each event recorded once, whatever order it came in.
-    expect(history.map((h: any) => h.event ?? h.status).sort()).toEqual(['CLICK', 'CREATED', 'DELIVERY', 'OPEN', 'SEND', 'SENDING', 'SENT'].sort());
+    expect(history.map((h: any) => h.event ?? h.status).sort()).toEqual(
+      ['CLICK', 'CREATED', 'DELIVERY', 'OPEN', 'SEND', 'SENDING', 'SENT'].sort(),
+    );
   });
 });

@@ -4,7 +4,20 @@
 // cursors, odd content types, oversized bodies and headers), missing keys and floods. Every
 // answer is the contract's status and error code; nothing here may ever get a 5xx.
 import { describe, expect, it } from 'vitest';
-import { apiClient, header, sesInbox, startApi, TENANTS, testConfig, uploadCsv, useEngine, waitFor, waitForStatus, type ApiClient, type ApiResponse } from '../support/harness';
+import {
+  apiClient,
+  header,
+  sesInbox,
+  startApi,
+  TENANTS,
+  testConfig,
+  uploadCsv,
+  useEngine,
+  waitFor,
+  waitForStatus,
+  type ApiClient,
+  type ApiResponse,
+} from '../support/harness';
 
 /** An API client that fails the test on any 5xx, whatever the test itself expects. */
 function strictClient(baseUrl: string | (() => string), apiKey: string | undefined): ApiClient {
@@ -16,7 +29,13 @@ function strictClient(baseUrl: string | (() => string), apiKey: string | undefin
       if (res.status >= 500) throw new Error(`server error ${res.status} for ${String(args[0])}: ${JSON.stringify(res.body)}`);
       return res;
     };
-  return { get: guard(inner.get), post: guard(inner.post), put: guard(inner.put), patch: guard(inner.patch), delete: guard(inner.delete) } as ApiClient;
+  return {
+    get: guard(inner.get),
+    post: guard(inner.post),
+    put: guard(inner.put),
+    patch: guard(inner.patch),
+    delete: guard(inner.delete),
+  } as ApiClient;
 }
 
 const engine = useEngine({ client: strictClient, template: { subject: 'Hi {{ first_name }}', html: '<p>Hello {{ first_name }}</p>' } });
@@ -25,7 +44,10 @@ const other = engine.apiFor(TENANTS.b.apiKey);
 
 /** A raw request, for what the JSON client cannot send; fails on any 5xx. */
 async function raw(path: string, init: RequestInit = {}, apiKey: string | undefined = TENANTS.a.apiKey) {
-  const res = await fetch(engine.url + path, { ...init, headers: { ...(apiKey ? { 'x-api-key': apiKey } : {}), ...(init.headers as Record<string, string>) } });
+  const res = await fetch(engine.url + path, {
+    ...init,
+    headers: { ...(apiKey ? { 'x-api-key': apiKey } : {}), ...(init.headers as Record<string, string>) },
+  });
   const text = await res.text();
   expect(res.status, `${init.method ?? 'GET'} ${path.slice(0, 100)}: ${text.slice(0, 300)}`).toBeLessThan(500);
   let body: any;
@@ -43,7 +65,8 @@ const expectError = (res: { status: number; body: any }, status: number, code: s
   expect(typeof res.body.error.message).toBe('string');
 };
 
-const mailOf = async (transactionId: string) => (await sesInbox(engine.config)).filter((e) => header(e, 'X-Transaction-Id') === transactionId);
+const mailOf = async (transactionId: string) =>
+  (await sesInbox(engine.config)).filter((e) => header(e, 'X-Transaction-Id') === transactionId);
 
 async function startCampaign(csv: string | Buffer, template = engine.templateId, extra: Record<string, unknown> = {}): Promise<string> {
   const fileId = await uploadCsv(api, csv);
@@ -60,9 +83,11 @@ describe("another tenant's ids", () => {
     await fetch(draft.body.upload_url, { method: 'PUT', headers: draft.body.headers, body: '<p>{{ first_name }}</p>' });
     const fileId = await uploadCsv(api, 'email,first_name\nxt1@example.com,Ada\nnot-an-address,Bob\nxt2@example.com,Cy\n');
     const sendAt = new Date(Date.now() + 30 * 24 * 3600 * 1000).toISOString();
-    const scheduled = (await api.post('/api/v1/campaigns', { template_id: engine.templateId, file_id: fileId, schedule: { send_at: sendAt } })).body
+    const scheduled = (
+      await api.post('/api/v1/campaigns', { template_id: engine.templateId, file_id: fileId, schedule: { send_at: sendAt } })
+    ).body.transaction_id as string;
+    const sending = (await api.post('/api/v1/campaigns', { template_id: engine.templateId, file_id: fileId })).body
       .transaction_id as string;
-    const sending = (await api.post('/api/v1/campaigns', { template_id: engine.templateId, file_id: fileId })).body.transaction_id as string;
     const before = await waitForStatus(api, scheduled, ['SCHEDULED']);
     await waitForStatus(api, sending, ['SENT', 'COMPLETED']);
     const messageId = (await api.get(`/api/v1/campaigns/${sending}/messages`)).body.items[0].message_id as string;
@@ -73,7 +98,10 @@ describe("another tenant's ids", () => {
       [`GET template`, () => other.get(`/api/v1/templates/${engine.templateId}`)],
       [`GET draft template`, () => other.get(`/api/v1/templates/${draft.body.template_id}`)],
       [`POST template confirm`, () => other.post(`/api/v1/templates/${draft.body.template_id}/confirm`)],
-      [`POST campaign with A's template and file`, () => other.post('/api/v1/campaigns', { template_id: engine.templateId, file_id: fileId })],
+      [
+        `POST campaign with A's template and file`,
+        () => other.post('/api/v1/campaigns', { template_id: engine.templateId, file_id: fileId }),
+      ],
       [`GET suppression`, () => other.get('/api/v1/suppressions/only-a@example.com')],
       [`DELETE suppression`, () => other.delete('/api/v1/suppressions/only-a@example.com')],
     ];
@@ -132,8 +160,16 @@ describe("another tenant's ids", () => {
     for (const c of forged) {
       expectError(await api.get(`/api/v1/campaigns/${mine}/messages?cursor=${encodeURIComponent(c)}`), 400, 'INVALID_CURSOR');
     }
-    expectError(await api.get(`/api/v1/campaigns/${mine}/errors?cursor=${cursor({ PK: 'TRANSACTION#other', SK: 'ERROR#0000000001' })}`), 400, 'INVALID_CURSOR');
-    expectError(await other.get(`/api/v1/suppressions?cursor=${cursor({ PK: 'SUPPRESSION#tenant-a', SK: 'EMAIL#a@example.com' })}`), 400, 'INVALID_CURSOR');
+    expectError(
+      await api.get(`/api/v1/campaigns/${mine}/errors?cursor=${cursor({ PK: 'TRANSACTION#other', SK: 'ERROR#0000000001' })}`),
+      400,
+      'INVALID_CURSOR',
+    );
+    expectError(
+      await other.get(`/api/v1/suppressions?cursor=${cursor({ PK: 'SUPPRESSION#tenant-a', SK: 'EMAIL#a@example.com' })}`),
+      400,
+      'INVALID_CURSOR',
+    );
     expectError(await api.get(`/api/v1/suppressions?cursor=${cursor({ a: 1 })}`), 400, 'INVALID_CURSOR');
     // A real cursor still pages.
     const first = await api.get(`/api/v1/campaigns/${mine}/messages?limit=1`);
@@ -155,7 +191,11 @@ describe('template injection', () => {
 
   for (const { name, html } of hostile) {
     it(`${name}: every message FAILED on a render limit, nothing sent, the worker still sends`, async () => {
-      const created = await api.post('/api/v1/templates/presigned-url', { name, subject: 'Hi {{ first_name }}', from: 'sender@example.com' });
+      const created = await api.post('/api/v1/templates/presigned-url', {
+        name,
+        subject: 'Hi {{ first_name }}',
+        from: 'sender@example.com',
+      });
       await fetch(created.body.upload_url, { method: 'PUT', headers: created.body.headers, body: html });
       const confirmed = await api.post(`/api/v1/templates/${created.body.template_id}/confirm`);
       // Refusing it up front would be fine too; accepting it must not hurt anyone.
@@ -231,7 +271,11 @@ describe('recipient data in headers and HTML', () => {
       'inject@example.com',
       'markup@example.com',
     ]);
-    expect((await sesInbox(engine.config)).some((m) => [...m.destination.to, ...m.destination.cc, ...m.destination.bcc].some((a) => a.startsWith('victim')))).toBe(false);
+    expect(
+      (await sesInbox(engine.config)).some((m) =>
+        [...m.destination.to, ...m.destination.cc, ...m.destination.bcc].some((a) => a.startsWith('victim')),
+      ),
+    ).toBe(false);
 
     const markup = to('markup@example.com');
     expect(markup.body.html).toContain('&lt;script&gt;alert(1)&lt;/script&gt;&lt;b&gt;bold&lt;/b&gt; &amp; &#34;quoted&#34;');
@@ -290,7 +334,12 @@ describe('CSV oddities', () => {
 
 describe('malformed requests', () => {
   it('bad percent-encoding in a path is 400 MALFORMED_PATH', async () => {
-    for (const path of ['/api/v1/campaigns/%E0%A4%A/status', '/api/v1/campaigns/%/messages', '/api/v1/templates/%C0%AF', '/api/v1/suppressions/%ZZ@example.com']) {
+    for (const path of [
+      '/api/v1/campaigns/%E0%A4%A/status',
+      '/api/v1/campaigns/%/messages',
+      '/api/v1/templates/%C0%AF',
+      '/api/v1/suppressions/%ZZ@example.com',
+    ]) {
       expectError(await raw(path), 400, 'MALFORMED_PATH');
     }
   });
@@ -317,7 +366,18 @@ describe('malformed requests', () => {
 
   it('query parameters of the wrong type or size are 400', async () => {
     const id = await startCampaign('email,first_name\nq@example.com,Q\n');
-    for (const query of ['limit=abc', 'limit=1e400', 'limit=-1', 'limit=0', 'limit=1.5', 'limit=99999999999999999999', 'limit=1&limit=2', 'status=NOPE', 'status=SENT&status=FAILED', `cursor=${'x'.repeat(5000)}`]) {
+    for (const query of [
+      'limit=abc',
+      'limit=1e400',
+      'limit=-1',
+      'limit=0',
+      'limit=1.5',
+      'limit=99999999999999999999',
+      'limit=1&limit=2',
+      'status=NOPE',
+      'status=SENT&status=FAILED',
+      `cursor=${'x'.repeat(5000)}`,
+    ]) {
       expectError(await api.get(`/api/v1/campaigns/${id}/messages?${query}`), 400, 'VALIDATION_FAILED');
     }
     expectError(await api.get(`/api/v1/campaigns/${id}/errors?limit=${'9'.repeat(400)}`), 400, 'VALIDATION_FAILED');
@@ -328,18 +388,44 @@ describe('malformed requests', () => {
 
   it('huge numbers and odd values in bodies are 400 VALIDATION_FAILED', async () => {
     const fileId = await uploadCsv(api, 'email,first_name\nn@example.com,N\n');
-    for (const throttle of [{ emails_per_minute: 1e308 }, { emails_per_minute: -1 }, { emails_per_minute: 1.5 }, { emails_per_hour: 2 ** 64 }, { emails_per_minute: '10' }]) {
-      expectError(await api.post('/api/v1/campaigns', { template_id: engine.templateId, file_id: fileId, throttle }), 400, 'VALIDATION_FAILED');
+    for (const throttle of [
+      { emails_per_minute: 1e308 },
+      { emails_per_minute: -1 },
+      { emails_per_minute: 1.5 },
+      { emails_per_hour: 2 ** 64 },
+      { emails_per_minute: '10' },
+    ]) {
+      expectError(
+        await api.post('/api/v1/campaigns', { template_id: engine.templateId, file_id: fileId, throttle }),
+        400,
+        'VALIDATION_FAILED',
+      );
     }
-    expectError(await api.post('/api/v1/campaigns', '{"template_id":"a","file_id":"b","throttle":{"emails_per_minute":1' + '0'.repeat(400) + '}}'), 400, 'VALIDATION_FAILED');
+    expectError(
+      await api.post('/api/v1/campaigns', '{"template_id":"a","file_id":"b","throttle":{"emails_per_minute":1' + '0'.repeat(400) + '}}'),
+      400,
+      'VALIDATION_FAILED',
+    );
     for (const sendAt of ['tomorrow', '2026-13-45T99:99:99Z', '', 12345]) {
-      expectError(await api.post('/api/v1/campaigns', { template_id: engine.templateId, file_id: fileId, schedule: { send_at: sendAt } }), 400, 'VALIDATION_FAILED');
+      expectError(
+        await api.post('/api/v1/campaigns', { template_id: engine.templateId, file_id: fileId, schedule: { send_at: sendAt } }),
+        400,
+        'VALIDATION_FAILED',
+      );
     }
     expectError(await api.post('/api/v1/campaigns', 'null'), 400, 'INVALID_JSON');
     expectError(await api.post('/api/v1/campaigns', '"a string"'), 400, 'INVALID_JSON');
     expectError(await api.post('/api/v1/campaigns', '[]'), 400, 'VALIDATION_FAILED');
-    expectError(await api.post('/api/v1/campaigns', '{"__proto__":{"admin":true},"template_id":"x","file_id":"y"}'), 400, 'VALIDATION_FAILED');
-    expectError(await api.post('/api/v1/campaigns', { template_id: engine.templateId, file_id: fileId }, { 'Idempotency-Key': 'k'.repeat(300) }), 400, 'INVALID_IDEMPOTENCY_KEY');
+    expectError(
+      await api.post('/api/v1/campaigns', '{"__proto__":{"admin":true},"template_id":"x","file_id":"y"}'),
+      400,
+      'VALIDATION_FAILED',
+    );
+    expectError(
+      await api.post('/api/v1/campaigns', { template_id: engine.templateId, file_id: fileId }, { 'Idempotency-Key': 'k'.repeat(300) }),
+      400,
+      'INVALID_IDEMPOTENCY_KEY',
+    );
   });
 
   it('odd Content-Types and encodings get a 4xx, never a 5xx', async () => {
@@ -348,14 +434,44 @@ describe('malformed requests', () => {
     for (const type of ['text/plain', 'application/x-www-form-urlencoded', 'application/xml', 'image/png', 'nonsense']) {
       expect((await raw('/api/v1/templates/presigned-url', { method: 'POST', headers: { 'content-type': type }, body })).status).toBe(201);
     }
-    expectError(await raw('/api/v1/templates/presigned-url', { method: 'POST', headers: { 'content-type': 'multipart/form-data; boundary=x' }, body: '--x\r\nContent-Disposition: form-data; name="a"\r\n\r\n1\r\n--x--' }), 400, 'INVALID_JSON');
-    expectError(await raw('/api/v1/templates/presigned-url', { method: 'POST', headers: { 'content-type': 'application/json; charset=latin1' }, body }), 415, 'UNSUPPORTED_ENCODING');
-    expectError(await raw('/api/v1/templates/presigned-url', { method: 'POST', headers: { 'content-type': 'application/json', 'content-encoding': 'compress' }, body }), 415, 'UNSUPPORTED_ENCODING');
-    const broken = await raw('/api/v1/templates/presigned-url', { method: 'POST', headers: { 'content-type': 'application/json', 'content-encoding': 'gzip' }, body });
+    expectError(
+      await raw('/api/v1/templates/presigned-url', {
+        method: 'POST',
+        headers: { 'content-type': 'multipart/form-data; boundary=x' },
+        body: '--x\r\nContent-Disposition: form-data; name="a"\r\n\r\n1\r\n--x--',
+      }),
+      400,
+      'INVALID_JSON',
+    );
+    expectError(
+      await raw('/api/v1/templates/presigned-url', {
+        method: 'POST',
+        headers: { 'content-type': 'application/json; charset=latin1' },
+        body,
+      }),
+      415,
+      'UNSUPPORTED_ENCODING',
+    );
+    expectError(
+      await raw('/api/v1/templates/presigned-url', {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', 'content-encoding': 'compress' },
+        body,
+      }),
+      415,
+      'UNSUPPORTED_ENCODING',
+    );
+    const broken = await raw('/api/v1/templates/presigned-url', {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', 'content-encoding': 'gzip' },
+      body,
+    });
     expect(broken.status).toBe(400);
     expect(broken.body.error.code).toEqual(expect.any(String));
     // A body on a GET is not read.
-    expect((await raw(`/api/v1/templates/${engine.templateId}`, { method: 'GET', headers: { 'content-type': 'application/json' } })).status).toBe(200);
+    expect(
+      (await raw(`/api/v1/templates/${engine.templateId}`, { method: 'GET', headers: { 'content-type': 'application/json' } })).status,
+    ).toBe(200);
   });
 
   it('an oversized JSON body is 413 BODY_TOO_LARGE, oversized headers 431 with the error body', async () => {
@@ -365,7 +481,15 @@ describe('malformed requests', () => {
     // A small gzip that inflates past the limit is measured after inflating.
     const bomb = gzipSync(Buffer.from(JSON.stringify({ name: 'x'.repeat(5_000_000), subject: 's', from: 'a@example.com' })));
     expect(bomb.length).toBeLessThan(64 * 1024);
-    expectError(await raw('/api/v1/templates/presigned-url', { method: 'POST', headers: { 'content-type': 'application/json', 'content-encoding': 'gzip' }, body: bomb }), 413, 'BODY_TOO_LARGE');
+    expectError(
+      await raw('/api/v1/templates/presigned-url', {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', 'content-encoding': 'gzip' },
+        body: bomb,
+      }),
+      413,
+      'BODY_TOO_LARGE',
+    );
     expectError(await raw(`/api/v1/suppressions?cursor=${'c'.repeat(20_000)}`), 431, 'HEADERS_TOO_LARGE');
     expectError(await raw('/api/v1/suppressions', { headers: { 'x-padding': 'p'.repeat(20_000) } }), 431, 'HEADERS_TOO_LARGE');
   });
@@ -381,7 +505,7 @@ describe('keys and floods', () => {
     expectError(await engine.apiFor("' OR '1'='1").get('/api/v1/suppressions'), 401, 'UNKNOWN_API_KEY');
   });
 
-  it("a flood from one key gets 429 RATE_LIMITED with Retry-After; other tenants are not slowed", async () => {
+  it('a flood from one key gets 429 RATE_LIMITED with Retry-After; other tenants are not slowed', async () => {
     const limited = await startApi(testConfig({ API_RATE_LIMIT_PER_MINUTE: '20' }));
     try {
       const flood = await Promise.all(

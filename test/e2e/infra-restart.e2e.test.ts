@@ -11,7 +11,10 @@ import { dynamoRestartDrill, temporalRestartDrill } from '../drills/infra-drills
 
 // The worker's retries while a server is down are expected; only errors are worth printing.
 try {
-  Runtime.install({ logger: new DefaultLogger('ERROR'), telemetryOptions: { logging: { filter: makeTelemetryFilterString({ core: 'ERROR' }), forward: {} } } });
+  Runtime.install({
+    logger: new DefaultLogger('ERROR'),
+    telemetryOptions: { logging: { filter: makeTelemetryFilterString({ core: 'ERROR' }), forward: {} } },
+  });
 } catch {
   // already installed in this process
 }

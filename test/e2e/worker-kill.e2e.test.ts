@@ -35,7 +35,10 @@ describe('worker killed (SIGKILL), a new worker process picks up', () => {
   // SES but never recorded is marked SENT by its Send event within the grace period, so the
   // new worker does not send it again.
   it('mid-send: every recipient exactly once', async () => {
-    console.info('mid-send:', (await killDuringSending(engine, { recipients: 300, killAfterSent: 60, perMinute: 3000, timeoutMs: 150_000 })).line);
+    console.info(
+      'mid-send:',
+      (await killDuringSending(engine, { recipients: 300, killAfterSent: 60, perMinute: 3000, timeoutMs: 150_000 })).line,
+    );
   });
 
   // The ingest activity's heartbeat timeout (1 minute) decides when the new worker takes over.

@@ -97,17 +97,11 @@ export async function createTemplate(
 }
 
 /** Creates the file record and, unless `content` is undefined, uploads the object. */
-export async function createFile(
-  deps: Deps,
-  content: string | Buffer | undefined,
-  tenantId: string = TENANTS.a.tenantId,
-): Promise<string> {
+export async function createFile(deps: Deps, content: string | Buffer | undefined, tenantId: string = TENANTS.a.tenantId): Promise<string> {
   const fileId = `file-${uid()}`;
   const key = s3Keys.file(tenantId, fileId);
   if (content !== undefined) {
-    await deps.objects.s3.send(
-      new PutObjectCommand({ Bucket: deps.objects.bucket, Key: key, Body: content, ContentType: 'text/csv' }),
-    );
+    await deps.objects.s3.send(new PutObjectCommand({ Bucket: deps.objects.bucket, Key: key, Body: content, ContentType: 'text/csv' }));
   }
   await deps.store.putFile({
     file_id: fileId,

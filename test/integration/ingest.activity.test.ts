@@ -111,7 +111,9 @@ describe('ingestRecipients', () => {
   it('reports a quote never closed deep in a large file, keeping every row before it numbered right', async () => {
     // Large enough that S3 streams it in several chunks.
     const id = uid();
-    const rows = Array.from({ length: 5000 }, (_, i) => (i === 3999 ? `bad-${id}@example.com,"never closed` : `r${i + 1}-${id}@example.com,N`));
+    const rows = Array.from({ length: 5000 }, (_, i) =>
+      i === 3999 ? `bad-${id}@example.com,"never closed` : `r${i + 1}-${id}@example.com,N`,
+    );
     const { txn, input } = await campaign(deps, `email,name\n${rows.join('\n')}\n`);
 
     const { result } = await runActivity(activities.ingestRecipients, [{ ...input, batchSize: 1000 }]);
@@ -137,7 +139,11 @@ describe('ingestRecipients', () => {
 });
 
 describe('ingestRecipients file-level failures', () => {
-  const expectInvalidFile = async (input: Parameters<typeof activities.ingestRecipients>[0], code: string, run = activities.ingestRecipients) => {
+  const expectInvalidFile = async (
+    input: Parameters<typeof activities.ingestRecipients>[0],
+    code: string,
+    run = activities.ingestRecipients,
+  ) => {
     const failure = await expectFailure(run, [input]);
     expect(failure.type).toBe('InvalidRecipientFile');
     expect(failure.nonRetryable).toBe(true);
@@ -170,21 +176,30 @@ describe('ingestRecipients file-level failures', () => {
     const templateId = await createTemplate(deps, { subject: 'Hi', html: '<p>Hi</p>' });
     const fileId = await createFile(deps, undefined);
     const txn = await createTransaction(deps, { templateId, fileId });
-    await expectInvalidFile({ transactionId: txn.transaction_id, tenantId: TENANTS.a.tenantId, templateId, fileId, batchSize: 5 }, 'FILE_NOT_UPLOADED');
+    await expectInvalidFile(
+      { transactionId: txn.transaction_id, tenantId: TENANTS.a.tenantId, templateId, fileId, batchSize: 5 },
+      'FILE_NOT_UPLOADED',
+    );
   });
 
   it("does not read another tenant's file", async () => {
     const templateId = await createTemplate(deps, { subject: 'Hi', html: '<p>Hi</p>' });
     const fileId = await createFile(deps, `email\nx-${uid()}@example.com\n`, TENANTS.b.tenantId);
     const txn = await createTransaction(deps, { templateId, fileId });
-    await expectInvalidFile({ transactionId: txn.transaction_id, tenantId: TENANTS.a.tenantId, templateId, fileId, batchSize: 5 }, 'FILE_NOT_FOUND');
+    await expectInvalidFile(
+      { transactionId: txn.transaction_id, tenantId: TENANTS.a.tenantId, templateId, fileId, batchSize: 5 },
+      'FILE_NOT_FOUND',
+    );
   });
 
   it('refuses a template that is not confirmed', async () => {
     const templateId = await createTemplate(deps, { subject: 'Hi', html: '<p>Hi</p>', status: 'PENDING_UPLOAD' });
     const fileId = await createFile(deps, `email\nx-${uid()}@example.com\n`);
     const txn = await createTransaction(deps, { templateId, fileId });
-    await expectInvalidFile({ transactionId: txn.transaction_id, tenantId: TENANTS.a.tenantId, templateId, fileId, batchSize: 5 }, 'TEMPLATE_NOT_READY');
+    await expectInvalidFile(
+      { transactionId: txn.transaction_id, tenantId: TENANTS.a.tenantId, templateId, fileId, batchSize: 5 },
+      'TEMPLATE_NOT_READY',
+    );
   });
 
   it('refuses a file larger than the configured limit', async () => {

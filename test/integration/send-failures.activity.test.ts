@@ -19,7 +19,10 @@ const infoFor = (attempt: number): Partial<Info> => ({
 });
 
 /** Activities whose SES calls go through `hook` first (throw there to fail a call). */
-function withMessenger(hook: (email: OutgoingEmail, call: number) => Promise<void> | void, sendConcurrency = deps.settings.sendConcurrency) {
+function withMessenger(
+  hook: (email: OutgoingEmail, call: number) => Promise<void> | void,
+  sendConcurrency = deps.settings.sendConcurrency,
+) {
   const calls: { to: string; at: number }[] = [];
   const messenger: Messenger = {
     async send(email) {
@@ -36,7 +39,14 @@ async function ingested(count: number) {
   const emails = Array.from({ length: count }, (_, i) => `m${i + 1}-${id}@example.com`);
   const c = await campaign(deps, `email\n${emails.join('\n')}\n`);
   await runActivity(activities.ingestRecipients, [{ ...c.input, batchSize: 100 }]);
-  const input = { transactionId: c.txn.transaction_id, tenantId: TENANTS.a.tenantId, templateId: c.templateId, batchId: 'b00001', limit: 100, sendingGraceMs: 60_000 };
+  const input = {
+    transactionId: c.txn.transaction_id,
+    tenantId: TENANTS.a.tenantId,
+    templateId: c.templateId,
+    batchId: 'b00001',
+    limit: 100,
+    sendingGraceMs: 60_000,
+  };
   return { emails, input, txnId: c.txn.transaction_id };
 }
 
@@ -65,7 +75,9 @@ describe('sendBatchChunk when SES fails', () => {
 
     // The failed attempt never counted its one send; the batch tally and reconcile put it back.
     expect((await transaction(deps, txnId)).counts.sent).toBe(2);
-    const { result: tally } = await runActivity(activities.tallyBatch, [{ transactionId: txnId, batchId: 'b00001', phase: 'sent' as const }]);
+    const { result: tally } = await runActivity(activities.tallyBatch, [
+      { transactionId: txnId, batchId: 'b00001', phase: 'sent' as const },
+    ]);
     expect(tally).toMatchObject({ total: 3, sent: 3, failed: 0, suppressed: 0, cancelled: 0 });
     await runActivity(activities.reconcileTransactionCounts, [{ transactionId: txnId, totals: tally, phase: 'sent' as const }]);
     expect((await transaction(deps, txnId)).counts.sent).toBe(3);
@@ -117,7 +129,12 @@ describe('sendBatchChunk when SES fails', () => {
     await sleep(2500); // let anything attempt 1 left running finish
 
     const lateCalls = slow.calls.filter((c) => c.at > failedAt);
-    expect.soft(lateCalls.map((c) => c.to), 'SES calls made by attempt 1 after it had failed').toEqual([]);
+    expect
+      .soft(
+        lateCalls.map((c) => c.to),
+        'SES calls made by attempt 1 after it had failed',
+      )
+      .toEqual([]);
     const mailed = await mailsTo(txnId);
     const twice = emails.filter((e) => mailed.filter((m) => m === e).length > 1);
     expect.soft(twice, 'recipients mailed more than once').toEqual([]);

@@ -49,7 +49,9 @@ function deferred<T = void>(): Deferred<T> {
 /** SES as a stand-in: every accepted message is recorded; `before`/`after` hooks shape each call. */
 function standInSes() {
   const accepted: { to: string; id: string }[] = [];
-  const make = (hooks: { before?: (email: OutgoingEmail) => Promise<void> | void; after?: (email: OutgoingEmail) => Promise<void> | void } = {}): Messenger => ({
+  const make = (
+    hooks: { before?: (email: OutgoingEmail) => Promise<void> | void; after?: (email: OutgoingEmail) => Promise<void> | void } = {},
+  ): Messenger => ({
     async send(email) {
       await hooks.before?.(email);
       const id = `ses-${uid()}`;
@@ -150,7 +152,14 @@ describe('overlapping attempts of one send chunk', () => {
     // The batch runs the chunk again while something was deferred (a later attempt: 3, 4, ...).
     let attempt = 3;
     const later = createActivities({ ...deps, messenger: ses.make() });
-    const results = [bResult.result!, ...(bResult.result!.deferred > 0 ? await batchLoop(async () => (await runActivity(later.sendBatchChunk, [{ ...input, sendingGraceMs: 0 }], info(attempt++, runId))).result) : [])];
+    const results = [
+      bResult.result!,
+      ...(bResult.result!.deferred > 0
+        ? await batchLoop(
+            async () => (await runActivity(later.sendBatchChunk, [{ ...input, sendingGraceMs: 0 }], info(attempt++, runId))).result,
+          )
+        : []),
+    ];
 
     const [message] = await allMessages(deps, txnId);
     expect(message!.status, `results ${JSON.stringify(results)}`).toBe('SENT');
@@ -182,7 +191,10 @@ describe('overlapping attempts of one send chunk', () => {
     aRelease.resolve();
     await a;
 
-    expect(ses.accepted.map((x) => x.to), `B returned ${JSON.stringify(b.result ?? b.error)}`).toEqual([email]);
+    expect(
+      ses.accepted.map((x) => x.to),
+      `B returned ${JSON.stringify(b.result ?? b.error)}`,
+    ).toEqual([email]);
   });
 
   it('item 3: after a crash between SES accepting and SENT being written, the retry waits for the Send event instead of mailing again', async () => {
@@ -207,6 +219,9 @@ describe('overlapping attempts of one send chunk', () => {
     const attemptB = createActivities({ ...deps, messenger: ses.make() });
     const b = await runAttempt(attemptB.sendBatchChunk, [input], info(2, runId));
 
-    expect(ses.accepted.map((x) => x.to), `B returned ${JSON.stringify(b.result ?? b.error)}`).toEqual([email]);
+    expect(
+      ses.accepted.map((x) => x.to),
+      `B returned ${JSON.stringify(b.result ?? b.error)}`,
+    ).toEqual([email]);
   });
 });

@@ -40,13 +40,15 @@ async function ingested(csv: string, template?: Parameters<typeof campaign>[2]) 
   return { ...c, ingest: result, base };
 }
 
-const mailsFor = async (transactionId: string) =>
-  (await sesInbox(config)).filter((e) => header(e, 'X-Transaction-Id') === transactionId);
+const mailsFor = async (transactionId: string) => (await sesInbox(config)).filter((e) => header(e, 'X-Transaction-Id') === transactionId);
 
 describe('sendBatchChunk', () => {
   it('sends every message once, chunk by chunk, personalised and HTML-escaped, with exact counters', async () => {
     const id = uid();
-    const people = ['Ann', '<b>Bold</b>', 'Chloé', 'Dan', 'Eve', 'Fay', 'Gus'].map((name, i) => ({ name, email: `p${i}-${id}@example.com` }));
+    const people = ['Ann', '<b>Bold</b>', 'Chloé', 'Dan', 'Eve', 'Fay', 'Gus'].map((name, i) => ({
+      name,
+      email: `p${i}-${id}@example.com`,
+    }));
     const csv = ['email,first_name', ...people.map((p) => `${p.email},${p.name}`)].join('\n');
     const { txn, base } = await ingested(csv, {
       subject: 'Hello {{ first_name }}',
@@ -109,7 +111,11 @@ describe('sendBatchChunk', () => {
     expect((await allMessages(deps, txn.transaction_id))[0]!.status).toBe('SENDING');
 
     // Past the grace period: sent again, once, under the new attempt's token.
-    const late = await runActivity(activities.sendBatchChunk, [{ ...base, sendingGraceMs: 0, batchId: 'b00001', limit: 10 }], infoFor('b00001-0', 3));
+    const late = await runActivity(
+      activities.sendBatchChunk,
+      [{ ...base, sendingGraceMs: 0, batchId: 'b00001', limit: 10 }],
+      infoFor('b00001-0', 3),
+    );
     expect(late.result).toMatchObject({ sent: 1, deferred: 0, skipped: 1 });
     const [resent] = await allMessages(deps, txn.transaction_id);
     expect(resent!.status_history.map((h) => h.status)).toEqual(['CREATED', 'SENDING', 'SENDING', 'SENT']);
@@ -140,11 +146,14 @@ describe('sendBatchChunk', () => {
 
   it('fails only the message whose rendering fails, with the reason, and sends the others', async () => {
     const id = uid();
-    const { txn, base, ingest } = await ingested(`email,first_name\na-${id}@example.com,Ann\nb-${id}@example.com,Broken\nc-${id}@example.com,Cy\n`, {
-      subject: 'Hi {{ first_name }}',
-      html: '<p>{% if first_name == "Broken" %}{{ missing_var }}{% endif %}Hi {{ first_name }}</p>',
-      placeholders: [], // as if confirmed without the conditional variable: ingest accepts every row
-    });
+    const { txn, base, ingest } = await ingested(
+      `email,first_name\na-${id}@example.com,Ann\nb-${id}@example.com,Broken\nc-${id}@example.com,Cy\n`,
+      {
+        subject: 'Hi {{ first_name }}',
+        html: '<p>{% if first_name == "Broken" %}{{ missing_var }}{% endif %}Hi {{ first_name }}</p>',
+        placeholders: [], // as if confirmed without the conditional variable: ingest accepts every row
+      },
+    );
     expect(ingest.valid).toBe(3);
 
     const { result } = await runActivity(activities.sendBatchChunk, [{ ...base, batchId: 'b00001', limit: 10 }], infoFor('b00001-0'));
@@ -157,7 +166,10 @@ describe('sendBatchChunk', () => {
     expect(broken.status_history.map((h) => h.status)).toEqual(['CREATED', 'SENDING', 'FAILED']);
     expect(broken.status_history.at(-1)!.metadata).toMatchObject({ code: 'UNDEFINED_VARIABLE' });
     expect(messages.filter((m) => m.status === 'SENT')).toHaveLength(2);
-    expect((await mailsFor(txn.transaction_id)).map((m) => m.destination.to[0]).sort()).toEqual([`a-${id}@example.com`, `c-${id}@example.com`]);
+    expect((await mailsFor(txn.transaction_id)).map((m) => m.destination.to[0]).sort()).toEqual([
+      `a-${id}@example.com`,
+      `c-${id}@example.com`,
+    ]);
     expect((await transaction(deps, txn.transaction_id)).counts).toMatchObject({ sent: 2, failed: 1 });
   });
 
@@ -186,7 +198,11 @@ describe('sendBatchChunk', () => {
   it("refuses another tenant's template as TemplateNotReady (non-retryable)", async () => {
     const id = uid();
     const { base } = await ingested(`email\nx-${id}@example.com\n`);
-    const failure = await expectFailure(activities.sendBatchChunk, [{ ...base, tenantId: TENANTS.b.tenantId, batchId: 'b00001', limit: 10 }], infoFor('b00001-0'));
+    const failure = await expectFailure(
+      activities.sendBatchChunk,
+      [{ ...base, tenantId: TENANTS.b.tenantId, batchId: 'b00001', limit: 10 }],
+      infoFor('b00001-0'),
+    );
     expect(failure.type).toBe('TemplateNotReady');
     expect(failure.nonRetryable).toBe(true);
   });

@@ -83,7 +83,12 @@ describe('tenant scoping', () => {
   it('refuses to create the same transaction id twice', async () => {
     const { txn, templateId, fileId } = await newTransaction();
     await expect(
-      deps.store.createTransaction({ transaction_id: txn.transaction_id, tenant_id: TENANTS.b.tenantId, template_id: templateId, file_id: fileId }),
+      deps.store.createTransaction({
+        transaction_id: txn.transaction_id,
+        tenant_id: TENANTS.b.tenantId,
+        template_id: templateId,
+        file_id: fileId,
+      }),
     ).rejects.toThrow();
     expect((await deps.store.getTransaction(undefined, txn.transaction_id))?.tenant_id).toBe(TENANTS.a.tenantId);
   });
@@ -102,7 +107,9 @@ describe('MessageTable.transitionMessage', () => {
   it('moves forward with history, and refuses a backward move (SENT → SENDING)', async () => {
     const m = await newMessage();
     expect(await deps.messages.transitionMessage(m, 'SENDING', { from: SENDABLE_STATUSES, set: { attempt_token: 'tok-1' } })).toBe(true);
-    expect(await deps.messages.transitionMessage(m, 'SENT', { from: ['SENDING'], token: 'tok-1', set: { ses_message_id: 'ses-1' } })).toBe(true);
+    expect(await deps.messages.transitionMessage(m, 'SENT', { from: ['SENDING'], token: 'tok-1', set: { ses_message_id: 'ses-1' } })).toBe(
+      true,
+    );
     const sent = await reload(m);
     expect(sent.status).toBe('SENT');
     expect(sent.ses_message_id).toBe('ses-1');
@@ -118,7 +125,9 @@ describe('MessageTable.transitionMessage', () => {
     await deps.messages.transitionMessage(m, 'SENDING', { from: SENDABLE_STATUSES, set: { attempt_token: 'mine' } });
     expect(await deps.messages.transitionMessage(m, 'SENT', { from: ['SENDING'], token: 'not-mine' })).toBe(false);
     expect((await reload(m)).status).toBe('SENDING');
-    expect(await deps.messages.transitionMessage(m, 'FAILED', { from: ['SENDING'], token: 'mine', set: { failure_reason: 'x' } })).toBe(true);
+    expect(await deps.messages.transitionMessage(m, 'FAILED', { from: ['SENDING'], token: 'mine', set: { failure_reason: 'x' } })).toBe(
+      true,
+    );
     expect(await reload(m)).toMatchObject({ status: 'FAILED', failure_reason: 'x' });
   });
 });

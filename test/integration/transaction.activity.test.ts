@@ -16,7 +16,13 @@ describe('tallyBatch and reconcileTransactionCounts', () => {
     const blocked = `blocked-${id}@example.com`;
     await suppress(deps, blocked);
     // 8 rows in batches of 5: b00001 = rows 1-5 (one suppressed at ingest, one failing render), b00002 = rows 6-8.
-    const rows = [`a-${id}@example.com,Ann`, `b-${id}@example.com,Broken`, `${blocked},Sup`, `c-${id}@example.com,Cy`, `d-${id}@example.com,Di`]
+    const rows = [
+      `a-${id}@example.com,Ann`,
+      `b-${id}@example.com,Broken`,
+      `${blocked},Sup`,
+      `c-${id}@example.com,Cy`,
+      `d-${id}@example.com,Di`,
+    ]
       .concat([`e-${id}@example.com,Ed`, `f-${id}@example.com,Flo`, `g-${id}@example.com,Gil`])
       .concat(['not-an-email,Bad']);
     const { txn, input, templateId } = await campaign(deps, `email,first_name\n${rows.join('\n')}\n`, {
@@ -83,20 +89,26 @@ describe('recordTransactionStatus', () => {
     const { txn } = await campaign(deps, `email\nx-${uid()}@example.com\n`);
     const transactionId = txn.transaction_id;
 
-    const first = await runActivity(activities.recordTransactionStatus, [{ transactionId, status: 'PROCESSING', metadata: { by: 'test' } }]);
+    const first = await runActivity(activities.recordTransactionStatus, [
+      { transactionId, status: 'PROCESSING', metadata: { by: 'test' } },
+    ]);
     expect(first.result).toBe(true);
     const once = await transaction(deps, transactionId);
     expect(once.status).toBe('PROCESSING');
     expect(once.status_history.map((h) => h.status)).toEqual(['ACCEPT', 'PROCESSING']);
     expect(once.status_history[1]!.metadata).toEqual({ by: 'test' });
 
-    const repeat = await runActivity(activities.recordTransactionStatus, [{ transactionId, status: 'PROCESSING', metadata: { by: 'retry' } }]);
+    const repeat = await runActivity(activities.recordTransactionStatus, [
+      { transactionId, status: 'PROCESSING', metadata: { by: 'retry' } },
+    ]);
     expect(repeat.result).toBe(false);
     const still = await transaction(deps, transactionId);
     expect(still.status_history).toEqual(once.status_history);
     expect(still.updated_at).toBe(once.updated_at);
 
-    const failed = await runActivity(activities.recordTransactionStatus, [{ transactionId, status: 'FAILED', reason: 'file has no valid recipient' }]);
+    const failed = await runActivity(activities.recordTransactionStatus, [
+      { transactionId, status: 'FAILED', reason: 'file has no valid recipient' },
+    ]);
     expect(failed.result).toBe(true);
     const final = await transaction(deps, transactionId);
     expect(final.status).toBe('FAILED');

@@ -19,9 +19,16 @@ const URL_B = 'https://example.com/b';
 const URL_C = 'https://example.com/c';
 
 const DOMAINS: Record<string, string> = {
-  m1: 'gmail.com', m2: 'gmail.com', m3: 'gmail.com', m4: 'gmail.com', m5: 'gmail.com',
-  m6: 'yahoo.com', m7: 'yahoo.com', m8: 'yahoo.com',
-  m9: 'example.org', m10: 'example.org',
+  m1: 'gmail.com',
+  m2: 'gmail.com',
+  m3: 'gmail.com',
+  m4: 'gmail.com',
+  m5: 'gmail.com',
+  m6: 'yahoo.com',
+  m7: 'yahoo.com',
+  m8: 'yahoo.com',
+  m9: 'example.org',
+  m10: 'example.org',
 };
 type Row = [message: string, type: EmailEventDoc['event_type'], time: string, extra?: Partial<EmailEventDoc>];
 const EVENTS: Row[] = [
@@ -31,25 +38,52 @@ const EVENTS: Row[] = [
   ['m7', 'bounce', '10:32', { bounce_type: 'Transient', bounce_subtype: 'MailboxFull' }],
   ['m8', 'bounce', '10:33', { bounce_type: 'Permanent', bounce_subtype: 'NoEmail' }],
   ['m5', 'complaint', '12:10', { complaint_type: 'abuse' }],
-  ['m1', 'open', '11:05'], ['m1', 'open', '11:40'], ['m2', 'open', '11:10'], ['m6', 'open', '11:15'],
-  ['m6', 'open', '12:05'], ['m6', 'open', '12:20'], ['m9', 'open', '11:50'],
-  ['m1', 'click', '11:06', { url: URL_A }], ['m9', 'click', '11:51', { url: URL_A }], ['m6', 'click', '12:06', { url: URL_A }],
-  ['m6', 'click', '12:21', { url: URL_B }], ['m2', 'click', '14:30', { url: URL_C }],
+  ['m1', 'open', '11:05'],
+  ['m1', 'open', '11:40'],
+  ['m2', 'open', '11:10'],
+  ['m6', 'open', '11:15'],
+  ['m6', 'open', '12:05'],
+  ['m6', 'open', '12:20'],
+  ['m9', 'open', '11:50'],
+  ['m1', 'click', '11:06', { url: URL_A }],
+  ['m9', 'click', '11:51', { url: URL_A }],
+  ['m6', 'click', '12:06', { url: URL_A }],
+  ['m6', 'click', '12:21', { url: URL_B }],
+  ['m2', 'click', '14:30', { url: URL_C }],
 ];
 const FINAL_STATUS: Record<string, MessageStatus> = {
-  m1: 'CLICKED', m2: 'CLICKED', m3: 'DELIVERED', m4: 'BOUNCED', m5: 'COMPLAINED',
-  m6: 'CLICKED', m7: 'BOUNCED', m8: 'BOUNCED', m9: 'CLICKED', m10: 'SENT',
+  m1: 'CLICKED',
+  m2: 'CLICKED',
+  m3: 'DELIVERED',
+  m4: 'BOUNCED',
+  m5: 'COMPLAINED',
+  m6: 'CLICKED',
+  m7: 'BOUNCED',
+  m8: 'BOUNCED',
+  m9: 'CLICKED',
+  m10: 'SENT',
 };
 const FLAG: Partial<Record<EmailEventDoc['event_type'], 'delivered' | 'bounced' | 'complained' | 'opened' | 'clicked'>> = {
-  delivery: 'delivered', bounce: 'bounced', complaint: 'complained', open: 'opened', click: 'clicked',
+  delivery: 'delivered',
+  bounce: 'bounced',
+  complaint: 'complained',
+  open: 'opened',
+  click: 'clicked',
 };
 
 function event([message, type, time, extra]: Row, tenant = TENANT, txn = TXN): EmailEventDoc {
   return {
     id: `${tenant}/${txn}/${message}/${type}/${time}`,
-    tenant_id: tenant, transaction_id: txn, batch_id: `${txn}-b1`, message_id: message,
-    recipient_domain: DOMAINS[message] ?? 'gmail.com', event_type: type, timestamp: `${DAY}T${time}:00Z`,
-    ses_message_id: `ses-${message}`, user_agent: type === 'open' || type === 'click' ? 'Mozilla/5.0' : undefined, ...extra,
+    tenant_id: tenant,
+    transaction_id: txn,
+    batch_id: `${txn}-b1`,
+    message_id: message,
+    recipient_domain: DOMAINS[message] ?? 'gmail.com',
+    event_type: type,
+    timestamp: `${DAY}T${time}:00Z`,
+    ses_message_id: `ses-${message}`,
+    user_agent: type === 'open' || type === 'click' ? 'Mozilla/5.0' : undefined,
+    ...extra,
   };
 }
 
@@ -61,12 +95,23 @@ const flagUpdate = (e: EmailEventDoc): EmailMessageDoc => {
 
 // Other campaigns and tenants that must not leak into the numbers.
 const NOISE_EVENTS = [
-  event(['n1', 'send', '10:01'], TENANT, 'txn-2'), event(['n1', 'delivery', '10:30'], TENANT, 'txn-2'),
-  event(['n1', 'open', '11:00'], TENANT, 'txn-2'), event(['x1', 'send', '10:01'], 'tenant-b', TXN),
+  event(['n1', 'send', '10:01'], TENANT, 'txn-2'),
+  event(['n1', 'delivery', '10:30'], TENANT, 'txn-2'),
+  event(['n1', 'open', '11:00'], TENANT, 'txn-2'),
+  event(['x1', 'send', '10:01'], 'tenant-b', TXN),
   event(['x1', 'bounce', '10:20', { bounce_type: 'Permanent', bounce_subtype: 'General' }], 'tenant-b', TXN),
 ];
 const NOISE_MESSAGES: EmailMessageDoc[] = [
-  { id: 'n1', tenant_id: TENANT, transaction_id: 'txn-2', recipient_domain: 'gmail.com', status: 'OPENED', sent: true, delivered: true, opened: true },
+  {
+    id: 'n1',
+    tenant_id: TENANT,
+    transaction_id: 'txn-2',
+    recipient_domain: 'gmail.com',
+    status: 'OPENED',
+    sent: true,
+    delivered: true,
+    opened: true,
+  },
   { id: 'x1', tenant_id: 'tenant-b', transaction_id: TXN, recipient_domain: 'gmail.com', status: 'BOUNCED', sent: true, bounced: true },
 ];
 
@@ -128,12 +173,21 @@ describe('OpenSearch analytics adapter on a real node', () => {
 
   it('upserts message documents: create, merge partial updates, no-op on repeats', async () => {
     const sent = Object.entries(DOMAINS).map(([id, domain]): EmailMessageDoc => ({
-      id, tenant_id: TENANT, transaction_id: TXN, batch_id: `${TXN}-b1`, recipient_domain: domain,
-      ses_message_id: `ses-${id}`, status: 'SENT', sent: true, sent_at: `${DAY}T10:00:00Z`,
+      id,
+      tenant_id: TENANT,
+      transaction_id: TXN,
+      batch_id: `${TXN}-b1`,
+      recipient_domain: domain,
+      ses_message_id: `ses-${id}`,
+      status: 'SENT',
+      sent: true,
+      sent_at: `${DAY}T10:00:00Z`,
     }));
     expect(await analytics.upsertMessages([...sent, ...NOISE_MESSAGES])).toMatchObject({ created: 12, updated: 0, failed: [] });
 
-    const flags = EVENTS.map((r) => event(r)).filter((e) => FLAG[e.event_type]).map(flagUpdate);
+    const flags = EVENTS.map((r) => event(r))
+      .filter((e) => FLAG[e.event_type])
+      .map(flagUpdate);
     expect(await analytics.upsertMessages(flags)).toMatchObject({ created: 0, updated: flags.length, failed: [] });
 
     const statuses = Object.entries(FINAL_STATUS).map(([id, status]): EmailMessageDoc => ({ id, status }));
@@ -141,7 +195,14 @@ describe('OpenSearch analytics adapter on a real node', () => {
     expect(await analytics.upsertMessages(statuses)).toMatchObject({ created: 0, updated: 9, unchanged: 1, failed: [] });
     expect(await analytics.upsertMessages(statuses, { refresh: true })).toMatchObject({ updated: 0, unchanged: 10, failed: [] });
     const m6 = (await analytics.client.get({ index: 'it-email-messages', id: 'm6' })).body._source as any;
-    expect(m6).toMatchObject({ status: 'CLICKED', sent: true, delivered: true, opened: true, clicked: true, recipient_domain: 'yahoo.com' });
+    expect(m6).toMatchObject({
+      status: 'CLICKED',
+      sent: true,
+      delivered: true,
+      opened: true,
+      clicked: true,
+      recipient_domain: 'yahoo.com',
+    });
     expect(m6.opened_at).toBe(`${DAY}T12:20:00Z`); // the last open applied wins
   });
 
@@ -174,8 +235,19 @@ describe('OpenSearch analytics adapter on a real node', () => {
 
     const wide = await analytics.campaignAnalytics(TENANT, TXN, { interval: '1d', topDomains: 10, topUrls: 10 });
     expect(wide.by_domain.map((d) => d.domain)).toEqual(['gmail.com', 'yahoo.com', 'example.org']);
-    expect(wide.by_domain[2]).toEqual({ domain: 'example.org', messages: 2, sent: 2, delivered: 1, bounced: 0, complained: 0, opened: 1, clicked: 1 });
-    expect(wide.timeline).toEqual([{ at: `${DAY}T00:00:00.000Z`, total: 32, counts: { send: 10, delivery: 6, open: 7, click: 5, bounce: 3, complaint: 1 } }]);
+    expect(wide.by_domain[2]).toEqual({
+      domain: 'example.org',
+      messages: 2,
+      sent: 2,
+      delivered: 1,
+      bounced: 0,
+      complained: 0,
+      opened: 1,
+      clicked: 1,
+    });
+    expect(wide.timeline).toEqual([
+      { at: `${DAY}T00:00:00.000Z`, total: 32, counts: { send: 10, delivery: 6, open: 7, click: 5, bounce: 3, complaint: 1 } },
+    ]);
     expect(wide.top_urls.map((u) => u.url)).toEqual([URL_A, URL_B, URL_C]);
 
     const other = await analytics.campaignAnalytics('tenant-b', TXN, { interval: '1h', topDomains: 5, topUrls: 5 });

@@ -16,10 +16,7 @@ describe('replay of recorded histories', () => {
 
   it('replays each of them without a determinism error', async () => {
     const results = [];
-    for await (const result of Worker.runReplayHistories(
-      { workflowBundle: { codePath: inject('workflowBundlePath') } },
-      histories,
-    )) {
+    for await (const result of Worker.runReplayHistories({ workflowBundle: { codePath: inject('workflowBundlePath') } }, histories)) {
       results.push({ id: result.workflowId, error: result.error ? String(result.error) : undefined });
     }
     expect(results).toHaveLength(histories.length);

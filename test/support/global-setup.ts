@@ -29,7 +29,14 @@ export default async function setup(project: TestProject) {
   const dir = mkdtempSync(join(tmpdir(), 'email-engine-test-'));
   const started = Date.now();
   console.error('[global-setup] starting the local stack (the first run on a machine builds the Temporal CLI with Go: minutes)');
-  const base = loadConfig({ ...process.env, LOCAL_STACK_DIR: dir, TEMPORAL_ADDRESS: '', DYNAMODB_ENDPOINT: '', S3_ENDPOINT: '', SES_ENDPOINT: '' });
+  const base = loadConfig({
+    ...process.env,
+    LOCAL_STACK_DIR: dir,
+    TEMPORAL_ADDRESS: '',
+    DYNAMODB_ENDPOINT: '',
+    S3_ENDPOINT: '',
+    SES_ENDPOINT: '',
+  });
   const stack = await startLocalStack(base, { ports: 'random', persistent: false, temporalUi: false });
   const env: Record<string, string> = { ...stack.env, LOCAL_STACK_DIR: dir, APP_ENV: 'test', LOG_LEVEL: 'warn' };
   const config = loadConfig({ ...process.env, ...env });
@@ -38,7 +45,10 @@ export default async function setup(project: TestProject) {
   for (const tenant of Object.values(TENANTS)) await seedTenant(store, tenant, tenant.tenantId);
   destroyAwsClients(aws);
 
-  const { code } = await bundleWorkflowCode({ workflowsPath: WORKFLOWS_PATH, logger: { log() {}, trace() {}, debug() {}, info() {}, warn() {}, error: console.error } as never });
+  const { code } = await bundleWorkflowCode({
+    workflowsPath: WORKFLOWS_PATH,
+    logger: { log() {}, trace() {}, debug() {}, info() {}, warn() {}, error: console.error } as never,
+  });
   const workflowBundlePath = join(dir, 'workflow-bundle.js');
   writeFileSync(workflowBundlePath, code);
   console.error(`[global-setup] stack ready in ${Date.now() - started} ms: ${stack.started.join(', ')}`);

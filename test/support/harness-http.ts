@@ -12,7 +12,12 @@ export interface ApiResponse<T = Record<string, unknown>> {
 
 /** `baseUrl` may be a function, called per request (for a client made before its server runs). */
 export function apiClient(baseUrl: string | (() => string), apiKey: string | undefined) {
-  async function call<T = Record<string, any>>(method: string, path: string, body?: unknown, headers: Record<string, string> = {}): Promise<ApiResponse<T>> {
+  async function call<T = Record<string, any>>(
+    method: string,
+    path: string,
+    body?: unknown,
+    headers: Record<string, string> = {},
+  ): Promise<ApiResponse<T>> {
     const res = await fetch((typeof baseUrl === 'function' ? baseUrl() : baseUrl) + path, {
       method,
       headers: {
@@ -125,8 +130,7 @@ export async function sesInbox(config: Config): Promise<Email[]> {
   return store.emails;
 }
 
-export const header = (email: Email, name: string) =>
-  email.headers?.find((h) => h.name.toLowerCase() === name.toLowerCase())?.value;
+export const header = (email: Email, name: string) => email.headers?.find((h) => h.name.toLowerCase() === name.toLowerCase())?.value;
 
 export async function waitFor<T>(what: string, fn: () => Promise<T | undefined>, timeoutMs = 60_000): Promise<T> {
   const deadline = Date.now() + timeoutMs;
@@ -137,4 +141,3 @@ export async function waitFor<T>(what: string, fn: () => Promise<T | undefined>,
   }
   throw new Error(`timed out waiting for ${what}`);
 }
-

@@ -122,7 +122,9 @@ export function useEngine(opts: EngineOptions = {}): TestEngine {
   let started = false;
   const ready = <T>(what: string, value: T | undefined): T => {
     if (value === undefined) {
-      throw new Error(`useEngine: no ${what}${started ? ' (not asked for in its options)' : ' before its beforeAll ran (read it inside a test or a later hook)'}`);
+      throw new Error(
+        `useEngine: no ${what}${started ? ' (not asked for in its options)' : ' before its beforeAll ran (read it inside a test or a later hook)'}`,
+      );
     }
     return value;
   };

@@ -18,7 +18,11 @@ import { freePort } from '../../src/local/ports';
 import { startProcess, stopProcess } from '../../src/local/processes';
 import type { ChildProcess } from 'node:child_process';
 
-export const BENCH_TENANT = { tenantId: 'bench', apiKey: 'bench-key-0123456789abcdef', webhookSecret: 'whsec_YmVuY2gtc2VjcmV0LTAxMjM0NTY3ODk=' };
+export const BENCH_TENANT = {
+  tenantId: 'bench',
+  apiKey: 'bench-key-0123456789abcdef',
+  webhookSecret: 'whsec_YmVuY2gtc2VjcmV0LTAxMjM0NTY3ODk=',
+};
 
 /**
  * With `processes`, the worker and the API run as separate processes (so their memory can be
@@ -29,13 +33,35 @@ export const BENCH_TENANT = { tenantId: 'bench', apiKey: 'bench-key-0123456789ab
  */
 export async function startPlatform(
   overrides: Record<string, string> = {},
-  opts: { processes?: boolean; connectEvents?: boolean; echo?: (name: 'worker' | 'api', chunk: Buffer) => void; workflowBundlePath?: string } = {},
+  opts: {
+    processes?: boolean;
+    connectEvents?: boolean;
+    echo?: (name: 'worker' | 'api', chunk: Buffer) => void;
+    workflowBundlePath?: string;
+  } = {},
 ) {
   const dir = mkdtempSync(join(tmpdir(), 'email-engine-bench-'));
   const base = loadConfig({ ...process.env, LOCAL_STACK_DIR: dir, LOG_LEVEL: 'warn', ...overrides });
-  const stack = await startLocalStack(base, { ports: 'random', persistent: false, temporalUi: false, opensearch: true, log: () => undefined });
-  const events = await startLocalEventsPipeline({ topicArn: base.SNS_TOPIC_ARNS[0]!, sesEndpoint: stack.env.SES_ENDPOINT ?? base.SES_ENDPOINT! });
-  const config: Config = loadConfig({ ...process.env, LOCAL_STACK_DIR: dir, LOG_LEVEL: 'warn', ...overrides, ...stack.env, ...events.env, PORT: '0' });
+  const stack = await startLocalStack(base, {
+    ports: 'random',
+    persistent: false,
+    temporalUi: false,
+    opensearch: true,
+    log: () => undefined,
+  });
+  const events = await startLocalEventsPipeline({
+    topicArn: base.SNS_TOPIC_ARNS[0]!,
+    sesEndpoint: stack.env.SES_ENDPOINT ?? base.SES_ENDPOINT!,
+  });
+  const config: Config = loadConfig({
+    ...process.env,
+    LOCAL_STACK_DIR: dir,
+    LOG_LEVEL: 'warn',
+    ...overrides,
+    ...stack.env,
+    ...events.env,
+    PORT: '0',
+  });
   const aws = createAwsClients(config);
   await seedTenant(new Store(aws.doc, config.DYNAMODB_TABLE), BENCH_TENANT, 'bench');
   destroyAwsClients(aws);
@@ -50,16 +76,24 @@ export async function startPlatform(
   };
   if (opts.processes) {
     const port = await freePort();
-    const env = { ...process.env, ...Object.fromEntries(Object.entries(config).map(([k, v]) => [k, Array.isArray(v) ? v.join(',') : String(v ?? '')])), PORT: String(port) };
+    const env = {
+      ...process.env,
+      ...Object.fromEntries(Object.entries(config).map(([k, v]) => [k, Array.isArray(v) ? v.join(',') : String(v ?? '')])),
+      PORT: String(port),
+    };
     const echo = (name: 'worker' | 'api') => (chunk: Buffer) => opts.echo?.(name, chunk);
     const stdout = opts.echo ? 'echo' : 'inherit';
     const worker = await startProcess('worker', 'workers/main.ts', env, /worker running/, echo('worker'), stdout);
     const api = await startProcess('api', 'api/main.ts', env, /api listening/, echo('api'), stdout);
-    stops.push(() => stopProcess(api), () => stopProcess(worker));
+    stops.push(
+      () => stopProcess(api),
+      () => stopProcess(worker),
+    );
     apiUrl = `http://127.0.0.1:${port}`;
     pids = { worker: worker.pid!, api: api.pid! };
     children = { worker, api };
-    for (const [name, child] of Object.entries(children)) child.once('exit', (code, signal) => ended(`${name} process exited (${signal ?? code})`));
+    for (const [name, child] of Object.entries(children))
+      child.once('exit', (code, signal) => ended(`${name} process exited (${signal ?? code})`));
   } else {
     const workers = await createEngineWorkers(config, opts.workflowBundlePath ? { workflowBundlePath: opts.workflowBundlePath } : {});
     const running = workers.run();

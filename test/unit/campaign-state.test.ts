@@ -3,7 +3,13 @@
 // the moves the machine refuses.
 import { describe, expect, it } from 'vitest';
 import { CampaignState, type ControlRequest } from '../../workflows/campaign-state';
-import { canTransition, isBeforeSending, reachableFrom, TRANSACTION_STATUSES, type TransactionStatus } from '../../src/domain/transaction-status';
+import {
+  canTransition,
+  isBeforeSending,
+  reachableFrom,
+  TRANSACTION_STATUSES,
+  type TransactionStatus,
+} from '../../src/domain/transaction-status';
 import { emptyTally } from '../../src/contracts';
 
 /** A campaign driven through legal moves to `status` (ingested with `batches` batches of 10). */
@@ -26,7 +32,8 @@ function campaignAt(status: TransactionStatus, batches = 3): CampaignState {
 }
 
 const tally = (sent: number) => ({ ...emptyTally(), total: sent, sent, pending: sent });
-const allowed = (request: ControlRequest) => TRANSACTION_STATUSES.filter((status) => campaignAt(status).refusal(request, new Date().toISOString()) === undefined);
+const allowed = (request: ControlRequest) =>
+  TRANSACTION_STATUSES.filter((status) => campaignAt(status).refusal(request, new Date().toISOString()) === undefined);
 
 describe('the status machine', () => {
   it('knows which statuses come before sending', () => {

@@ -1,12 +1,6 @@
 // Unit tests for recipient CSV header checks and per-row validation.
 import { describe, expect, it } from 'vitest';
-import {
-  CsvHeaderError,
-  MAX_CELL_BYTES,
-  MAX_COLUMNS,
-  createRowValidator,
-  type RowResult,
-} from '../../src/domain/recipient-csv';
+import { CsvHeaderError, MAX_CELL_BYTES, MAX_COLUMNS, createRowValidator, type RowResult } from '../../src/domain/recipient-csv';
 
 function headerError(header: string[]): CsvHeaderError {
   try {

@@ -23,20 +23,59 @@ describe('SES events', () => {
   it('maps every event type to its effect', () => {
     const cases: [object, Record<string, unknown>][] = [
       [{ eventType: 'Send' }, { kind: 'send', outcome: false }],
-      [{ eventType: 'Delivery', delivery: { timestamp: now, processingTimeMillis: 12 } }, { kind: 'delivery', status: 'DELIVERED', counter: 'delivered', outcome: true, at: now }],
       [
-        { eventType: 'Bounce', bounce: { bounceType: 'Permanent', bounceSubType: 'General', bouncedRecipients: [{ emailAddress: 'a@b.co', diagnosticCode: 'smtp; 550' }] } },
-        { kind: 'bounce', status: 'BOUNCED', suppress: { reason: 'BOUNCE_PERMANENT' }, fields: { bounce_type: 'Permanent', bounce_subtype: 'General', bounce_diagnostic: 'smtp; 550' } },
+        { eventType: 'Delivery', delivery: { timestamp: now, processingTimeMillis: 12 } },
+        { kind: 'delivery', status: 'DELIVERED', counter: 'delivered', outcome: true, at: now },
       ],
-      [{ eventType: 'Bounce', bounce: { bounceType: 'Transient', bounceSubType: 'MailboxFull' } }, { kind: 'bounce', outcome: true }],
+      [
+        {
+          eventType: 'Bounce',
+          bounce: {
+            bounceType: 'Permanent',
+            bounceSubType: 'General',
+            bouncedRecipients: [{ emailAddress: 'a@b.co', diagnosticCode: 'smtp; 550' }],
+          },
+        },
+        {
+          kind: 'bounce',
+          status: 'BOUNCED',
+          suppress: { reason: 'BOUNCE_PERMANENT' },
+          fields: { bounce_type: 'Permanent', bounce_subtype: 'General', bounce_diagnostic: 'smtp; 550' },
+        },
+      ],
+      [
+        { eventType: 'Bounce', bounce: { bounceType: 'Transient', bounceSubType: 'MailboxFull' } },
+        { kind: 'bounce', outcome: true },
+      ],
       [{ eventType: 'Bounce', bounce: { bounceType: 'Undetermined' } }, { kind: 'bounce' }],
-      [{ eventType: 'Complaint', complaint: { complaintFeedbackType: 'abuse' } }, { kind: 'complaint', status: 'COMPLAINED', suppress: { reason: 'COMPLAINT' } }],
-      [{ eventType: 'Reject', reject: { reason: 'Bad content' } }, { kind: 'reject', status: 'FAILED', counter: 'failed', outcome: true }],
-      [{ eventType: 'Rendering Failure', failure: { errorMessage: 'missing var' } }, { kind: 'rendering_failure', status: 'FAILED' }],
-      [{ eventType: 'Open', open: { userAgent: 'UA', ipAddress: '192.0.2.1' } }, { kind: 'open', status: 'OPENED', outcome: false, fields: { open_user_agent: 'UA', open_ip: '192.0.2.1' } }],
-      [{ eventType: 'Click', click: { link: 'https://x.example/' } }, { kind: 'click', status: 'CLICKED', outcome: false, fields: { clicked_url: 'https://x.example/' } }],
-      [{ eventType: 'DeliveryDelay', deliveryDelay: { delayType: 'MailboxFull' } }, { kind: 'delivery_delay', outcome: false }],
-      [{ eventType: 'Subscription', subscription: {} }, { kind: 'subscription', suppress: { reason: 'UNSUBSCRIBED' } }],
+      [
+        { eventType: 'Complaint', complaint: { complaintFeedbackType: 'abuse' } },
+        { kind: 'complaint', status: 'COMPLAINED', suppress: { reason: 'COMPLAINT' } },
+      ],
+      [
+        { eventType: 'Reject', reject: { reason: 'Bad content' } },
+        { kind: 'reject', status: 'FAILED', counter: 'failed', outcome: true },
+      ],
+      [
+        { eventType: 'Rendering Failure', failure: { errorMessage: 'missing var' } },
+        { kind: 'rendering_failure', status: 'FAILED' },
+      ],
+      [
+        { eventType: 'Open', open: { userAgent: 'UA', ipAddress: '192.0.2.1' } },
+        { kind: 'open', status: 'OPENED', outcome: false, fields: { open_user_agent: 'UA', open_ip: '192.0.2.1' } },
+      ],
+      [
+        { eventType: 'Click', click: { link: 'https://x.example/' } },
+        { kind: 'click', status: 'CLICKED', outcome: false, fields: { clicked_url: 'https://x.example/' } },
+      ],
+      [
+        { eventType: 'DeliveryDelay', deliveryDelay: { delayType: 'MailboxFull' } },
+        { kind: 'delivery_delay', outcome: false },
+      ],
+      [
+        { eventType: 'Subscription', subscription: {} },
+        { kind: 'subscription', suppress: { reason: 'UNSUBSCRIBED' } },
+      ],
       [{ notificationType: 'Delivery', delivery: {} }, { kind: 'delivery' }],
     ];
     for (const [event, expected] of cases) expect(effectOf(parse(event), now), JSON.stringify(event)).toMatchObject(expected);

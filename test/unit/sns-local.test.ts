@@ -224,7 +224,10 @@ describe('local SES event source', () => {
       }
       for (const [to, types] of Object.entries(expected)) {
         const events = byRecipient[to] ?? [];
-        expect(events.map((e) => e.eventType), to).toEqual(types);
+        expect(
+          events.map((e) => e.eventType),
+          to,
+        ).toEqual(types);
         for (const event of events) {
           expect(event.mail.tags).toEqual({
             'ses:configuration-set': ['email-engine'],
@@ -258,7 +261,12 @@ describe('local SES event source', () => {
     const receiver = await startReceiver();
     const source = await startEventSource({ sesEndpoint, targetUrl: receiver.url, signer, pollMs: 10_000 });
     try {
-      for (const to of ['bounce+transient@simulator.amazonses.com', 'suppressionlist@simulator.amazonses.com', 'ooto@simulator.amazonses.com', 'success+open@simulator.amazonses.com']) {
+      for (const to of [
+        'bounce+transient@simulator.amazonses.com',
+        'suppressionlist@simulator.amazonses.com',
+        'ooto@simulator.amazonses.com',
+        'success+open@simulator.amazonses.com',
+      ]) {
         await send(to);
       }
       await source.flush();
@@ -293,7 +301,13 @@ describe('local SES event source', () => {
     expect(source.stats()).toEqual({ emails: 1, posted: 2, failed: 0 });
 
     const lines: string[] = [];
-    const down = await startEventSource({ sesEndpoint, targetUrl: 'http://127.0.0.1:1/sns', signer, pollMs: 10_000, log: (l) => lines.push(l) });
+    const down = await startEventSource({
+      sesEndpoint,
+      targetUrl: 'http://127.0.0.1:1/sns',
+      signer,
+      pollMs: 10_000,
+      log: (l) => lines.push(l),
+    });
     await send('bounce@simulator.amazonses.com', 'msg-down');
     await down.flush();
     await down.stop();

@@ -161,12 +161,8 @@ describe('compileTemplate', () => {
   });
 
   it('fails on an undefined property and hides prototype properties', async () => {
-    expect((await renderError({ subject: 's', html: '{{ user.age }}' }, { user: { name: 'A' } })).code).toBe(
-      'UNDEFINED_VARIABLE',
-    );
-    expect((await renderError({ subject: 's', html: '{{ user.constructor }}' }, { user: {} })).code).toBe(
-      'UNDEFINED_VARIABLE',
-    );
+    expect((await renderError({ subject: 's', html: '{{ user.age }}' }, { user: { name: 'A' } })).code).toBe('UNDEFINED_VARIABLE');
+    expect((await renderError({ subject: 's', html: '{{ user.constructor }}' }, { user: {} })).code).toBe('UNDEFINED_VARIABLE');
   });
 
   it('stops an enormous nested loop quickly', async () => {

@@ -1,12 +1,7 @@
 // Unit tests for Standard Webhooks signing and verification.
 import { createHmac } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
-import {
-  generateWebhookSecret,
-  signWebhook,
-  verifyWebhook,
-  webhookHeaders,
-} from '../../src/domain/webhook-signature';
+import { generateWebhookSecret, signWebhook, verifyWebhook, webhookHeaders } from '../../src/domain/webhook-signature';
 
 const secret = 'whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw';
 const id = 'msg_p5jXN8AQM9LWM0D4loKWxJek';
@@ -23,9 +18,7 @@ describe('signWebhook', () => {
   });
 
   it('uses the UTF-8 bytes of a secret without the whsec_ prefix', () => {
-    const expected = createHmac('sha256', Buffer.from('plain-sécret', 'utf8'))
-      .update(`${id}.${timestamp}.héllo`, 'utf8')
-      .digest('base64');
+    const expected = createHmac('sha256', Buffer.from('plain-sécret', 'utf8')).update(`${id}.${timestamp}.héllo`, 'utf8').digest('base64');
     expect(signWebhook('plain-sécret', id, timestamp, 'héllo')).toBe(`v1,${expected}`);
   });
 });

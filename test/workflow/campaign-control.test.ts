@@ -22,7 +22,13 @@ import {
 } from '../support/harness';
 import { recordHistory } from '../support/histories';
 
-const config = testConfig({ BATCH_SIZE: '20', SEND_CHUNK_SIZE: '5', MAX_CONCURRENT_BATCHES: '2', FINAL_STATE_DEADLINE_SECONDS: '1', LATE_SEND_TOLERANCE_SECONDS: '3' });
+const config = testConfig({
+  BATCH_SIZE: '20',
+  SEND_CHUNK_SIZE: '5',
+  MAX_CONCURRENT_BATCHES: '2',
+  FINAL_STATE_DEADLINE_SECONDS: '1',
+  LATE_SEND_TOLERANCE_SECONDS: '3',
+});
 let workers: Awaited<ReturnType<typeof startWorkers>> | undefined;
 let server: Awaited<ReturnType<typeof startApi>>;
 let api: ApiClient;
@@ -43,7 +49,8 @@ afterAll(async () => {
 });
 
 const inFuture = (ms: number) => new Date(Date.now() + ms).toISOString();
-const csvOf = (n: number, tag: string) => ['email,name', ...Array.from({ length: n }, (_, i) => `${tag}${i}-${Date.now()}@example.com,N${i}`)].join('\n');
+const csvOf = (n: number, tag: string) =>
+  ['email,name', ...Array.from({ length: n }, (_, i) => `${tag}${i}-${Date.now()}@example.com,N${i}`)].join('\n');
 async function start(n: number, extra: Record<string, unknown> = {}) {
   const res = await api.post('/api/v1/campaigns', { template_id: templateId, file_id: await uploadCsv(api, csvOf(n, 'c')), ...extra });
   expect(res.status).toBe(202);
@@ -94,10 +101,18 @@ describe('scheduling', () => {
     const id = await start(1, { schedule: { send_at: inFuture(3_600_000) } });
     await waitForStatus(api, id, ['SCHEDULED']);
     const cli = await findTemporalCli();
-    const listed = await waitFor('visibility', async () => {
-      const out = execFileSync(cli.path!, ['workflow', 'list', '--address', config.TEMPORAL_ADDRESS!, '--query', "TransactionStatus='SCHEDULED'"], { encoding: 'utf8' });
-      return out.includes(transactionWorkflowId(id)) ? out : undefined;
-    }, 20_000);
+    const listed = await waitFor(
+      'visibility',
+      async () => {
+        const out = execFileSync(
+          cli.path!,
+          ['workflow', 'list', '--address', config.TEMPORAL_ADDRESS!, '--query', "TransactionStatus='SCHEDULED'"],
+          { encoding: 'utf8' },
+        );
+        return out.includes(transactionWorkflowId(id)) ? out : undefined;
+      },
+      20_000,
+    );
     expect(listed).toContain('transactionWorkflow');
     const progress = await client.workflow.getHandle(transactionWorkflowId(id)).query(progressQuery);
     expect(progress).toMatchObject({ status: 'SCHEDULED', batchCount: 1, batchesStarted: 0 });
@@ -162,7 +177,14 @@ describe('control while sending', () => {
     const result = await client.workflow.getHandle(transactionWorkflowId(id)).result();
     expect(result.status).toBe('COMPLETED');
     const stored = await waitForStatus(api, id, ['COMPLETED'], 30_000);
-    expect(stored.status_history.map((h: any) => h.status)).toEqual(['ACCEPT', 'PROCESSING', 'READY_TO_SEND', 'PAUSED', 'SENT', 'COMPLETED']);
+    expect(stored.status_history.map((h: any) => h.status)).toEqual([
+      'ACCEPT',
+      'PROCESSING',
+      'READY_TO_SEND',
+      'PAUSED',
+      'SENT',
+      'COMPLETED',
+    ]);
     expect(stored.counts).toMatchObject({ sent: 1, failed: 0, cancelled: 0 });
     expect(stored.progress.total_messages).toBe(1);
     expect(await mailsOf(id)).toHaveLength(1);

@@ -89,7 +89,13 @@ const activities: Activities = {
     c.log.push('ingest');
     if (c.ingestError && (!c.ingestError.attempts || c.ingestError.attempts.includes(c.ingestAttempts))) throw c.ingestError.error();
     const totalMessages = c.totalMessages ?? c.batches * c.perBatch;
-    return { totalMessages, batchCount: c.batches, valid: c.valid ?? totalMessages, invalid: 0, suppressed: totalMessages - (c.valid ?? totalMessages) };
+    return {
+      totalMessages,
+      batchCount: c.batches,
+      valid: c.valid ?? totalMessages,
+      invalid: 0,
+      suppressed: totalMessages - (c.valid ?? totalMessages),
+    };
   },
   async sendBatchChunk(input) {
     const c = of(input.transactionId);
@@ -116,13 +122,21 @@ const activities: Activities = {
     c.log.push(`tally ${input.batchId} ${input.phase}`);
     const sent = c.sentByBatch.get(input.batchId) ?? 0;
     const pending = c.holdOutcomes && !c.outcomesIn ? sent : 0;
-    const tally: BatchTally = { ...emptyTally(), total: c.perBatch, sent, cancelled: cancelled ? c.perBatch - sent : 0, delivered: sent - pending, pending };
+    const tally: BatchTally = {
+      ...emptyTally(),
+      total: c.perBatch,
+      sent,
+      cancelled: cancelled ? c.perBatch - sent : 0,
+      delivered: sent - pending,
+      pending,
+    };
     if (input.report) {
       const handle = client.workflow.getHandle(transactionWorkflowId(input.transactionId));
       const report = { batchNumber: input.report.batchNumber, tally, ...(input.report.failure ? { failure: input.report.failure } : {}) };
       try {
         if (input.phase === 'sent') await handle.signal(batchSentSignal, report);
-        if ((input.phase === 'completed' || tally.pending === 0) && !cancelled) await handle.signal(batchCompletedSignal, { batchNumber: report.batchNumber, tally });
+        if ((input.phase === 'completed' || tally.pending === 0) && !cancelled)
+          await handle.signal(batchCompletedSignal, { batchNumber: report.batchNumber, tally });
       } catch (error) {
         if (!(error instanceof WorkflowNotFoundError)) throw error;
       }
@@ -218,7 +232,8 @@ async function start(
   return { id, handle, c };
 }
 
-const reached = (c: Recorded, status: string) => waitFor(`status ${status}`, async () => (c.statuses.includes(status) ? true : undefined), 10_000);
+const reached = (c: Recorded, status: string) =>
+  waitFor(`status ${status}`, async () => (c.statuses.includes(status) ? true : undefined), 10_000);
 const inFuture = (ms: number) => new Date(Date.now() + ms).toISOString();
 /** An update the workflow's validator refuses fails with WorkflowUpdateFailedError (the API's 409). */
 const refused = (update: Promise<unknown>) =>
@@ -228,24 +243,35 @@ const refused = (update: Promise<unknown>) =>
   );
 
 describe('fan-out', () => {
-  it.each([1, 3])('keeps at most %i batches sending at a time, starts each once in order, and records ACCEPT → … → COMPLETED', async (max) => {
-    const { id, handle, c } = await start({ batches: 7, perBatch: 10, chunkMs: 100 }, { maxConcurrentBatches: max });
-    const result = await handle.result();
-    expect(result.status).toBe('COMPLETED');
-    expect(result.totals).toMatchObject({ total: 70, sent: 70, cancelled: 0, delivered: 70, pending: 0 });
-    expect(c.maxSending).toBe(max);
-    const history = await handle.fetchHistory();
-    const children = history.events!.filter((e) => e.startChildWorkflowExecutionInitiatedEventAttributes);
-    expect(children.map((e) => e.startChildWorkflowExecutionInitiatedEventAttributes!.workflowId)).toEqual(Array.from({ length: 7 }, (_, i) => batchWorkflowId(id, i + 1)));
-    expect(c.chunks).toBe(14);
-    expect(c.statuses).toEqual(['PROCESSING', 'READY_TO_SEND', 'SENT', 'COMPLETED']);
-    expect(c.webhooks).toEqual(['ACCEPT', 'PROCESSING', 'READY_TO_SEND', 'SENT', 'COMPLETED']);
-    expect(c.reconciled.map((r) => [r.phase, r.totals.sent])).toEqual([
-      ['sent', 70],
-      ['completed', 70],
-    ]);
-    expect(await handle.query(progressQuery)).toMatchObject({ status: 'COMPLETED', batchCount: 7, batchesStarted: 7, batchesSent: 7, batchesCompleted: 7 });
-  });
+  it.each([1, 3])(
+    'keeps at most %i batches sending at a time, starts each once in order, and records ACCEPT → … → COMPLETED',
+    async (max) => {
+      const { id, handle, c } = await start({ batches: 7, perBatch: 10, chunkMs: 100 }, { maxConcurrentBatches: max });
+      const result = await handle.result();
+      expect(result.status).toBe('COMPLETED');
+      expect(result.totals).toMatchObject({ total: 70, sent: 70, cancelled: 0, delivered: 70, pending: 0 });
+      expect(c.maxSending).toBe(max);
+      const history = await handle.fetchHistory();
+      const children = history.events!.filter((e) => e.startChildWorkflowExecutionInitiatedEventAttributes);
+      expect(children.map((e) => e.startChildWorkflowExecutionInitiatedEventAttributes!.workflowId)).toEqual(
+        Array.from({ length: 7 }, (_, i) => batchWorkflowId(id, i + 1)),
+      );
+      expect(c.chunks).toBe(14);
+      expect(c.statuses).toEqual(['PROCESSING', 'READY_TO_SEND', 'SENT', 'COMPLETED']);
+      expect(c.webhooks).toEqual(['ACCEPT', 'PROCESSING', 'READY_TO_SEND', 'SENT', 'COMPLETED']);
+      expect(c.reconciled.map((r) => [r.phase, r.totals.sent])).toEqual([
+        ['sent', 70],
+        ['completed', 70],
+      ]);
+      expect(await handle.query(progressQuery)).toMatchObject({
+        status: 'COMPLETED',
+        batchCount: 7,
+        batchesStarted: 7,
+        batchesSent: 7,
+        batchesCompleted: 7,
+      });
+    },
+  );
 
   it('continues as new when batch signals fill a run, and ends with exact totals', async () => {
     // 45 one-message batches signal twice each: 90 signals, past a run's budget of 80.
@@ -262,7 +288,11 @@ describe('fan-out', () => {
 
 describe('failures', () => {
   it('an ingest failure ends FAILED with its reason; nothing is sent', async () => {
-    const { handle, c } = await start({ batches: 2, perBatch: 5, ingestError: { error: () => ApplicationFailure.nonRetryable('row 1 is not CSV', 'InvalidRecipientFile') } });
+    const { handle, c } = await start({
+      batches: 2,
+      perBatch: 5,
+      ingestError: { error: () => ApplicationFailure.nonRetryable('row 1 is not CSV', 'InvalidRecipientFile') },
+    });
     expect(await handle.result()).toMatchObject({ status: 'FAILED', reason: 'InvalidRecipientFile: row 1 is not CSV' });
     expect(c.ingestAttempts).toBe(1);
     expect(c.chunks).toBe(0);
@@ -305,7 +335,13 @@ describe('schedule and control', () => {
     const sendAt = inFuture(3_600_000);
     const { handle, c } = await start({ batches: 3, perBatch: 10 }, {}, sendAt);
     await reached(c, 'SCHEDULED');
-    expect(await handle.query(progressQuery)).toMatchObject({ status: 'SCHEDULED', sendAt, paused: false, batchCount: 3, batchesStarted: 0 });
+    expect(await handle.query(progressQuery)).toMatchObject({
+      status: 'SCHEDULED',
+      sendAt,
+      paused: false,
+      batchCount: 3,
+      batchesStarted: 0,
+    });
     expect(await refused(handle.executeUpdate(pauseUpdate))).toBe(true);
     expect(await refused(handle.executeUpdate(resumeUpdate))).toBe(true);
     expect(await refused(handle.executeUpdate(rescheduleUpdate, { args: [{ sendAt: 'someday' }] }))).toBe(true);
@@ -372,7 +408,10 @@ describe('schedule and control', () => {
 describe('outcomes', () => {
   it('a batch waits for its outcomes and is woken by the outcomes signal: SENT, then COMPLETED', async () => {
     // Polls and the deadline are far away: only the signal can end the wait within the test.
-    const { id, handle, c } = await start({ batches: 2, perBatch: 5, holdOutcomes: true }, { outcomePollMs: 120_000, finalStateDeadlineMs: 600_000 });
+    const { id, handle, c } = await start(
+      { batches: 2, perBatch: 5, holdOutcomes: true },
+      { outcomePollMs: 120_000, finalStateDeadlineMs: 600_000 },
+    );
     await reached(c, 'SENT');
     await sleep(300);
     expect(c.statuses.at(-1)).toBe('SENT');

@@ -47,7 +47,8 @@ async function start(csv: string, extra: Record<string, unknown> = {}) {
   return res.body.transaction_id as string;
 }
 
-const recipients = (n: number) => ['email,name', ...Array.from({ length: n }, (_, i) => `wf${i}-${Date.now()}@example.com,N${i}`)].join('\n');
+const recipients = (n: number) =>
+  ['email,name', ...Array.from({ length: n }, (_, i) => `wf${i}-${Date.now()}@example.com,N${i}`)].join('\n');
 
 describe('transactionWorkflow', () => {
   it('fans out one child per batch, at most two at a time, passes SENT and ends COMPLETED at the deadline', async () => {
@@ -75,14 +76,14 @@ describe('transactionWorkflow', () => {
     // Batch 1 holds 4 messages sent in chunks of 3: two send activities, then the recount,
     // which reports to the transaction itself (no signal commands in the batch's history).
     const batch = await client.workflow.getHandle(batchWorkflowId(id, 1)).fetchHistory();
-    const activities = batch.events!
-      .filter((e) => e.activityTaskScheduledEventAttributes)
+    const activities = batch
+      .events!.filter((e) => e.activityTaskScheduledEventAttributes)
       .map((e) => e.activityTaskScheduledEventAttributes!.activityType!.name);
     expect(activities.slice(0, 3)).toEqual(['sendBatchChunk', 'sendBatchChunk', 'tallyBatch']);
     expect(activities.at(-1)).toBe('tallyBatch');
     expect(batch.events!.filter((e) => e.signalExternalWorkflowExecutionInitiatedEventAttributes)).toHaveLength(0);
-    const received = history.events!
-      .filter((e) => e.workflowExecutionSignaledEventAttributes)
+    const received = history
+      .events!.filter((e) => e.workflowExecutionSignaledEventAttributes)
       .map((e) => e.workflowExecutionSignaledEventAttributes!.signalName);
     expect(received.filter((n) => n === 'batchSent')).toHaveLength(3);
     expect(received.filter((n) => n === 'batchCompleted')).toHaveLength(3);
@@ -98,7 +99,11 @@ describe('transactionWorkflow', () => {
 
   it('continues as new when batch signals fill a run, and still ends with exact totals', async () => {
     // 45 one-message batches signal twice each: 90 signals, past the per-run budget of 80.
-    const small = testConfig({ ...Object.fromEntries(Object.entries(config).map(([k, v]) => [k, String(v)])), BATCH_SIZE: '1', MAX_CONCURRENT_BATCHES: '8' });
+    const small = testConfig({
+      ...Object.fromEntries(Object.entries(config).map(([k, v]) => [k, String(v)])),
+      BATCH_SIZE: '1',
+      MAX_CONCURRENT_BATCHES: '8',
+    });
     const smallApi = await startApi(small);
     try {
       const fileId = await uploadCsv(api, recipients(45));

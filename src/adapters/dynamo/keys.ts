@@ -40,7 +40,10 @@ export interface KeyRange {
 export const ranges = {
   batches: (transactionId: string): KeyRange => ({ PK: transactionPartition(transactionId), skPrefix: SK_PREFIX.batch }),
   rowErrors: (transactionId: string): KeyRange => ({ PK: transactionPartition(transactionId), skPrefix: SK_PREFIX.rowError }),
-  messages: (transactionId: string, batchId: string): KeyRange => ({ PK: batchPartition(transactionId, batchId), skPrefix: SK_PREFIX.message }),
+  messages: (transactionId: string, batchId: string): KeyRange => ({
+    PK: batchPartition(transactionId, batchId),
+    skPrefix: SK_PREFIX.message,
+  }),
   suppressions: (tenantId: string): KeyRange => ({ PK: suppressionPartition(tenantId), skPrefix: SK_PREFIX.email }),
 };
 

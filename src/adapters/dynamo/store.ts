@@ -6,14 +6,7 @@ import type { Catalog, Transactions } from '../../ports';
 import { SetExpression, valueList } from './expressions';
 import { keys } from './keys';
 import { conditionHeld, isConditionFailure, recordOf, Table } from './table';
-import {
-  emptyCounts,
-  type CountName,
-  type FileRecord,
-  type TemplateRecord,
-  type TenantRecord,
-  type TransactionRecord,
-} from './types';
+import { emptyCounts, type CountName, type FileRecord, type TemplateRecord, type TenantRecord, type TransactionRecord } from './types';
 
 export const sha256 = (value: string) => createHash('sha256').update(value).digest('hex');
 const now = () => new Date().toISOString();
@@ -46,9 +39,7 @@ export class Store extends Table implements Catalog, Transactions {
 
   // ---- templates and files ----
   async putTemplate(template: TemplateRecord): Promise<void> {
-    await this.doc.send(
-      new PutCommand({ TableName: this.table, Item: { ...keys.template(template.template_id), ...template } }),
-    );
+    await this.doc.send(new PutCommand({ TableName: this.table, Item: { ...keys.template(template.template_id), ...template } }));
   }
 
   async getTemplate(tenantId: string, templateId: string): Promise<TemplateRecord | undefined> {

@@ -123,5 +123,4 @@ export interface SuppressionRecord {
   created_at: string;
 }
 
-export const emptyCounts = (): Counts =>
-  Object.fromEntries(COUNT_NAMES.map((n) => [n, 0])) as Counts;
+export const emptyCounts = (): Counts => Object.fromEntries(COUNT_NAMES.map((n) => [n, 0])) as Counts;
