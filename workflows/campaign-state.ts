@@ -14,8 +14,8 @@ export class CampaignState {
   private sendNowRequested = false;
   /** When to start sending; moved by reschedule. */
   sendAt: string | undefined;
-  /** The first reason the campaign must fail (a batch's report or a crashed batch). */
-  failure: string | undefined;
+  /** Every started batch reported sent and none is left to start: nothing more to pause or cancel. */
+  private sendingOver = false;
   /**
    * Moves on every change a waiting loop cares about (a batch report, an accepted control
    * request, a crashed batch). A loop notes it before a pass and waits for it to move after,
@@ -59,6 +59,13 @@ export class CampaignState {
   get totals(): BatchTally {
     return this.s.totals;
   }
+  /** The first reason the campaign must fail (a batch's report or a crashed batch); carried across continue-as-new. */
+  get failure(): string | undefined {
+    return this.s.failure;
+  }
+  private fail(reason: string): void {
+    this.s.failure ??= reason;
+  }
   /** What the next run starts from after continue-as-new. */
   carried(): CarriedState {
     return this.s;
@@ -75,20 +82,23 @@ export class CampaignState {
   /** Why the request cannot be accepted now, or undefined when it can. */
   refusal(request: ControlRequest, sendAt?: string): string | undefined {
     const status = this.s.status;
-    const pausable = status === 'PAUSED' || canTransition(status, 'PAUSED');
+    const pausable = (status === 'PAUSED' || canTransition(status, 'PAUSED')) && !this.sendingOver;
+    const over = 'every message was already handed to SES';
     switch (request) {
       case 'pause':
+        if (this.sendingOver) return `${over}: nothing is left to pause`;
         return pausable ? undefined : `a ${status} campaign cannot be paused`;
       case 'resume':
         if (!pausable) return `a ${status} campaign cannot be resumed`;
         return this.s.paused ? undefined : 'the campaign is not paused';
       case 'cancel':
+        if (this.sendingOver) return `${over}: nothing is left to cancel`;
         return canTransition(status, 'CANCELLED') ? undefined : `a ${status} campaign cannot be cancelled`;
       case 'sendNow':
         return isBeforeSending(status) ? undefined : `a ${status} campaign is not waiting to send`;
       case 'reschedule':
         if (!isBeforeSending(status)) return `a ${status} campaign can no longer be rescheduled`;
-        return sendAt !== undefined && Number.isNaN(Date.parse(sendAt)) ? 'send_at is not a date' : undefined;
+        return sendAt === undefined || Number.isNaN(Date.parse(sendAt)) ? 'send_at is not a date' : undefined;
     }
   }
 
@@ -136,7 +146,7 @@ export class CampaignState {
     if (!this.s.sentBatches.includes(report.batchNumber)) {
       this.s.sentBatches.push(report.batchNumber);
       addTally(this.s.totals, report.tally);
-      if (report.failure) this.failure ??= `batch ${report.batchNumber}: ${report.failure}`;
+      if (report.failure) this.fail(`batch ${report.batchNumber}: ${report.failure}`);
     }
     this.version += 1;
   }
@@ -151,15 +161,30 @@ export class CampaignState {
     this.version += 1;
   }
 
-  /** A batch workflow ended without its own report: the campaign fails. */
+  /**
+   * A batch workflow ended without its own reports (it failed, timed out or was terminated):
+   * the campaign fails, and the batch counts as sent and completed so no loop waits for it.
+   */
   batchCrashed(batchNumber: number, reason: string): void {
-    this.failure ??= `batch ${batchNumber}: ${reason}`;
+    this.fail(`batch ${batchNumber}: ${reason}`);
+    if (!this.s.sentBatches.includes(batchNumber)) this.s.sentBatches.push(batchNumber);
+    if (!this.s.completedBatches.includes(batchNumber)) this.s.completedBatches.push(batchNumber);
     this.version += 1;
+  }
+
+  /** The sending loop ended with every batch sent: from now on pause and cancel are refused. */
+  sendingEnded(): void {
+    if (!this.mustStop) this.sendingOver = true;
+  }
+
+  /** A cancel that can still take effect (one accepted too late for it never moves the status). */
+  get cancelsNow(): boolean {
+    return this.s.cancelRequested && canTransition(this.s.status, 'CANCELLED');
   }
 
   /** Cancel or failure: the open batches must be told to stop. */
   get mustStop(): boolean {
-    return this.s.cancelRequested || this.failure !== undefined;
+    return this.s.cancelRequested || this.s.failure !== undefined;
   }
 
   /** The pause or resume the status has not caught up with yet. */

@@ -16,6 +16,7 @@ import {
   getExternalWorkflowHandle,
   log,
   ParentClosePolicy,
+  patched,
   proxyActivities,
   setHandler,
   startChild,
@@ -49,6 +50,7 @@ import { batchWorkflow } from './batch.workflow';
 import { CampaignState, type ControlRequest } from './campaign-state';
 import { failureReason } from './failure';
 import { checkInputVersion } from './input-version';
+import { transactionWorkflowV1 } from './legacy/transaction-v1.workflow';
 
 const { recordTransactionStatus, reconcileTransactionCounts, annotateTransaction } = proxyActivities<Activities>({
   startToCloseTimeout: '30s',
@@ -248,7 +250,8 @@ async function startBatch(run: CampaignRun, pace: ReturnType<typeof pacing>, par
       },
     ],
   });
-  // A batch that crashes outright (not through its own failure report) must not hang the campaign.
+  // A batch that crashes outright (not through its own reports) fails the campaign and counts
+  // as sent and completed, so no loop waits for it.
   void child.result().catch((error) => campaign.batchCrashed(number, failureReason(error)));
 }
 
@@ -329,7 +332,11 @@ async function complete(run: CampaignRun): Promise<Ended> {
   return run.finish('COMPLETED');
 }
 
+/** Patch id: this file's workflow. Histories recorded before it run the closure it replaced. */
+export const CAMPAIGN_PHASES = 'campaign-phases';
+
 export async function transactionWorkflow(input: TransactionWorkflowInput): Promise<TransactionResult> {
+  if (!patched(CAMPAIGN_PHASES)) return transactionWorkflowV1(input);
   checkInputVersion(input.version);
   const campaign = new CampaignState(input.state, input.sendAt);
   const run = new CampaignRun(input, campaign);
@@ -339,13 +346,16 @@ export async function transactionWorkflow(input: TransactionWorkflowInput): Prom
     const ended = await ingest(run);
     if (ended) return ended;
     const lateBy = await waitForSendAt(run);
-    if (campaign.cancelRequested) return cancelled(run);
+    if (campaign.cancelsNow) return cancelled(run);
     await run.moveTo('READY_TO_SEND', undefined, lateBy > 0 ? { late_by_ms: lateBy } : undefined);
   }
   if ((await sendBatches(run)) === 'hand over') return run.handOver();
+  campaign.sendingEnded();
   if (campaign.failure) return run.finish('FAILED', campaign.failure);
-  if (campaign.cancelRequested) return cancelled(run);
+  if (campaign.cancelsNow) return cancelled(run);
   await markSent(run);
   if ((await awaitOutcomes(run)) === 'hand over') return run.handOver();
+  // A batch that crashed while its outcomes were awaited fails the campaign (SENT → FAILED).
+  if (campaign.failure) return run.finish('FAILED', campaign.failure);
   return complete(run);
 }

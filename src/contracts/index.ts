@@ -52,6 +52,8 @@ export interface CarriedState {
   totals: BatchTally;
   /** Sum of the batches' final tallies, once their outcomes are in. */
   completedTotals: BatchTally;
+  /** The first reason the campaign must fail, once known (carried since the campaign-phases patch). */
+  failure?: string;
 }
 
 export interface TransactionWorkflowInput {

@@ -7,8 +7,18 @@ import { historyFromJSON, historyToJSON } from '@temporalio/common/lib/proto-uti
 
 export const HISTORIES_DIR = join(__dirname, '..', 'histories');
 
+/**
+ * With RECORD_HISTORIES=1, records the workflow's history as test/histories/<name>.json, but
+ * only if no history of that name exists: a committed history was recorded by earlier code and
+ * is the proof that campaigns it started survive a deploy, so it is never re-recorded. A
+ * workflow change records its new path under a new name.
+ */
 export async function recordHistory(client: Client, workflowId: string, name: string): Promise<void> {
   if (process.env.RECORD_HISTORIES !== '1') return;
+  if (existsSync(join(HISTORIES_DIR, `${name}.json`))) {
+    console.warn(`[histories] ${name}.json exists and is kept (histories are never re-recorded)`);
+    return;
+  }
   mkdirSync(HISTORIES_DIR, { recursive: true });
   const history = await client.workflow.getHandle(workflowId).fetchHistory();
   writeFileSync(join(HISTORIES_DIR, `${name}.json`), JSON.stringify(JSON.parse(historyToJSON(history)), null, 1) + '\n');

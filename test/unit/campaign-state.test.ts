@@ -62,11 +62,19 @@ describe('control requests allowed by status', () => {
     expect(allowed('sendNow')).toEqual(['ACCEPT', 'PROCESSING', 'SCHEDULED']);
     expect(allowed('reschedule')).toEqual(['ACCEPT', 'PROCESSING', 'SCHEDULED']);
     expect(campaignAt('SCHEDULED').refusal('reschedule', 'not a date')).toBe('send_at is not a date');
+    expect(campaignAt('SCHEDULED').refusal('reschedule', undefined)).toBe('send_at is not a date');
     expect(campaignAt('SENT').refusal('reschedule', 'not a date')).toBe('a SENT campaign can no longer be rescheduled');
   });
 
   it('resume: only a paused campaign that can still send', () => {
     expect(allowed('resume')).toEqual([]);
+    // With the paused flag set, still only where the campaign can send.
+    const pausedAt = (status: TransactionStatus) => {
+      const c = campaignAt(status);
+      c.apply('pause');
+      return c.refusal('resume');
+    };
+    expect(TRANSACTION_STATUSES.filter((s) => pausedAt(s) === undefined)).toEqual(['READY_TO_SEND', 'PAUSED']);
     const paused = campaignAt('READY_TO_SEND');
     paused.apply('pause');
     // Accepted before the sending loop moved the status: resume undoes it.
@@ -156,11 +164,37 @@ describe('batches', () => {
     expect(campaign.totals).toMatchObject({ total: 17, sent: 17, delivered: 16, pending: 0 });
   });
 
-  it('a crashed batch fails the campaign with the first reason only', () => {
-    const campaign = campaignAt('READY_TO_SEND');
+  it('a crashed batch fails the campaign with the first reason, and no loop waits for it', () => {
+    const campaign = campaignAt('READY_TO_SEND', 2);
+    campaign.startBatch();
+    campaign.startBatch();
     campaign.batchCrashed(1, 'terminated');
+    campaign.batchSent({ batchNumber: 2, tally: tally(10) });
     campaign.batchCrashed(2, 'timed out');
     expect(campaign.failure).toBe('batch 1: terminated');
+    expect(campaign.sending()).toBe(0);
+    expect(campaign.allCompleted).toBe(true);
+    expect(campaign.mustStop).toBe(true);
+  });
+
+  it('refuses pause and cancel once every batch was sent, so a late cancel can never ask for SENT → CANCELLED', () => {
+    const campaign = campaignAt('READY_TO_SEND', 1);
+    campaign.startBatch();
+    campaign.batchSent({ batchNumber: 1, tally: tally(10) });
+    campaign.sendingEnded();
+    expect(campaign.refusal('cancel')).toBe('every message was already handed to SES: nothing is left to cancel');
+    expect(campaign.refusal('pause')).toBe('every message was already handed to SES: nothing is left to pause');
+    campaign.moveTo('SENT');
+    expect(campaign.cancelsNow).toBe(false);
+  });
+
+  it('a cancel accepted while sending still takes effect when the loop ends', () => {
+    const campaign = campaignAt('READY_TO_SEND', 1);
+    campaign.startBatch();
+    campaign.apply('cancel');
+    campaign.batchSent({ batchNumber: 1, tally: tally(4) });
+    campaign.sendingEnded();
+    expect(campaign.cancelsNow).toBe(true);
   });
 
   it('counts the messages of batches that never started as cancelled', () => {
@@ -174,10 +208,14 @@ describe('batches', () => {
   it('carries its state across continue-as-new', () => {
     const campaign = campaignAt('READY_TO_SEND', 3);
     campaign.startBatch();
-    campaign.batchSent({ batchNumber: 1, tally: tally(10) });
+    campaign.batchSent({ batchNumber: 1, tally: tally(10), failure: 'SesAccountError: paused' });
+    campaign.apply('cancel');
     const next = new CampaignState(structuredClone(campaign.carried()), '2030-01-01T00:00:00.000Z');
     expect(next.progress()).toEqual({ ...campaign.progress(), sendAt: '2030-01-01T00:00:00.000Z' });
     expect(next.startBatch()).toBe(2);
     expect(next.signalsThisRun).toBe(0);
+    // The failure and the cancel request go with it: the next run stops the other batches too.
+    expect(next.failure).toBe('batch 1: SesAccountError: paused');
+    expect(next.cancelRequested).toBe(true);
   });
 });

@@ -140,7 +140,7 @@ describe('scheduling', () => {
     expect((await api.post(`/api/v1/campaigns/${id}/send-now`)).status).toBe(202);
     await waitForStatus(api, id, ['COMPLETED']);
     expect(await mailsOf(id)).toHaveLength(2);
-    await recordHistory(client, transactionWorkflowId(id), 'transaction-late-send-held');
+    await recordHistory(client, transactionWorkflowId(id), 'phases-transaction-late-send-held');
   });
 });
 
@@ -164,7 +164,7 @@ describe('control while sending', () => {
     expect(mails).toHaveLength(60);
     expect(done.status_history.map((h: any) => h.status)).toEqual(expect.arrayContaining(['PAUSED', 'READY_TO_SEND']));
     await waitForStatus(api, id, ['COMPLETED']);
-    await recordHistory(client, transactionWorkflowId(id), 'transaction-paused-resumed');
+    await recordHistory(client, transactionWorkflowId(id), 'phases-transaction-paused-resumed');
   });
 
   it('a pause during the last chunk still ends SENT then COMPLETED in DynamoDB, not PAUSED for ever', async () => {
@@ -190,7 +190,7 @@ describe('control while sending', () => {
     expect(await mailsOf(id)).toHaveLength(1);
     // Nothing is left to resume once every message was handed to SES.
     expect((await api.post(`/api/v1/campaigns/${id}/resume`)).status).toBe(409);
-    await recordHistory(client, transactionWorkflowId(id), 'transaction-paused-in-last-chunk');
+    await recordHistory(client, transactionWorkflowId(id), 'phases-transaction-paused-in-last-chunk');
   });
 
   it('cancel stops further sends, keeps what was sent, and the counts add up', async () => {
@@ -206,6 +206,6 @@ describe('control while sending', () => {
     expect(cancelled.body.items.length).toBe(final.counts.cancelled);
     await new Promise((r) => setTimeout(r, 1500));
     expect(await mailsOf(id)).toHaveLength(mails.length);
-    await recordHistory(client, transactionWorkflowId(id), 'transaction-cancelled-mid-send');
+    await recordHistory(client, transactionWorkflowId(id), 'phases-transaction-cancelled-mid-send');
   });
 });

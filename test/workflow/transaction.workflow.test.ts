@@ -93,8 +93,9 @@ describe('transactionWorkflow', () => {
     const inbox = (await sesInbox(config)).filter((e) => header(e, 'X-Transaction-Id') === id);
     expect(inbox).toHaveLength(10);
 
-    await recordHistory(client, transactionWorkflowId(id), 'transaction-sent');
-    await recordHistory(client, batchWorkflowId(id, 1), 'batch-sent');
+    await recordHistory(client, transactionWorkflowId(id), 'phases-transaction-sent');
+    // batch-sent.json was recorded before the proof pass (PROVE_BATCH_SENT); this is the path with it.
+    await recordHistory(client, batchWorkflowId(id, 1), 'batch-sent-proved');
   });
 
   it('continues as new when batch signals fill a run, and still ends with exact totals', async () => {
@@ -120,7 +121,7 @@ describe('transactionWorkflow', () => {
       for await (const _ of runs) count += 1;
       expect(count).toBeGreaterThanOrEqual(2);
       expect((await sesInbox(config)).filter((e) => header(e, 'X-Transaction-Id') === id)).toHaveLength(45);
-      await recordHistory(client, transactionWorkflowId(id), 'transaction-continued-as-new-final-run');
+      await recordHistory(client, transactionWorkflowId(id), 'phases-transaction-continued-as-new-final-run');
     } finally {
       await smallApi.close();
     }
@@ -136,7 +137,7 @@ describe('transactionWorkflow', () => {
     expect(status.body.reason).toBe('the file has no valid recipient');
     expect(status.body.counts.invalid).toBe(2);
     expect(status.body.status_history.map((h: { status: string }) => h.status)).toEqual(['ACCEPT', 'PROCESSING', 'FAILED']);
-    await recordHistory(client, transactionWorkflowId(id), 'transaction-failed-no-valid-row');
+    await recordHistory(client, transactionWorkflowId(id), 'phases-transaction-failed-no-valid-row');
   });
 
   it('waits for send_at on a durable timer, and cancel while scheduled sends nothing', async () => {
@@ -154,7 +155,7 @@ describe('transactionWorkflow', () => {
     const final = await waitForStatus(api, cancelled, ['CANCELLED']);
     expect(final.counts.sent).toBe(0);
     expect((await sesInbox(config)).filter((e) => header(e, 'X-Transaction-Id') === cancelled)).toHaveLength(0);
-    await recordHistory(client, transactionWorkflowId(scheduled), 'transaction-scheduled');
-    await recordHistory(client, transactionWorkflowId(cancelled), 'transaction-cancelled-while-scheduled');
+    await recordHistory(client, transactionWorkflowId(scheduled), 'phases-transaction-scheduled');
+    await recordHistory(client, transactionWorkflowId(cancelled), 'phases-transaction-cancelled-while-scheduled');
   });
 });
