@@ -28,6 +28,8 @@ export interface SendChunkInput {
   cursor?: Cursor;
   /** A message left SENDING by another attempt is resent only once it is older than this. */
   sendingGraceMs: number;
+  /** Only messages not yet settled (the batch's proof pass before it reports sent). */
+  unsettledOnly?: boolean;
 }
 
 export interface SendChunkResult {
@@ -46,6 +48,8 @@ type Outcome = 'sent' | 'failed' | 'suppressed' | 'skipped' | 'deferred';
 const isSettled = (status: MessageRecord['status']) => !SENDABLE_STATUSES.includes(status);
 
 const LIVE_COUNT_EVERY = 100;
+/** A batch is one DynamoDB partition of at most this many messages (BATCH_SIZE ≤ 1,000). */
+const MAX_BATCH_SIZE = 1000;
 
 /**
  * Runs `fn` over `items`, `limit` at a time. After a failure no worker takes another item, and
@@ -227,12 +231,26 @@ export function createSendActivities(deps: ActivityDeps) {
     return 'sent';
   }
 
+  /**
+   * The chunk's messages: the next `limit` of the batch or, for the proof pass, the next
+   * `limit` unsettled ones, found in one read of up to a whole batch (a filtered read that
+   * stopped at `limit` would need a call per chunk to find nothing).
+   */
+  async function readChunk(input: SendChunkInput): Promise<{ items: MessageRecord[]; cursor?: Cursor }> {
+    if (!input.unsettledOnly) return messages.pageMessages(input.transactionId, input.batchId, input.limit, input.cursor);
+    const page = await messages.pageMessages(input.transactionId, input.batchId, MAX_BATCH_SIZE, input.cursor, SENDABLE_STATUSES);
+    if (page.items.length <= input.limit) return page;
+    const items = page.items.slice(0, input.limit);
+    const { PK, SK } = messages.messageItem(items.at(-1)!);
+    return { items, cursor: { PK, SK } };
+  }
+
   async function sendBatchChunk(input: SendChunkInput): Promise<SendChunkResult> {
     const ctx = Context.current();
     const info = ctx.info;
     const token = `${info.workflowExecution?.runId ?? 'standalone'}:${info.activityId}:${info.attempt}`;
     const { template, compiled } = await loadTemplate(input.tenantId, input.templateId);
-    const page = await messages.pageMessages(input.transactionId, input.batchId, input.limit, input.cursor);
+    const page = await readChunk(input);
     const sendable = page.items.filter((m) => SENDABLE_STATUSES.includes(m.status));
     const suppressed = await suppressions.suppressedAmong(
       input.tenantId,

@@ -4,6 +4,8 @@ import { describe, expect, it } from 'vitest';
 import { inject } from 'vitest';
 import { Worker } from '@temporalio/worker';
 import { committedHistories } from '../support/histories';
+import { PROVE_BATCH_SENT } from '../../workflows/batch.workflow';
+import { CAMPAIGN_PHASES } from '../../workflows/transaction.workflow';
 
 describe('replay of recorded histories', () => {
   const histories = committedHistories();
@@ -12,6 +14,26 @@ describe('replay of recorded histories', () => {
     expect(histories.map((h) => h.workflowId)).toEqual(
       expect.arrayContaining(['transaction-sent', 'batch-sent', 'transaction-failed-no-valid-row', 'transaction-scheduled']),
     );
+  });
+
+  it('holds both sides of every patch: histories recorded before it and histories with its marker', () => {
+    const patchesIn = (history: (typeof histories)[number]['history']) =>
+      (history.events ?? []).flatMap((e) => {
+        const data = e.markerRecordedEventAttributes?.details?.['patch-data']?.payloads?.[0]?.data;
+        return data ? [JSON.parse(Buffer.from(data).toString('utf8')).id as string] : [];
+      });
+    const typeOf = (history: (typeof histories)[number]['history']) =>
+      history.events?.[0]?.workflowExecutionStartedEventAttributes?.workflowType?.name;
+    for (const [patch, workflowType] of [
+      [CAMPAIGN_PHASES, 'transactionWorkflow'],
+      [PROVE_BATCH_SENT, 'batchWorkflow'],
+    ] as const) {
+      const ofType = histories.filter((h) => typeOf(h.history) === workflowType);
+      const withIt = ofType.filter((h) => patchesIn(h.history).includes(patch)).map((h) => h.workflowId);
+      const without = ofType.filter((h) => !patchesIn(h.history).includes(patch)).map((h) => h.workflowId);
+      expect(withIt.length, `${workflowType} histories with the ${patch} marker`).toBeGreaterThan(0);
+      expect(without.length, `${workflowType} histories from before ${patch}`).toBeGreaterThan(0);
+    }
   });
 
   it('replays each of them without a determinism error', async () => {

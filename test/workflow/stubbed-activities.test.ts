@@ -47,6 +47,8 @@ interface Scenario {
   failBatch?: string;
   /** Sent messages have no outcome until `outcomesIn` is set. */
   holdOutcomes?: boolean;
+  /** The first chunk of this batch leaves `count` messages unsettled (another attempt held them). */
+  leaveUnsettled?: { batchId: string; count: number };
 }
 
 /** What the stub activities saw for one campaign. */
@@ -61,6 +63,8 @@ interface Recorded extends Scenario {
   ingestAttempts: number;
   chunks: number;
   sentByBatch: Map<string, number>;
+  /** Messages a chunk left unsettled, by batch, until the proof pass sends them. */
+  unsettled: Map<string, number>;
   /** Batches between their first chunk and their 'sent' tally, now and at most. */
   sending: Set<string>;
   maxSending: number;
@@ -99,6 +103,14 @@ const activities: Activities = {
   },
   async sendBatchChunk(input) {
     const c = of(input.transactionId);
+    if (input.unsettledOnly) {
+      // The batch's proof pass: send what the chunks left unsettled.
+      const left = c.unsettled.get(input.batchId) ?? 0;
+      c.unsettled.set(input.batchId, 0);
+      c.sentByBatch.set(input.batchId, (c.sentByBatch.get(input.batchId) ?? 0) + left);
+      c.log.push(`proof ${input.batchId} ${left}`);
+      return { sent: left, failed: 0, suppressed: 0, skipped: 0, deferred: 0 };
+    }
     const offset = (input.cursor?.offset as number | undefined) ?? 0;
     if (offset === 0) {
       c.sending.add(input.batchId);
@@ -108,10 +120,13 @@ const activities: Activities = {
     c.log.push(`chunk ${input.batchId}@${offset}`);
     await sleep(c.chunkMs ?? 20);
     if (c.failBatch === input.batchId) throw ApplicationFailure.nonRetryable('sending paused for the account', 'SesAccountError');
-    const sent = Math.min(input.limit, c.perBatch - offset);
+    const inChunk = Math.min(input.limit, c.perBatch - offset);
+    const skipped = offset === 0 && c.leaveUnsettled?.batchId === input.batchId ? c.leaveUnsettled.count : 0;
+    if (skipped > 0) c.unsettled.set(input.batchId, skipped);
+    const sent = inChunk - skipped;
     c.sentByBatch.set(input.batchId, (c.sentByBatch.get(input.batchId) ?? 0) + sent);
-    const next = offset + sent;
-    return { sent, failed: 0, suppressed: 0, skipped: 0, deferred: 0, nextCursor: next < c.perBatch ? { offset: next } : undefined };
+    const next = offset + inChunk;
+    return { sent, failed: 0, suppressed: 0, skipped, deferred: 0, nextCursor: next < c.perBatch ? { offset: next } : undefined };
   },
   // As the real tallyBatch: counts, then (asked to report) signals the transaction, 'sent' after
   // the first count and 'completed' once no outcome is pending (or at the deadline), unless cancelled.
@@ -198,6 +213,7 @@ async function start(
     ingestAttempts: 0,
     chunks: 0,
     sentByBatch: new Map(),
+    unsettled: new Map(),
     sending: new Set(),
     maxSending: 0,
     outcomesIn: false,
@@ -283,6 +299,21 @@ describe('fan-out', () => {
     expect(c.log.filter((l) => l === 'ingest')).toHaveLength(1);
     expect(c.chunks).toBe(45);
     expect(c.statuses).toEqual(['PROCESSING', 'READY_TO_SEND', 'SENT', 'COMPLETED']);
+  });
+});
+
+describe('the proof pass before a batch reports sent', () => {
+  it('sends what a chunk left unsettled, once per batch, before the recount', async () => {
+    const { handle, c } = await start({ batches: 2, perBatch: 10, leaveUnsettled: { batchId: 'b00002', count: 3 } });
+    const result = await handle.result();
+    expect(result.status).toBe('COMPLETED');
+    expect(result.totals).toMatchObject({ total: 20, sent: 20, pending: 0 });
+    expect(c.log.filter((l) => l.startsWith('proof'))).toEqual(expect.arrayContaining(['proof b00001 0', 'proof b00002 3']));
+    expect(c.log.filter((l) => l.startsWith('proof'))).toHaveLength(2);
+    // The proof comes after the batch's last chunk and before its 'sent' tally.
+    const order = c.log.filter((l) => l.includes('b00002'));
+    expect(order.indexOf('proof b00002 3')).toBeGreaterThan(order.lastIndexOf('chunk b00002@5'));
+    expect(order.indexOf('proof b00002 3')).toBeLessThan(order.indexOf('tally b00002 sent'));
   });
 });
 

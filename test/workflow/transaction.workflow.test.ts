@@ -73,13 +73,17 @@ describe('transactionWorkflow', () => {
       batchWorkflowId(id, 2),
       batchWorkflowId(id, 3),
     ]);
-    // Batch 1 holds 4 messages sent in chunks of 3: two send activities, then the recount,
-    // which reports to the transaction itself (no signal commands in the batch's history).
+    // Batch 1 holds 4 messages sent in chunks of 3: two send activities, the proof pass over
+    // what is not settled yet (nothing), then the recount, which reports to the transaction
+    // itself (no signal commands in the batch's history).
     const batch = await client.workflow.getHandle(batchWorkflowId(id, 1)).fetchHistory();
     const activities = batch
       .events!.filter((e) => e.activityTaskScheduledEventAttributes)
       .map((e) => e.activityTaskScheduledEventAttributes!.activityType!.name);
-    expect(activities.slice(0, 3)).toEqual(['sendBatchChunk', 'sendBatchChunk', 'tallyBatch']);
+    expect(activities.slice(0, 4)).toEqual(['sendBatchChunk', 'sendBatchChunk', 'sendBatchChunk', 'tallyBatch']);
+    const proof = batch.events!.filter((e) => e.activityTaskScheduledEventAttributes)[2]!;
+    expect(proof.activityTaskScheduledEventAttributes!.input!.payloads![0]!.data!.toString()).toContain('"unsettledOnly":true');
+    expect(batch.events!.filter((e) => e.markerRecordedEventAttributes)).toHaveLength(1);
     expect(activities.at(-1)).toBe('tallyBatch');
     expect(batch.events!.filter((e) => e.signalExternalWorkflowExecutionInitiatedEventAttributes)).toHaveLength(0);
     const received = history
