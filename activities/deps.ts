@@ -35,6 +35,12 @@ export interface ActivityDeps {
     /** Base of the one-click unsubscribe links. */
     publicBaseUrl: string;
     unsubscribeSecret: string;
+    /**
+     * The least grace before a message left SENDING is resent, whatever the campaign says: set
+     * when the configuration set publishes no Send events, so nothing can settle an ambiguous
+     * message sooner (SENDING_GRACE_WITHOUT_SEND_EVENTS_SECONDS).
+     */
+    minSendingGraceMs?: number;
   };
   /** Needed by tallyBatch when asked to report (the worker wires it to its Temporal connection). */
   reporter?: BatchReporter;

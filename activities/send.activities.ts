@@ -278,7 +278,7 @@ export function createSendActivities(deps: ActivityDeps) {
         from: template.from,
         replyTo: template.reply_to,
         suppressed,
-        graceMs: input.sendingGraceMs,
+        graceMs: Math.max(input.sendingGraceMs, deps.settings.minSendingGraceMs ?? 0),
       });
       ctx.heartbeat();
       if (outcome === 'sent' || outcome === 'failed' || outcome === 'suppressed') {

@@ -13,7 +13,8 @@ import { sendChunkSize, type Config } from '../src/config';
 import { createAwsClients, destroyAwsClients } from '../src/adapters/aws';
 import { createTables, type Tables } from '../src/adapters/dynamo/tables';
 import { ObjectStore } from '../src/adapters/s3';
-import { SesMessenger } from '../src/adapters/ses';
+import { checkSendEvents, SesMessenger } from '../src/adapters/ses';
+import type { SESv2Client } from '@aws-sdk/client-sesv2';
 import { createLogger, type Logger } from '../src/logging';
 import { temporalConnectionOptions } from '../src/temporal-connection';
 import { createActivities, type ActivityDeps } from '../activities';
@@ -62,7 +63,30 @@ export function activityDepsFromConfig(config: Config, log: Logger = createLogge
       unsubscribeSecret: config.UNSUBSCRIBE_SECRET!,
     },
   };
-  return { deps, close: () => destroyAwsClients(aws) };
+  return { deps, ses: aws.ses, close: () => destroyAwsClients(aws) };
+}
+
+/**
+ * Against AWS, a message an attempt left SENDING is settled by its Send event. If the
+ * configuration set publishes none (or SES cannot say), say so loudly and never resend such a
+ * message before SENDING_GRACE_WITHOUT_SEND_EVENTS_SECONDS. The local stack's event source
+ * always publishes them.
+ */
+async function checkSendEventsAtStart(config: Config, ses: SESv2Client, deps: ActivityDeps): Promise<void> {
+  if (config.AWS_ENDPOINT_MODE !== 'aws') return;
+  const sendEvents = await checkSendEvents(ses, config.SES_CONFIGURATION_SET);
+  if (sendEvents === 'published') return;
+  const graceSeconds = Math.max(config.SENDING_GRACE_SECONDS, config.SENDING_GRACE_WITHOUT_SEND_EVENTS_SECONDS);
+  deps.settings.minSendingGraceMs = graceSeconds * 1000;
+  deps.log.error(
+    'SES configuration set publishes no Send events: a message whose send was interrupted waits the longer grace before it is resent',
+    {
+      configuration_set: config.SES_CONFIGURATION_SET ?? null,
+      check: sendEvents,
+      grace_seconds: graceSeconds,
+      fix: 'add an event destination for SEND (and the other event types) to the configuration set',
+    },
+  );
 }
 
 /** Batch reports reach the transaction workflow as signals sent over the worker's own connection. */
@@ -85,7 +109,8 @@ export async function createEngineWorkers(
   overrides: { workflowBundlePath?: string; maxCachedWorkflows?: number; identity?: string } = {},
 ): Promise<EngineWorkers> {
   const connection = await NativeConnection.connect(temporalConnectionOptions(config));
-  const { deps, close } = activityDepsFromConfig(config);
+  const { deps, ses, close } = activityDepsFromConfig(config);
+  await checkSendEventsAtStart(config, ses, deps);
   deps.reporter = batchReporter(new Client({ connection, namespace: config.TEMPORAL_NAMESPACE }));
   const activities = createActivities(deps);
   const workflowSource: Pick<WorkerOptions, 'workflowBundle'> = {

@@ -1,7 +1,12 @@
 // Amazon SES v2 behind a narrow messenger interface, with SES errors sorted into the four kinds
 // the send path treats differently: throttled (released and retried), transient (retried after
 // the grace period: SES may have it), recipient rejected (the message fails), account-level (the campaign fails).
-import { SendEmailCommand, type SESv2Client } from '@aws-sdk/client-sesv2';
+import {
+  GetConfigurationSetEventDestinationsCommand,
+  SendEmailCommand,
+  type EventDestination,
+  type SESv2Client,
+} from '@aws-sdk/client-sesv2';
 
 export interface OutgoingEmail {
   from: string;
@@ -93,5 +98,30 @@ export class SesMessenger implements Messenger {
       if (error instanceof SendError) throw error;
       throw classifySesError(error);
     }
+  }
+}
+
+/** Whether any enabled event destination of the configuration set receives Send events. */
+export function publishesSendEvents(destinations: readonly EventDestination[]): boolean {
+  return destinations.some((d) => d.Enabled !== false && (d.MatchingEventTypes ?? []).includes('SEND'));
+}
+
+/**
+ * Asks SES whether the configuration set publishes Send events: the evidence that settles a
+ * message an attempt left SENDING. 'unknown' when SES cannot tell (no configuration set, or
+ * the call failed).
+ */
+export async function checkSendEvents(
+  ses: SESv2Client,
+  configurationSet: string | undefined,
+): Promise<'published' | 'missing' | 'unknown'> {
+  if (!configurationSet) return 'missing';
+  try {
+    const { EventDestinations } = await ses.send(
+      new GetConfigurationSetEventDestinationsCommand({ ConfigurationSetName: configurationSet }),
+    );
+    return publishesSendEvents(EventDestinations ?? []) ? 'published' : 'missing';
+  } catch {
+    return 'unknown';
   }
 }

@@ -45,6 +45,8 @@ const configSchema = z.object({
   // Comfortably longer than a send attempt's heartbeat timeout plus a delayed Send event
   // (SNS retrying, API and workers restarting together): see MIN_SENDING_GRACE_SECONDS.
   SENDING_GRACE_SECONDS: positiveInt.default(300),
+  // Used instead when the configuration set publishes no Send events (checked at worker start).
+  SENDING_GRACE_WITHOUT_SEND_EVENTS_SECONDS: positiveInt.default(3600),
   LATE_SEND_TOLERANCE_SECONDS: positiveInt.default(900),
   LATE_SEND_POLICY: z.enum(['hold', 'send']).default('hold'),
 

@@ -224,4 +224,29 @@ describe('overlapping attempts of one send chunk', () => {
       `B returned ${JSON.stringify(b.result ?? b.error)}`,
     ).toEqual([email]);
   });
+
+  it('without Send events (the worker found none published), a message left SENDING waits the longer grace, whatever the campaign says', async () => {
+    const { email, input, txnId } = await oneRecipient();
+    const ses = standInSes();
+    const runId = `run-${uid()}`;
+    const crashAfterAccept = createActivities({
+      ...deps,
+      messenger: ses.make({
+        after: () => {
+          throw new Error('worker process killed');
+        },
+      }),
+    });
+    await runAttempt(crashAfterAccept.sendBatchChunk, [input], info(1, runId));
+    await age(txnId, 10 * 60_000);
+    const floor = { ...deps.settings, minSendingGraceMs: 3_600_000 };
+    const held = createActivities({ ...deps, messenger: ses.make(), settings: floor });
+    const b = await runActivity(held.sendBatchChunk, [{ ...input, sendingGraceMs: 60_000 }], info(2, runId));
+    expect(b.result).toMatchObject({ sent: 0, deferred: 1 });
+    expect(ses.accepted.map((x) => x.to)).toEqual([email]);
+    // Past the longer grace too, with still no Send event, the grace rule allows the resend.
+    await age(txnId, 3_600_000);
+    const c = await runActivity(held.sendBatchChunk, [{ ...input, sendingGraceMs: 60_000 }], info(3, runId));
+    expect(c.result).toMatchObject({ sent: 1, deferred: 0 });
+  });
 });

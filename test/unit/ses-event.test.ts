@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { effectOf, messageRefOf, sesEventSchema } from '../../src/domain/ses-event';
+import { publishesSendEvents } from '../../src/adapters/ses';
 
 const mail = {
   messageId: 'ses-1',
@@ -89,5 +90,15 @@ describe('SES events', () => {
 
   it('ignores what it does not know', () => {
     expect(effectOf(parse({ eventType: 'Mystery' }), now)).toBeUndefined();
+  });
+});
+
+describe('configuration set check', () => {
+  it('counts only an enabled destination that receives SEND', () => {
+    expect(publishesSendEvents([])).toBe(false);
+    expect(publishesSendEvents([{ Name: 'sns', Enabled: true, MatchingEventTypes: ['DELIVERY', 'BOUNCE'] }])).toBe(false);
+    expect(publishesSendEvents([{ Name: 'sns', Enabled: false, MatchingEventTypes: ['SEND'] }])).toBe(false);
+    expect(publishesSendEvents([{ Name: 'sns', Enabled: true, MatchingEventTypes: ['SEND', 'DELIVERY'] }])).toBe(true);
+    expect(publishesSendEvents([{ Name: 'a', MatchingEventTypes: ['SEND'] }])).toBe(true);
   });
 });
