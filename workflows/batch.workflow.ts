@@ -52,24 +52,29 @@ function sendActivity(input: BatchWorkflowInput) {
   }).sendBatchChunk;
 }
 
+type Cursor = Record<string, unknown> | undefined;
+
+/** The send activity's input for the chunk of the batch at `cursor`. */
+const chunkOf = (input: BatchWorkflowInput, cursor: Cursor) => ({
+  transactionId: input.transactionId,
+  batchId: input.batchId,
+  tenantId: input.tenantId,
+  templateId: input.templateId,
+  limit: input.sendChunkSize,
+  cursor,
+  sendingGraceMs: input.sendingGraceMs,
+});
+
 /** Sends the batch chunk by chunk at the campaign's pace, between chunks honouring pause and cancel. */
 async function sendAll(input: BatchWorkflowInput, signals: BatchSignals): Promise<void> {
   const sendBatchChunk = sendActivity(input);
-  let cursor: Record<string, unknown> | undefined;
+  let cursor: Cursor;
   if (input.startDelayMs > 0) await condition(() => signals.cancelled, input.startDelayMs);
   for (;;) {
     await condition(() => !signals.paused || signals.cancelled);
     if (signals.cancelled) return;
     const started = Date.now();
-    const chunk = await sendBatchChunk({
-      transactionId: input.transactionId,
-      batchId: input.batchId,
-      tenantId: input.tenantId,
-      templateId: input.templateId,
-      limit: input.sendChunkSize,
-      cursor,
-      sendingGraceMs: input.sendingGraceMs,
-    });
+    const chunk = await sendBatchChunk(chunkOf(input, cursor));
     if (chunk.deferred > 0) {
       // The same chunk again, once a dead attempt's Send events had time to arrive.
       await condition(() => signals.cancelled, input.sendingGraceMs);
@@ -98,22 +103,13 @@ export const PROVE_BATCH_SENT = 'prove-batch-sent';
 async function sendUnsettled(input: BatchWorkflowInput, signals: BatchSignals): Promise<void> {
   const sendBatchChunk = sendActivity(input);
   for (let pass = 0; ; pass += 1) {
-    let cursor: Record<string, unknown> | undefined;
+    let cursor: Cursor;
     let deferred = 0;
     do {
       if (pass > 0) await condition(() => !signals.paused || signals.cancelled);
       if (signals.cancelled) return;
       const started = Date.now();
-      const chunk = await sendBatchChunk({
-        transactionId: input.transactionId,
-        batchId: input.batchId,
-        tenantId: input.tenantId,
-        templateId: input.templateId,
-        limit: input.sendChunkSize,
-        cursor,
-        sendingGraceMs: input.sendingGraceMs,
-        unsettledOnly: true,
-      });
+      const chunk = await sendBatchChunk({ ...chunkOf(input, cursor), unsettledOnly: true });
       deferred += chunk.deferred;
       cursor = chunk.nextCursor;
       const wait = chunk.sent > 0 ? input.chunkIntervalMs - (Date.now() - started) : 0;
