@@ -17,7 +17,7 @@ export interface BatchReporter {
 
 export interface ActivityDeps {
   store: Pick<Catalog, 'getTenant' | 'getTemplate' | 'getFile'> &
-    Pick<Transactions, 'getTransaction' | 'setTransactionStatus' | 'setTransactionFields' | 'updateCounts'>;
+    Pick<Transactions, 'getTransaction' | 'setTransactionStatus' | 'setTransactionFields' | 'updateCounts' | 'reconcileCounts'>;
   messages: Pick<Messages, 'messageItem' | 'pageMessages' | 'getMessage' | 'transitionMessage'>;
   batches: Pick<Batches, 'batchItem' | 'setBatchFields'>;
   rowErrors: Pick<RowErrors, 'rowErrorItem'>;

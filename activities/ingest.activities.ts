@@ -1,13 +1,18 @@
 // PROCESSING: streams the recipient CSV from S3, validates each row, and writes messages,
 // batches and rejected rows to DynamoDB. Heartbeats its row so a retry resumes writing
 // where the last attempt stopped (it re-reads earlier rows only to rebuild the duplicate set).
+// A row whose message item would not fit DynamoDB's item limit (with room for the message to
+// grow) is a rejected row (ITEM_TOO_LARGE); one DynamoDB still refuses when written becomes a
+// rejected row too, its neighbours stored: never a retry without end.
 import { Readable } from 'node:stream';
 import { parse } from 'csv-parse';
 import { ApplicationFailure, Context } from '@temporalio/activity';
 import { CsvHeaderError, createRowValidator, type RowResult } from '../src/domain/recipient-csv';
+import { itemSize, MAX_MESSAGE_ITEM_BYTES } from '../src/domain/item-size';
 import { batchId } from '../src/contracts';
 import { messageIdFor } from '../src/adapters/dynamo/keys';
 import type { BatchRecord, MessageRecord, RowErrorRecord } from '../src/adapters/dynamo/types';
+import { ObjectTooLargeError } from '../src/adapters/s3';
 import type { ActivityDeps } from './deps';
 
 export interface IngestInput {
@@ -29,6 +34,8 @@ export interface IngestResult {
 interface Checkpoint {
   row: number;
   suppressed: number;
+  /** Rows DynamoDB refused when written (rejected rows now; absent when none). */
+  rejected?: number[];
 }
 
 // Rows validated between two writes (and heartbeats): enough to keep several BatchWriteItem requests in flight.
@@ -54,13 +61,17 @@ export function createIngestActivities(deps: ActivityDeps) {
     const ctx = Context.current();
     const log = deps.log.child({ transaction_id: input.transactionId, activity: 'ingestRecipients' });
     const checkpoint: Checkpoint = (ctx.info.heartbeatDetails as Checkpoint | undefined) ?? { row: 0, suppressed: 0 };
-    const [template, file] = await Promise.all([
+    const [template, file, txn] = await Promise.all([
       store.getTemplate(input.tenantId, input.templateId),
       store.getFile(input.tenantId, input.fileId),
+      store.getTransaction(input.tenantId, input.transactionId),
     ]);
     if (!template || template.status !== 'READY') throw invalidFile('TEMPLATE_NOT_READY', 'template is not confirmed');
     if (!file) throw invalidFile('FILE_NOT_FOUND', 'recipient file not found');
-    const size = await objects.size(file.s3_key);
+    // The campaign's own copy, pinned and checked when it was created (the upload URL may have
+    // received other bytes since); a campaign from before pinning reads the upload itself.
+    const csvKey = txn?.file_key ?? file.s3_key;
+    const size = await objects.size(csvKey);
     if (size === undefined) throw invalidFile('FILE_NOT_UPLOADED', 'recipient file was not uploaded');
     if (size === 0) throw invalidFile('EMPTY_FILE', 'recipient file is empty');
     if (size > settings.maxCsvBytes) {
@@ -77,8 +88,17 @@ export function createIngestActivities(deps: ActivityDeps) {
       skip_empty_lines: true,
       max_record_size: MAX_RECORD_BYTES,
     });
-    const body = await objects.getStream(file.s3_key);
-    Readable.from(decodeUtf8(body)).pipe(parser);
+    // Never more than the limit is read: an object larger than was checked fails the file instead.
+    const body = await objects.getStream(csvKey, { maxBytes: settings.maxCsvBytes });
+    const text = Readable.from(decodeUtf8(body));
+    text.once('error', (error) =>
+      parser.destroy(
+        error instanceof ObjectTooLargeError
+          ? invalidFile('FILE_TOO_LARGE', `recipient file is larger than ${settings.maxCsvBytes} bytes`)
+          : error,
+      ),
+    );
+    text.pipe(parser);
 
     let validator: ReturnType<typeof createRowValidator> | undefined;
     let valid = 0;
@@ -88,6 +108,42 @@ export function createIngestActivities(deps: ActivityDeps) {
     let pendingValid: { row: number; batchNumber: number; result: Extract<RowResult, { kind: 'valid' }> }[] = [];
     let pendingErrors: RowErrorRecord[] = [];
     const createdAt = new Date().toISOString();
+    // Rows validated as valid that DynamoDB then refused (this attempt's and earlier ones'): they
+    // keep their place in the batch numbering, as when they were first read, but no message.
+    const refusedRows = [...(checkpoint.rejected ?? [])];
+    const refusedEarlier = new Set(refusedRows);
+    let refused = 0;
+
+    const messageRecord = (r: number, batchNumber: number, result: Extract<RowResult, { kind: 'valid' }>, isSuppressed: boolean) => {
+      const bid = batchId(batchNumber);
+      const status = isSuppressed ? 'SUPPRESSED' : 'CREATED';
+      const record: MessageRecord = {
+        message_id: messageIdFor(bid, r),
+        batch_id: bid,
+        transaction_id: input.transactionId,
+        tenant_id: input.tenantId,
+        row: r,
+        recipient_email: result.email,
+        placeholder_data: result.data,
+        status,
+        status_history: [
+          {
+            status,
+            timestamp: createdAt,
+            metadata: isSuppressed ? { source: 'csv_processing', reason: 'on_suppression_list' } : { source: 'csv_processing' },
+          },
+        ],
+        created_at: createdAt,
+        updated_at: createdAt,
+      };
+      return record;
+    };
+    // The item as it would be written (the larger, suppressed variant), measured as DynamoDB does.
+    const itemLimit = {
+      bytes: MAX_MESSAGE_ITEM_BYTES,
+      size: (email: string, data: Record<string, string>) =>
+        itemSize(messages.messageItem(messageRecord(row, Math.floor(valid / input.batchSize) + 1, { kind: 'valid', email, data }, true))),
+    };
 
     // Flushes overlap: the next rows are parsed and checked against the suppression list while
     // the previous ones are written (one writer pool, four requests in flight). Checkpoints
@@ -107,48 +163,52 @@ export function createIngestActivities(deps: ActivityDeps) {
         );
         let jobSuppressed = 0;
         const items = writeValid.map(({ row: r, batchNumber, result }): MessageRecord => {
-          const bid = batchId(batchNumber);
           const isSuppressed = blocked.has(result.email);
           if (isSuppressed) jobSuppressed += 1;
-          const status = isSuppressed ? 'SUPPRESSED' : 'CREATED';
-          return {
-            message_id: messageIdFor(bid, r),
-            batch_id: bid,
-            transaction_id: input.transactionId,
-            tenant_id: input.tenantId,
-            row: r,
-            recipient_email: result.email,
-            placeholder_data: result.data,
-            status,
-            status_history: [
-              {
-                status,
-                timestamp: createdAt,
-                metadata: isSuppressed ? { source: 'csv_processing', reason: 'on_suppression_list' } : { source: 'csv_processing' },
-              },
-            ],
-            created_at: createdAt,
-            updated_at: createdAt,
-          };
+          return messageRecord(r, batchNumber, result, isSuppressed);
         });
-        await writer.write([
+        const refusedItems = await writer.write([
           ...items.map((m) => messages.messageItem(m)),
           ...writeErrors.map((e) => rowErrors.rowErrorItem(input.transactionId, e)),
         ]);
-        return jobSuppressed;
+        // DynamoDB refused some messages as invalid: each becomes a rejected row, the rest stand.
+        const refusedMessages: { row: number; batchNumber: number }[] = [];
+        const errors: RowErrorRecord[] = [];
+        for (const { item, code, reason } of refusedItems) {
+          const message = items.find((m) => m.message_id === item.message_id);
+          if (!message) throw new Error(`DynamoDB refused a row error item: ${reason}`);
+          if (message.status === 'SUPPRESSED') jobSuppressed -= 1;
+          refusedMessages.push({ row: message.row, batchNumber: writeValid.find((p) => p.row === message.row)!.batchNumber });
+          errors.push({ row: message.row, email: message.recipient_email, code, message: `DynamoDB refused the row's message: ${reason}` });
+        }
+        if (errors.length > 0) {
+          log.warn('rows refused by DynamoDB', { rows: errors.map((e) => e.row), code: errors[0]!.code });
+          const again = await writer.write(errors.map((e) => rowErrors.rowErrorItem(input.transactionId, e)));
+          if (again.length > 0) throw new Error(`DynamoDB refused a row error item: ${again[0]!.reason}`);
+        }
+        return { jobSuppressed, refusedMessages };
       })();
       // In row order: a failed flush surfaces only after the ones before it settled (and
       // checkpointed), so an attempt never ends with its earlier writes still in flight.
       job.catch(() => undefined);
       stored = stored
         .then(() => job)
-        .then((jobSuppressed) => {
+        .then(({ jobSuppressed, refusedMessages }) => {
           suppressed += jobSuppressed;
-          ctx.heartbeat({ row: lastRow, suppressed } satisfies Checkpoint);
+          for (const r of refusedMessages) refuse(r.row, r.batchNumber);
+          ctx.heartbeat({ row: lastRow, suppressed, ...(refusedRows.length > 0 ? { rejected: refusedRows } : {}) } satisfies Checkpoint);
         });
       // Awaited later (or the attempt fails first): never an unhandled rejection meanwhile.
       stored.catch(() => undefined);
       return stored;
+    };
+    /** A row validated as valid, refused by DynamoDB: counted rejected, its batch one message short. */
+    const refuse = (r: number, batchNumber: number) => {
+      if (!refusedEarlier.has(r)) refusedRows.push(r);
+      refused += 1;
+      invalid += 1;
+      const batch = batches.get(batchNumber);
+      if (batch) batch.message_count -= 1;
     };
     // At most two flushes in flight: memory stays bounded whatever the file size.
     const inFlight: Promise<void>[] = [];
@@ -174,7 +234,7 @@ export function createIngestActivities(deps: ActivityDeps) {
       for await (const record of rows()) {
         if (!validator) {
           try {
-            validator = createRowValidator(record, template.placeholders ?? []);
+            validator = createRowValidator(record, template.placeholders ?? [], { item: itemLimit });
           } catch (error) {
             if (error instanceof CsvHeaderError) throw invalidFile(error.code, error.message);
             throw error;
@@ -199,10 +259,11 @@ export function createIngestActivities(deps: ActivityDeps) {
               message_count: 1,
               first_row: row,
               last_row: row,
-              source: file.s3_key,
+              source: csvKey,
             });
           }
-          pendingValid.push({ row, batchNumber, result });
+          if (refusedEarlier.has(row)) refuse(row, batchNumber);
+          else pendingValid.push({ row, batchNumber, result });
         } else {
           invalid += 1;
           pendingErrors.push({ row, email: result.email, code: result.code, message: result.message });
@@ -221,11 +282,12 @@ export function createIngestActivities(deps: ActivityDeps) {
       await writer.idle();
       throw error;
     }
-    await deps.writer.writeAll([...batches.values()].map((b) => deps.batches.batchItem(b)));
+    const refusedBatches = await deps.writer.writeAll([...batches.values()].map((b) => deps.batches.batchItem(b)));
+    if (refusedBatches.length > 0) throw new Error(`DynamoDB refused a batch item: ${refusedBatches[0]!.reason}`);
     const result: IngestResult = {
-      totalMessages: valid,
+      totalMessages: valid - refused,
       batchCount: batches.size,
-      valid: valid - suppressed,
+      valid: valid - refused - suppressed,
       invalid,
       suppressed,
     };

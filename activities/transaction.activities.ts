@@ -5,8 +5,9 @@ import type { MessageStatus } from '../src/domain/message-status';
 import type { TransactionStatus } from '../src/domain/transaction-status';
 import { webhookHeaders } from '../src/domain/webhook-signature';
 import type { Cursor } from '../src/ports';
-import type { Counts, MessageRecord } from '../src/adapters/dynamo/types';
+import type { CountName, Counts, MessageRecord, TransactionRecord } from '../src/adapters/dynamo/types';
 import { emptyTally, type BatchTally } from '../src/contracts';
+import { reconcile } from '../src/domain/reconciliation';
 import type { ActivityDeps } from './deps';
 
 export interface StatusChange {
@@ -25,6 +26,7 @@ export interface WebhookRequest {
 
 const SENT_OR_LATER: MessageStatus[] = ['SENT', 'DELIVERED', 'OPENED', 'CLICKED', 'BOUNCED', 'COMPLAINED'];
 const NOT_SENT: MessageStatus[] = ['CREATED', 'SCHEDULED', 'READY_TO_SEND', 'SENDING'];
+type DetailField = 'batches' | 'unsent' | 'rejected' | 'outcome_complained' | 'outcome_bounced' | 'outcome_delivered' | 'outcome_unknown';
 
 export function createTransactionActivities(deps: ActivityDeps) {
   const { store, messages, batches } = deps;
@@ -54,19 +56,38 @@ export function createTransactionActivities(deps: ActivityDeps) {
 
   /** Counts a batch's messages from what is stored (exact whatever happened on the way). */
   async function countBatch(transactionId: string, batchId: string, cancelled: boolean): Promise<BatchTally> {
-    const tally = emptyTally();
+    const tally: BatchTally & Required<Pick<BatchTally, DetailField>> = {
+      ...emptyTally(),
+      batches: 1,
+      unsent: 0,
+      rejected: 0,
+      outcome_complained: 0,
+      outcome_bounced: 0,
+      outcome_delivered: 0,
+      outcome_unknown: 0,
+    };
     let cursor: Cursor | undefined;
     do {
       const page = await messages.pageMessages(transactionId, batchId, 1000, cursor);
       for (const m of page.items as (MessageRecord & Record<string, unknown>)[]) {
         tally.total += 1;
-        if (m.status === 'FAILED') tally.failed += 1;
-        else if (m.status === 'SUPPRESSED') tally.suppressed += 1;
+        if (m.status === 'FAILED') {
+          tally.failed += 1;
+          // SES took it, then an event failed it (the send path's failures never reached SES).
+          if (m.rejected_time !== undefined || m.rendering_failed_time !== undefined) tally.rejected += 1;
+        } else if (m.status === 'SUPPRESSED') tally.suppressed += 1;
         else if (m.status === 'CANCELLED' || (cancelled && NOT_SENT.includes(m.status))) tally.cancelled += 1;
         else if (m.ses_message_id !== undefined || SENT_OR_LATER.includes(m.status)) {
           tally.sent += 1;
           if (m.outcome_time === undefined) tally.pending += 1;
-        } else tally.pending += 1;
+          if (m.complained_time !== undefined) tally.outcome_complained += 1;
+          else if (m.bounced_time !== undefined) tally.outcome_bounced += 1;
+          else if (m.delivered_time !== undefined) tally.outcome_delivered += 1;
+          else tally.outcome_unknown += 1;
+        } else {
+          tally.pending += 1;
+          tally.unsent += 1;
+        }
         if (m.delivered_time !== undefined) tally.delivered += 1;
         if (m.bounced_time !== undefined) tally.bounced += 1;
         if (m.complained_time !== undefined) tally.complained += 1;
@@ -120,17 +141,59 @@ export function createTransactionActivities(deps: ActivityDeps) {
     return tally;
   }
 
-  /** Replaces the transaction's live counters with exact figures (the sum of batch tallies). */
+  /**
+   * Makes the transaction's counters exact from the sum of the batch tallies, without losing an
+   * event counted between those tallies and this write (Store.reconcileCounts): the counters only
+   * the send path moves are set (nothing sends any more); sent and failed are written against the
+   * live count of failures SES events brought; outcome counters only move up. At COMPLETED it
+   * also writes the campaign's reconciliation, and logs an error when it does not balance.
+   */
   async function reconcileTransactionCounts(input: { transactionId: string; totals: BatchTally; phase: 'sent' | 'completed' }) {
     const t = input.totals;
-    const counts: Partial<Counts> = { sent: t.sent, failed: t.failed, suppressed: t.suppressed, cancelled: t.cancelled };
-    await store.updateCounts(input.transactionId, counts, 'set');
-    // Outcome counters move per event (ADD), also while this runs: the batch figures only raise
-    // one that fell behind (an event whose counter write was lost), never overwrite a later ADD.
-    if (input.phase === 'completed') {
-      const outcomes = { delivered: t.delivered, bounced: t.bounced, complained: t.complained };
-      await store.updateCounts(input.transactionId, outcomes, 'raise');
-      Object.assign(counts, outcomes);
+    const completed = input.phase === 'completed';
+    const outcomes = completed
+      ? { delivered: t.delivered, bounced: t.bounced, complained: t.complained, opened: t.opened, clicked: t.clicked }
+      : undefined;
+    let stored: TransactionRecord | undefined;
+    if (t.rejected === undefined) {
+      // Tallies from an engine that did not tell event failures apart: overwrite, as it did.
+      await store.updateCounts(
+        input.transactionId,
+        { sent: t.sent, failed: t.failed, suppressed: t.suppressed, cancelled: t.cancelled },
+        'set',
+      );
+      if (outcomes) await store.updateCounts(input.transactionId, outcomes, 'raise');
+    } else {
+      stored = await store.reconcileCounts(input.transactionId, {
+        sentOrRejected: t.sent + t.rejected,
+        failedBySend: t.failed - t.rejected,
+        suppressed: t.suppressed,
+        cancelled: t.cancelled,
+        eventFailed: t.rejected,
+        raise: outcomes,
+      });
+    }
+    stored ??= await store.getTransaction(undefined, input.transactionId);
+    const names: CountName[] = [
+      'sent',
+      'failed',
+      'suppressed',
+      'cancelled',
+      ...(completed ? (['delivered', 'bounced', 'complained'] as const) : []),
+    ];
+    const counts: Partial<Counts> = Object.fromEntries(names.map((n) => [n, stored?.counts[n] ?? 0]));
+    if (completed) {
+      const reconciliation = reconcile({
+        totals: t,
+        validRecipients: stored?.total_messages,
+        batchCount: stored?.batch_count,
+        counts: stored?.counts,
+        at: new Date().toISOString(),
+      });
+      await store.setTransactionFields(input.transactionId, { reconciliation });
+      const log = { transaction_id: input.transactionId, ...reconciliation };
+      if (reconciliation.balanced) deps.log.info('campaign reconciled', log);
+      else deps.log.error('campaign does not reconcile', log);
     }
     return counts;
   }

@@ -105,6 +105,19 @@ const counts = (names: readonly string[], required = true) => ({
   properties: Object.fromEntries(names.map((n) => [n, count])),
 });
 const DOMAIN_COUNTS = ['messages', 'sent', 'delivered', 'bounced', 'complained', 'opened', 'clicked'] as const;
+/** The figures of a campaign's reconciliation (src/domain/reconciliation.ts). */
+const RECONCILIATION_COUNTS = [
+  'valid_recipients',
+  'sent',
+  'failed',
+  'suppressed',
+  'cancelled',
+  'pending',
+  'delivered',
+  'bounced',
+  'complained',
+  'unknown',
+] as const;
 
 const schemas = {
   Error: {
@@ -159,6 +172,7 @@ const schemas = {
       'throttle',
       'estimated_completion',
       'status_history',
+      'reconciliation',
       'created_at',
       'updated_at',
     ],
@@ -192,8 +206,25 @@ const schemas = {
       },
       estimated_completion: nullable('string'),
       status_history: { type: 'array', items: historyEntry(TRANSACTION_STATUSES, true) },
+      reconciliation: {
+        description:
+          'Set at COMPLETED (null before): the recount of every message. valid_recipients = sent + failed + suppressed + cancelled + pending, and sent = delivered + bounced + complained + unknown, where each sent message counts once by its strongest outcome (complained, else bounced, else delivered, else unknown), so `delivered` here leaves out delivered messages that then complained. `balanced` is false, with `mismatches` saying why, when an identity fails, a batch was not counted, or the counters disagree with the recount.',
+        oneOf: [{ type: 'null' }, ref('Reconciliation')],
+      },
       created_at: { type: 'string' },
       updated_at: { type: 'string' },
+    },
+  },
+  Reconciliation: {
+    type: 'object',
+    required: [...RECONCILIATION_COUNTS, 'balanced', 'pending_reason', 'unknown_reason', 'mismatches', 'computed_at'],
+    properties: {
+      balanced: { type: 'boolean' },
+      ...Object.fromEntries(RECONCILIATION_COUNTS.map((n) => [n, count])),
+      pending_reason: { ...nullable('string'), description: 'Why messages are neither sent nor final (null when none)' },
+      unknown_reason: { ...nullable('string'), description: 'Why sent messages have no outcome (null when none)' },
+      mismatches: { type: 'array', items: { type: 'string' }, description: 'What does not add up; empty when balanced' },
+      computed_at: dateTime,
     },
   },
   Message: {
@@ -571,7 +602,9 @@ export const openApiDocument = {
             '200': ok('Template ready', ref('TemplateConfirmed')),
             '404': err('Not found (NOT_FOUND) or nothing uploaded (TEMPLATE_NOT_UPLOADED)'),
             '413': err('Body over 64 KiB (BODY_TOO_LARGE) or uploaded template too large (TEMPLATE_TOO_LARGE)'),
-            '422': err('Liquid syntax error (TEMPLATE_SYNTAX_ERROR; details: part, line, column)'),
+            '422': err(
+              'Liquid syntax error (TEMPLATE_SYNTAX_ERROR), or output past the per-part cap for every recipient (RENDER_TOO_LARGE); details: part, line, column',
+            ),
           },
           { body: true, path: true },
         ),

@@ -9,6 +9,7 @@ import type {
   CountName,
   FileRecord,
   MessageRecord,
+  ReconciledFigures,
   RowErrorRecord,
   SuppressionRecord,
   TemplateRecord,
@@ -65,6 +66,11 @@ export interface Transactions {
    * `raise` moves each up to its figure and never down.
    */
   updateCounts(transactionId: string, counts: Partial<Record<CountName, number>>, mode?: 'add' | 'set' | 'raise'): Promise<void>;
+  /**
+   * Makes the counters exact from a recount so that no event counted between the recount and
+   * this write is lost (see Store.reconcileCounts); returns the transaction as written.
+   */
+  reconcileCounts(transactionId: string, figures: ReconciledFigures): Promise<TransactionRecord | undefined>;
 }
 
 export interface TransitionOptions {
@@ -103,6 +109,8 @@ export interface Messages {
   /**
    * Applies an SES event to a message once: the event's flag attribute makes repeats no-ops,
    * and the status only moves forward (a Delivery after an Open records its time, not its status).
+   * The effect's transaction counter (a failure: only when it moves the message to FAILED) is
+   * added in the same transaction as the flag: counted once, whatever crashes or repeats.
    */
   applyEffect(
     ref: MessageLocation & { sesMessageId: string },
@@ -143,15 +151,24 @@ export interface Suppressions {
   listSuppressions(tenantId: string, limit: number, cursor?: Cursor): Promise<Page<SuppressionRecord>>;
 }
 
+/** An item DynamoDB refused as invalid (ValidationException): writing it again can never succeed. */
+export interface RejectedItem {
+  item: TableItem;
+  code: 'ITEM_TOO_LARGE' | 'ITEM_INVALID';
+  reason: string;
+}
+
 /**
  * A long-lived pool of batch writes, `concurrency` requests in flight across everything handed
  * to it. `write` resolves once those items are stored; the pool keeps working on later ones
  * meanwhile. After the first failure it takes on nothing more (queued writes fail at once) and
  * `idle()` says when the requests still in flight have ended: a failed attempt leaves no stray
- * write behind it.
+ * write behind it. A request DynamoDB refuses as invalid is not a failure: its items are written
+ * one by one and those refused come back from `write`, the others stored.
  */
 export interface BatchWriter {
-  write(items: TableItem[]): Promise<void>;
+  /** Resolves once the items are stored, with those DynamoDB refused as invalid (usually none); the others are written. */
+  write(items: TableItem[]): Promise<RejectedItem[]>;
   /** Stops taking on queued writes (as after a failure). */
   abort(reason?: unknown): void;
   /** Resolves once no request is in flight. */
@@ -160,7 +177,7 @@ export interface BatchWriter {
 
 /** Writes many items at once, whatever their kind. */
 export interface ItemWriter {
-  /** Writes all items, `concurrency` requests in flight. */
-  writeAll(items: TableItem[], concurrency?: number): Promise<void>;
+  /** Writes all items, `concurrency` requests in flight; returns those DynamoDB refused as invalid. */
+  writeAll(items: TableItem[], concurrency?: number): Promise<RejectedItem[]>;
   batchWriter(concurrency?: number): BatchWriter;
 }

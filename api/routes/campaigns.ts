@@ -123,6 +123,7 @@ export function statusView(txn: TransactionRecord) {
     throttle: txn.throttle ?? null,
     estimated_completion: estimated,
     status_history: txn.status_history,
+    reconciliation: txn.reconciliation ?? null,
     created_at: txn.created_at,
     updated_at: txn.updated_at,
   };

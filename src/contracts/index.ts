@@ -100,6 +100,19 @@ export interface BatchTally {
   clicked: number;
   /** Sent, outcome not known yet (or never known, once the deadline passed). */
   pending: number;
+  // Optional (tallies recorded before they existed lack them; a sum counts them only where
+  // present): what the reconciliation at COMPLETED and the exact counter reconciles need.
+  /** 1 per batch tally: in a sum, how many batches it covers. */
+  batches?: number;
+  /** Neither sent nor final (part of `pending`). */
+  unsent?: number;
+  /** FAILED by an SES event (Reject, Rendering Failure) after SES took them (part of `failed`). */
+  rejected?: number;
+  /** Each sent message once, by its strongest outcome: complained, else bounced, else delivered, else unknown. */
+  outcome_complained?: number;
+  outcome_bounced?: number;
+  outcome_delivered?: number;
+  outcome_unknown?: number;
 }
 
 export const emptyTally = (): BatchTally => ({
@@ -116,8 +129,11 @@ export const emptyTally = (): BatchTally => ({
   pending: 0,
 });
 
+/** Adds `add` into `into`, field by field; an optional field is summed where either side has it. */
 export function addTally(into: BatchTally, add: BatchTally): void {
-  for (const key of Object.keys(into) as (keyof BatchTally)[]) into[key] += add[key];
+  for (const key of new Set([...Object.keys(into), ...Object.keys(add)]) as Set<keyof BatchTally>) {
+    into[key] = (into[key] ?? 0) + (add[key] ?? 0);
+  }
 }
 
 export interface TransactionResult {

@@ -1,10 +1,15 @@
 // Validation of recipient CSV rows once a CSV parser has split them into cells: header
 // checks up front, then one verdict per row (valid with its merge data, or rejected why).
 import { normalizeEmail } from './email-address';
+import { attributeSize, utf8Length } from './item-size';
 
 export const MAX_COLUMNS = 1000;
 export const MAX_CELL_BYTES = 64 * 1024;
-/** A message is one DynamoDB item (400 KB at most) holding the whole row plus its history. */
+/**
+ * A message is one DynamoDB item (400 KB at most) holding the whole row plus its history. A row
+ * is measured as it is stored there: every column name (a key of the item's `placeholder_data`
+ * map, empty cells included) and every cell, with DynamoDB's map overheads, plus the address.
+ */
 export const MAX_ROW_BYTES = 256 * 1024;
 
 // Long enough for any plausible address, short enough to keep reject reports bounded.
@@ -13,7 +18,8 @@ const MAX_REPORTED_EMAIL_LENGTH = 320;
 // Supplied by the engine at send time, so the CSV need not (and should not) provide them.
 const RESERVED_PLACEHOLDERS: ReadonlySet<string> = new Set(['email', 'unsubscribe_url', 'message_id', 'transaction_id']);
 
-export type CsvHeaderErrorCode = 'EMPTY_FILE' | 'NO_EMAIL_COLUMN' | 'DUPLICATE_COLUMN' | 'EMPTY_COLUMN_NAME' | 'TOO_MANY_COLUMNS';
+export type CsvHeaderErrorCode =
+  'EMPTY_FILE' | 'NO_EMAIL_COLUMN' | 'DUPLICATE_COLUMN' | 'EMPTY_COLUMN_NAME' | 'TOO_MANY_COLUMNS' | 'HEADER_TOO_LARGE';
 
 export class CsvHeaderError extends Error {
   constructor(
@@ -26,7 +32,17 @@ export class CsvHeaderError extends Error {
 }
 
 export type RejectCode =
-  'INVALID_EMAIL' | 'DUPLICATE' | 'MISSING_PLACEHOLDER' | 'TOO_MANY_COLUMNS' | 'INVALID_ENCODING' | 'CELL_TOO_LARGE' | 'ROW_TOO_LARGE';
+  | 'INVALID_EMAIL'
+  | 'DUPLICATE'
+  | 'MISSING_PLACEHOLDER'
+  | 'TOO_MANY_COLUMNS'
+  | 'INVALID_ENCODING'
+  | 'CELL_TOO_LARGE'
+  | 'ROW_TOO_LARGE'
+  /** The message item would not fit DynamoDB's item limit with room to grow (or DynamoDB refused it). */
+  | 'ITEM_TOO_LARGE'
+  /** DynamoDB refused the message item as invalid when it was written. */
+  | 'ITEM_INVALID';
 
 export type RowResult =
   { kind: 'valid'; email: string; data: Record<string, string> } | { kind: 'rejected'; code: RejectCode; message: string; email: string };
@@ -36,10 +52,26 @@ export interface RowValidator {
   validate(row: string[]): RowResult;
 }
 
-export function createRowValidator(header: string[], requiredPlaceholders: string[]): RowValidator {
+export interface RowValidatorOptions {
+  /**
+   * The whole message item a valid row becomes must stay within `bytes` (DynamoDB's item limit
+   * less what the message may still grow by); `size` measures the item the row would be.
+   */
+  item?: { bytes: number; size: (email: string, data: Record<string, string>) => number };
+}
+
+export function createRowValidator(header: string[], requiredPlaceholders: string[], options: RowValidatorOptions = {}): RowValidator {
   const columns = normalizeHeader(header);
   const emailIndex = columns.indexOf('email');
   const columnIndex = new Map(columns.map((name, index) => [name, index]));
+  // Every row stores every column name: names that fill a message on their own reject the file.
+  const headerBytes = storedRowBytes(Object.fromEntries(columns.filter((_, i) => i !== emailIndex).map((name) => [name, ''])), '');
+  if (headerBytes > MAX_ROW_BYTES) {
+    throw new CsvHeaderError(
+      'HEADER_TOO_LARGE',
+      `The column names take ${Math.ceil(headerBytes / 1024)} KiB in every message; at most ${MAX_ROW_BYTES / 1024} KiB are allowed for a row.`,
+    );
+  }
 
   const required = [...new Set(requiredPlaceholders.map(rootName))].filter((name) => name.length > 0 && !RESERVED_PLACEHOLDERS.has(name));
   // A placeholder with no column can never be satisfied; it still rejects row by row so
@@ -71,9 +103,13 @@ export function createRowValidator(header: string[], requiredPlaceholders: strin
       return reject('CELL_TOO_LARGE', `Column "${columns[oversized] ?? ''}" is larger than ${MAX_CELL_BYTES / 1024} KiB.`);
     }
 
-    const rowBytes = row.reduce((n, cell) => n + utf8ByteLength(cell), 0);
-    if (rowBytes > MAX_ROW_BYTES) {
-      return reject('ROW_TOO_LARGE', `Row is larger than ${MAX_ROW_BYTES / 1024} KiB in all.`);
+    // fromEntries defines own properties, so a column named "__proto__" stays plain data.
+    const data = Object.fromEntries(columns.flatMap((name, index) => (index === emailIndex ? [] : [[name, row[index] ?? '']]))) as Record<
+      string,
+      string
+    >;
+    if (storedRowBytes(data, row[emailIndex] ?? '') > MAX_ROW_BYTES) {
+      return reject('ROW_TOO_LARGE', `Row is larger than ${MAX_ROW_BYTES / 1024} KiB in all, column names included.`);
     }
 
     const email = normalizeEmail(row[emailIndex] ?? '');
@@ -90,13 +126,16 @@ export function createRowValidator(header: string[], requiredPlaceholders: strin
     if (seen.has(email)) {
       return reject('DUPLICATE', 'Email address appears earlier in the file.');
     }
+    if (options.item) {
+      const bytes = options.item.size(email, data);
+      if (bytes > options.item.bytes) {
+        return reject(
+          'ITEM_TOO_LARGE',
+          `The row's message would take ${Math.ceil(bytes / 1024)} KiB in DynamoDB; at most ${Math.floor(options.item.bytes / 1024)} KiB are allowed.`,
+        );
+      }
+    }
     seen.add(email);
-
-    // fromEntries defines own properties, so a column named "__proto__" stays plain data.
-    const data = Object.fromEntries(columns.flatMap((name, index) => (index === emailIndex ? [] : [[name, row[index] ?? '']]))) as Record<
-      string,
-      string
-    >;
     return { kind: 'valid', email, data };
   }
 
@@ -160,24 +199,10 @@ function isCellTooLarge(cell: string): boolean {
   // Every UTF-16 unit encodes to 1..3 bytes, so most cells are settled without a scan.
   if (cell.length > MAX_CELL_BYTES) return true;
   if (cell.length * 3 <= MAX_CELL_BYTES) return false;
-  return utf8ByteLength(cell) > MAX_CELL_BYTES;
+  return utf8Length(cell) > MAX_CELL_BYTES;
 }
 
-// Counted by hand to keep this module free of Node's Buffer.
-function utf8ByteLength(text: string): number {
-  let bytes = 0;
-  for (let i = 0; i < text.length; i++) {
-    const unit = text.charCodeAt(i);
-    if (unit < 0x80) bytes += 1;
-    else if (unit < 0x800) bytes += 2;
-    else if (unit >= 0xd800 && unit <= 0xdbff && isLowSurrogate(text.charCodeAt(i + 1))) {
-      bytes += 4;
-      i++;
-    } else bytes += 3;
-  }
-  return bytes;
-}
-
-function isLowSurrogate(unit: number): boolean {
-  return unit >= 0xdc00 && unit <= 0xdfff;
+/** What a row takes in its message item: the `placeholder_data` map (names and cells) and the address. */
+function storedRowBytes(data: Record<string, string>, email: string): number {
+  return attributeSize('placeholder_data', data) + attributeSize('recipient_email', email);
 }

@@ -1,6 +1,6 @@
-// Applies one SES event to the engine's state: the message (idempotent, out-of-order safe),
-// the transaction's counters, the suppression list, and the batch's outcome count (which wakes
-// the batch workflow once all its outcomes are in).
+// Applies one SES event to the engine's state: the message (idempotent, out-of-order safe) with
+// the transaction's counter in the same DynamoDB transaction, the suppression list, and the
+// batch's outcome count (which wakes the batch workflow once all its outcomes are in).
 import { batchWorkflowId } from '../contracts';
 import { effectOf, messageRefOf, type EffectKind, type MessageEffect, type SesEvent } from '../domain/ses-event';
 import { emailDomain } from '../domain/email-address';
@@ -13,7 +13,8 @@ import type { Logger } from '../logging';
 export type EventOutcome = 'applied' | 'duplicate' | 'unknown_message' | 'ignored';
 
 export interface EventProcessorDeps {
-  store: Pick<Transactions, 'updateCounts'>;
+  /** Unused: the counters move with the message in applyEffect. Kept so existing wiring type-checks. */
+  store?: Pick<Transactions, 'updateCounts'>;
   messages: Pick<Messages, 'findBySesMessageId' | 'applyEffect'>;
   batches: Pick<Batches, 'addBatchOutcome'>;
   suppressions: Pick<Suppressions, 'addSuppression'>;
@@ -119,7 +120,6 @@ export function createSesEventProcessor(deps: EventProcessorDeps) {
       deps.onIndex(docs.event, docs.message);
     }
     if (!result.applied) return 'duplicate';
-    if (effect.counter) await deps.store.updateCounts(target.transactionId, { [effect.counter]: 1 });
     if (effect.outcome && before && (before as MessageRecord & { outcome_time?: string }).outcome_time === undefined) {
       // The message's first outcome: one more for its batch. The event that completes the
       // batch's count (known once sending is over) wakes the batch workflow, once.

@@ -63,6 +63,26 @@ describe('delivery events to COMPLETED', () => {
         failed: 0,
         suppressed: 0,
       });
+      // The books at COMPLETED: every recipient accounted for, every sent message one outcome
+      // (a complaint follows a delivery: the 20 complained are not among the 120 delivered here).
+      console.log('[figures] reconciliation of the 200-recipient campaign:', JSON.stringify(final.reconciliation));
+      expect(final.reconciliation).toEqual({
+        balanced: true,
+        valid_recipients: 200,
+        sent: 200,
+        failed: 0,
+        suppressed: 0,
+        cancelled: 0,
+        pending: 0,
+        pending_reason: null,
+        delivered: 120,
+        bounced: 60,
+        complained: 20,
+        unknown: 0,
+        unknown_reason: null,
+        mismatches: [],
+        computed_at: expect.any(String),
+      });
 
       const deadline = Date.now() + 30_000;
       while (!hooks.received.some((h) => h.json.status === 'COMPLETED') && Date.now() < deadline)

@@ -4,15 +4,29 @@
 import { describe, expect, it } from 'vitest';
 import { openApiDocument } from '../../api/openapi';
 import type { CampaignAnalytics } from '../../src/adapters/opensearch';
+import { statusView } from '../../api/routes/campaigns';
+import { emptyCounts, type TransactionRecord } from '../../src/adapters/dynamo/types';
+import { reconcile } from '../../src/domain/reconciliation';
 
-type Schema = { type?: unknown; required?: string[]; properties?: Record<string, Schema>; items?: Schema; $ref?: string };
+type Schema = {
+  type?: unknown;
+  required?: string[];
+  properties?: Record<string, Schema>;
+  items?: Schema;
+  $ref?: string;
+  oneOf?: Schema[];
+};
 type Operation = { operationId?: string; summary?: string; tags?: string[] };
 
 const operations = Object.entries(openApiDocument.paths).flatMap(([path, item]) =>
   Object.entries(item as Record<string, Operation>).map(([method, operation]) => ({ at: `${method.toUpperCase()} ${path}`, ...operation })),
 );
 const schemas = openApiDocument.components.schemas as Record<string, Schema>;
-const resolve = (schema: Schema): Schema => (schema.$ref ? schemas[schema.$ref.replace('#/components/schemas/', '')]! : schema);
+const resolve = (schema: Schema): Schema => {
+  // A nullable object is `oneOf: [null, object]`: a non-null example is checked against the object.
+  if (schema.oneOf) return resolve(schema.oneOf.find((s) => s.type !== 'null') ?? schema);
+  return schema.$ref ? schemas[schema.$ref.replace('#/components/schemas/', '')]! : schema;
+};
 
 /** Every object schema in `value` whose `required` names a property it does not define. */
 function undefinedRequired(value: unknown, at = '#'): string[] {
@@ -86,5 +100,55 @@ describe('OpenAPI document', () => {
     const schema = operation.responses['200'].content['application/json'].schema;
     expect(mismatches(body, schema)).toEqual([]);
     expect(resolve(schema).required).toEqual(expect.arrayContaining(Object.keys(body)));
+  });
+
+  it('describes the status response of a COMPLETED campaign, reconciliation included', () => {
+    const at = '2026-12-01T10:00:00.000Z';
+    const counts = { ...emptyCounts(), sent: 3, delivered: 2, bounced: 1 };
+    const txn: TransactionRecord = {
+      transaction_id: 'txn',
+      tenant_id: 't',
+      status: 'COMPLETED',
+      template_id: 'tpl',
+      file_id: 'file',
+      total_messages: 3,
+      batch_count: 1,
+      counts,
+      reconciliation: reconcile({
+        totals: {
+          total: 3,
+          sent: 3,
+          failed: 0,
+          suppressed: 0,
+          cancelled: 0,
+          delivered: 2,
+          bounced: 1,
+          complained: 0,
+          batches: 1,
+          unsent: 0,
+          outcome_delivered: 2,
+          outcome_bounced: 1,
+          outcome_complained: 0,
+          outcome_unknown: 0,
+        },
+        validRecipients: 3,
+        batchCount: 1,
+        counts,
+        at,
+      }),
+      status_history: [{ status: 'ACCEPT', timestamp: at }],
+      created_at: at,
+      updated_at: at,
+    };
+    const paths = openApiDocument.paths as unknown as Record<
+      string,
+      { get: { responses: { '200': { content: { 'application/json': { schema: Schema } } } } } }
+    >;
+    const schema = paths['/api/v1/campaigns/{id}/status']!.get.responses['200'].content['application/json'].schema;
+    for (const body of [statusView(txn), statusView({ ...txn, status: 'SENT', reconciliation: undefined })]) {
+      expect(mismatches(JSON.parse(JSON.stringify(body)), schema)).toEqual([]);
+      expect(resolve(schema).required).toEqual(expect.arrayContaining(Object.keys(body)));
+    }
+    expect(statusView(txn).reconciliation).toMatchObject({ balanced: true, valid_recipients: 3 });
   });
 });

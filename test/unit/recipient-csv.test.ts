@@ -195,3 +195,33 @@ describe('rows too large for one message', () => {
     expect(validator.validate(['ok@example.com', ...Array(3).fill(cell)])).toMatchObject({ kind: 'valid' });
   });
 });
+
+describe('rows measured as DynamoDB stores them', () => {
+  it('counts column names: a row under the limit in cells alone is rejected once its names are counted', async () => {
+    const { createRowValidator, MAX_ROW_BYTES } = await import('../../src/domain/recipient-csv');
+    // 120 KiB of column names and 140 KiB of cells: 260 KiB stored, over 256 KiB, though the cells alone pass.
+    const header = ['email', ...Array.from({ length: 4 }, (_, i) => `c${i}${'n'.repeat(30 * 1024)}`)];
+    const validator = createRowValidator(header, []);
+    const cell = 'x'.repeat(35 * 1024);
+    expect(cell.length * 4).toBeLessThan(MAX_ROW_BYTES);
+    expect(validator.validate(['big@example.com', cell, cell, cell, cell])).toMatchObject({ kind: 'rejected', code: 'ROW_TOO_LARGE' });
+    expect(validator.validate(['small@example.com', 'a', 'b'])).toMatchObject({ kind: 'valid' });
+  });
+
+  it("rejects the issue's file up front: 381 KB of column names fill every message on their own", async () => {
+    const { createRowValidator, CsvHeaderError } = await import('../../src/domain/recipient-csv');
+    const header = ['email', ...Array.from({ length: 381 }, (_, i) => `c${String(i).padStart(3, '0')}${'n'.repeat(996)}`)];
+    expect(() => createRowValidator(header, [])).toThrow(CsvHeaderError);
+    expect(() => createRowValidator(header, [])).toThrow(expect.objectContaining({ code: 'HEADER_TOO_LARGE' }));
+  });
+
+  it('rejects a row whose whole message item would be too large (ITEM_TOO_LARGE), and forgets its address', async () => {
+    const { createRowValidator } = await import('../../src/domain/recipient-csv');
+    const validator = createRowValidator(['email', 'note'], [], {
+      item: { bytes: 100, size: (email, data) => email.length + (data.note ?? '').length },
+    });
+    expect(validator.validate(['a@example.com', 'x'.repeat(200)])).toMatchObject({ kind: 'rejected', code: 'ITEM_TOO_LARGE' });
+    // Only accepted rows count for duplicates: the same address with a smaller row is fine.
+    expect(validator.validate(['a@example.com', 'short'])).toMatchObject({ kind: 'valid' });
+  });
+});

@@ -1,15 +1,48 @@
 // Messages in DynamoDB: one item per valid recipient row, in its batch's partition, moved
-// between statuses by conditional writes (the sender's, and the SES events').
-import { QueryCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
-import { unmarshall } from '@aws-sdk/util-dynamodb';
+// between statuses by conditional writes (the sender's, and the SES events'). Every write keeps
+// the item within DynamoDB's item limit: status_history is capped (MESSAGE_HISTORY_CAP), event
+// and send fields are cut, and an item DynamoDB still refuses as too large is compacted, never
+// retried as it was.
+import { GetCommand, QueryCommand, TransactWriteCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
+import { boundStrings } from '../../domain/item-size';
 import { statusesBefore, type MessageStatus } from '../../domain/message-status';
 import type { MessageEffect } from '../../domain/ses-event';
 import type { Cursor, MessageLocation, Messages, Page, TableItem, TransitionOptions } from '../../ports';
-import { SetExpression, valueList } from './expressions';
+import { MESSAGE_HISTORY_CAP, SetExpression, valueList, type HistoryMode } from './expressions';
 import { keys, ranges } from './keys';
 import { GSI_SES_MESSAGE } from './schema';
-import { conditionHeld, isConditionFailure, recordOf, Table } from './table';
+import {
+  failedCondition,
+  isConditionFailure,
+  isItemTooLarge,
+  itemOfConditionFailure,
+  recordOf,
+  retryConflicts,
+  Table,
+  withCappedHistory,
+} from './table';
 import type { MessageRecord } from './types';
+
+/**
+ * Strings an event writes onto its message (SMTP responses, bounce diagnostics, user agents,
+ * clicked URLs) are cut to this; the send path's fields (failure reasons) to SET_STRING_MAX_BYTES.
+ * With the history cap this bounds how much a message can grow after ingest (MESSAGE_GROWTH_RESERVE).
+ */
+export const EVENT_FIELD_MAX_BYTES = 1024;
+export const SET_STRING_MAX_BYTES = 2048;
+/** Statuses on the way to SES: a message too large to take them fails (ITEM_TOO_LARGE) rather than be sent unrecorded. */
+const TOWARDS_SES: readonly MessageStatus[] = ['SCHEDULED', 'READY_TO_SEND', 'SENDING'];
+const ITEM_TOO_LARGE_REASON = "ITEM_TOO_LARGE: the message reached DynamoDB's 400 KB item limit; it was not sent";
+
+/** A conditional write's result, or `otherwise` when its condition failed. */
+async function conditionOr<T>(otherwise: T, write: Promise<T>): Promise<T> {
+  try {
+    return await write;
+  } catch (error) {
+    if (isConditionFailure(error)) return otherwise;
+    throw error;
+  }
+}
 
 export class MessageTable extends Table implements Messages {
   messageItem(message: MessageRecord): TableItem {
@@ -59,27 +92,68 @@ export class MessageTable extends Table implements Messages {
     to: MessageStatus,
     opts: TransitionOptions,
   ): Promise<boolean> {
-    const update = new SetExpression().status(to, opts.at ?? new Date().toISOString(), opts.metadata).fields(opts.set ?? {});
-    let condition = `#s IN (${valueList(update.values, 'from', opts.from)})`;
-    if (opts.orStaleSending) {
-      update.values[':sending'] = 'SENDING';
-      update.values[':cutoff'] = opts.orStaleSending;
-      condition = `(${condition} OR (#s = :sending AND updated_at < :cutoff))`;
+    const key = keys.message(message.transaction_id, message.batch_id, message.message_id);
+    const at = opts.at ?? new Date().toISOString();
+    /**
+     * The write, with its history entry appended, in the last kept slot, or (`compact`) as the
+     * whole history, placeholder_data removed too when `dropData`. A compacted message that was
+     * still on its way to SES fails instead (ITEM_TOO_LARGE): it could not record its sending.
+     */
+    const write = (mode: HistoryMode, dropData = false) => retryConflicts(() => send(mode, dropData));
+    const send = (mode: HistoryMode, dropData: boolean) => {
+      const compact = mode === 'replace';
+      const target = compact && TOWARDS_SES.includes(to) ? 'FAILED' : to;
+      const fields =
+        target === to
+          ? boundStrings(opts.set ?? {}, SET_STRING_MAX_BYTES)
+          : { failure_reason: ITEM_TOO_LARGE_REASON, failure_code: 'ITEM_TOO_LARGE' };
+      const metadata = compact
+        ? { ...(opts.metadata ?? {}), code: 'ITEM_TOO_LARGE', history_compacted: true, ...(target === to ? {} : { instead_of: to }) }
+        : opts.metadata;
+      const update = new SetExpression().status(target, at, metadata).fields(fields);
+      let condition = `#s IN (${valueList(update.values, 'from', opts.from)})`;
+      if (opts.orStaleSending) {
+        update.values[':sending'] = 'SENDING';
+        update.values[':cutoff'] = opts.orStaleSending;
+        condition = `(${condition} OR (#s = :sending AND updated_at < :cutoff))`;
+      }
+      if (opts.token) {
+        update.values[':tok'] = opts.token;
+        condition += ' AND attempt_token = :tok';
+      }
+      const cap = update.capHistory(MESSAGE_HISTORY_CAP, mode);
+      // No bare OR at the top of the condition (the stale-SENDING one is parenthesised): AND binds as meant.
+      if (cap) condition += ` AND ${cap}`;
+      const params = update.params;
+      return this.doc
+        .send(
+          new UpdateCommand({
+            TableName: this.table,
+            Key: key,
+            ...params,
+            UpdateExpression: params.UpdateExpression + (dropData ? ' REMOVE placeholder_data' : ''),
+            ConditionExpression: condition,
+            ReturnValuesOnConditionCheckFailure: 'ALL_OLD',
+          }),
+        )
+        .then(() => target === to);
+    };
+    try {
+      return await conditionOr(
+        false,
+        withCappedHistory(MESSAGE_HISTORY_CAP, (mode) => write(mode)),
+      );
+    } catch (error) {
+      if (!isItemTooLarge(error)) throw error;
     }
-    if (opts.token) {
-      update.values[':tok'] = opts.token;
-      condition += ' AND attempt_token = :tok';
+    // DynamoDB refused the item as too large (only an item written before ingest measured items
+    // can get here): never retried as it is, the write goes again with the history compacted.
+    try {
+      return await conditionOr(false, write('replace'));
+    } catch (error) {
+      if (!isItemTooLarge(error)) throw error;
+      return conditionOr(false, write('replace', true));
     }
-    return conditionHeld(
-      this.doc.send(
-        new UpdateCommand({
-          TableName: this.table,
-          Key: keys.message(message.transaction_id, message.batch_id, message.message_id),
-          ...update.params,
-          ConditionExpression: condition,
-        }),
-      ),
-    );
   }
 
   async applyEffect(
@@ -87,61 +161,118 @@ export class MessageTable extends Table implements Messages {
     effect: MessageEffect,
   ): Promise<{ found: boolean; applied: boolean; before?: MessageRecord }> {
     const key = keys.message(ref.transactionId, ref.batchId, ref.messageId);
-    const now = new Date().toISOString();
-    const attempt = async (withStatus: boolean) => {
-      const update = new SetExpression({ '#flag': effect.flag }, { ':at': effect.at, ':now': now })
-        .set('#flag = :at', 'updated_at = :now')
-        .fields(effect.fields);
-      if (effect.outcome) update.set('outcome_time = if_not_exists(outcome_time, :at)');
-      if (effect.kind === 'send') {
-        update.values[':sid'] = ref.sesMessageId;
-        update.set('ses_message_id = if_not_exists(ses_message_id, :sid)');
-      }
-      let condition = 'attribute_exists(PK) AND attribute_not_exists(#flag)';
-      const target = effect.kind === 'send' ? 'SENT' : effect.status;
-      const entry: Record<string, unknown> = { event: effect.kind.toUpperCase(), timestamp: effect.at, metadata: effect.fields };
-      if (withStatus && target) {
-        update.names['#s'] = 'status';
-        update.values[':to'] = target;
-        update.set('#s = :to');
-        if (effect.kind === 'send') update.set('sent_time = if_not_exists(sent_time, :at)');
-        const from = effect.kind === 'send' ? (['SENDING'] as MessageStatus[]) : statusesBefore(target);
-        condition += ` AND #s IN (${valueList(update.values, 'from', from)})`;
-        entry.status = target;
-      } else if (effect.kind === 'send') {
-        // Recording a Send event on a message SES already answered for: leave SENDING to the other attempt.
-        update.names['#s'] = 'status';
-        update.values[':sending'] = 'SENDING';
-        condition += ' AND #s <> :sending';
-      }
-      update.history(entry);
-      return this.doc.send(
-        new UpdateCommand({
-          TableName: this.table,
-          Key: key,
-          ...update.params,
-          ConditionExpression: condition,
-          ReturnValues: 'ALL_OLD',
-          ReturnValuesOnConditionCheckFailure: 'ALL_OLD',
-        }),
-      );
-    };
-    // A Send event usually finds its message SENT already (the sender recorded SES's answer):
-    // try the flag alone first, then SENDING → SENT, then the flag again if the sender won the race.
-    const attempts = effect.kind === 'send' ? [false, true, false] : effect.status ? [true, false] : [false];
-    for (const withStatus of attempts) {
+    // Read first, then write on condition that nothing the write depends on has changed (status,
+    // whether an outcome is known, room in the history): the counter moves in the same
+    // transaction as the flag, so it is counted exactly once whatever crashes or repeats.
+    let before = await this.readForEffect(key, effect.flag);
+    let compact: 'no' | 'history' | 'data' = 'no';
+    for (let attempt = 0; attempt < 12; attempt++) {
+      if (!before) return { found: false, applied: false };
+      if (before[effect.flag] !== undefined) return { found: true, applied: false, before: recordOf<MessageRecord>(before) };
+      const seen = before;
       try {
-        const { Attributes } = await attempt(withStatus);
-        return { found: true, applied: true, before: Attributes ? recordOf<MessageRecord>(Attributes) : undefined };
+        await retryConflicts(() => this.writeEffect(key, ref, effect, seen, compact));
+        return { found: true, applied: true, before: recordOf<MessageRecord>(seen) };
       } catch (error) {
-        if (!isConditionFailure(error)) throw error;
-        const old = (error as { Item?: Record<string, unknown> }).Item;
-        if (!old) return { found: false, applied: false };
-        const before = unmarshall(old as never) as MessageRecord & Record<string, unknown>;
-        if (before[effect.flag] !== undefined) return { found: true, applied: false, before };
+        if (isItemTooLarge(error) && compact !== 'data') {
+          compact = compact === 'no' ? 'history' : 'data';
+          continue;
+        }
+        if (!failedCondition(error)) throw error;
+        // Something changed since the read: decide again from the item as the condition saw it.
+        before = itemOfConditionFailure(error);
       }
     }
-    return { found: true, applied: false };
+    throw new Error(`SES ${effect.kind} event not applied to ${ref.messageId}: the message kept changing`);
+  }
+
+  /** What applyEffect decides from: the message without its row data (consistent). */
+  private async readForEffect(key: { PK: string; SK: string }, flag: string): Promise<Record<string, unknown> | undefined> {
+    const names = ['PK', 'SK', 'message_id', 'batch_id', 'transaction_id', 'tenant_id', 'recipient_email', 'row', 'status'];
+    names.push('ses_message_id', 'sent_time', 'outcome_time', 'status_history', 'created_at', 'updated_at', flag);
+    const { Item } = await this.doc.send(
+      new GetCommand({
+        TableName: this.table,
+        Key: key,
+        ConsistentRead: true,
+        ProjectionExpression: names.map((_, i) => `#p${i}`).join(', '),
+        ExpressionAttributeNames: Object.fromEntries(names.map((n, i) => [`#p${i}`, n])),
+      }),
+    );
+    return Item;
+  }
+
+  /**
+   * One application of `effect` to the message as `before` shows it: the flag, the event's fields,
+   * the status when the event moves it forward, and the history entry, on condition that the
+   * message is still as read; with the effect's counter (and, for a failure, `event_failed`) on
+   * the transaction in the same TransactWriteItems.
+   */
+  private writeEffect(
+    key: { PK: string; SK: string },
+    ref: MessageLocation & { sesMessageId: string },
+    effect: MessageEffect,
+    before: Record<string, unknown>,
+    compact: 'no' | 'history' | 'data',
+  ): Promise<unknown> {
+    const status = before.status as MessageStatus;
+    const target = effect.kind === 'send' ? 'SENT' : effect.status;
+    // A Send event takes SENDING to SENT; on a message the sender already answered for it records its flag.
+    const withStatus = effect.kind === 'send' ? status === 'SENDING' : target !== undefined && statusesBefore(target).includes(status);
+    // A failure counts when it moves the message to FAILED (as the recount counts FAILED messages);
+    // every other counter counts its flag (as the recount counts flags).
+    const counter = effect.counter && (effect.counter !== 'failed' || withStatus) ? effect.counter : undefined;
+    const fields = boundStrings(effect.fields, EVENT_FIELD_MAX_BYTES);
+    const history = before.status_history;
+    const mode: HistoryMode =
+      compact !== 'no' || !Array.isArray(history) ? 'replace' : history.length >= MESSAGE_HISTORY_CAP ? 'last' : 'append';
+
+    const update = new SetExpression(
+      { '#flag': effect.flag, '#s': 'status' },
+      { ':at': effect.at, ':now': new Date().toISOString(), ':was': status },
+    )
+      .set('#flag = :at', 'updated_at = :now')
+      .fields(fields);
+    const conditions = ['attribute_exists(PK)', 'attribute_not_exists(#flag)', '#s = :was'];
+    if (effect.outcome) {
+      update.set('outcome_time = if_not_exists(outcome_time, :at)');
+      conditions.push(before.outcome_time === undefined ? 'attribute_not_exists(outcome_time)' : 'attribute_exists(outcome_time)');
+    }
+    if (effect.kind === 'send') {
+      update.values[':sid'] = ref.sesMessageId;
+      update.set('ses_message_id = if_not_exists(ses_message_id, :sid)');
+    }
+    const entry: Record<string, unknown> = { event: effect.kind.toUpperCase(), timestamp: effect.at, metadata: fields };
+    if (withStatus && target) {
+      update.values[':to'] = target;
+      update.set('#s = :to');
+      if (effect.kind === 'send') update.set('sent_time = if_not_exists(sent_time, :at)');
+      entry.status = target;
+    }
+    if (compact !== 'no') entry.metadata = { ...fields, code: 'ITEM_TOO_LARGE', history_compacted: true };
+    update.history(entry);
+    const cap = update.capHistory(MESSAGE_HISTORY_CAP, mode);
+    if (cap) conditions.push(cap);
+    const params = update.params;
+    const message = {
+      TableName: this.table,
+      Key: key,
+      ...params,
+      UpdateExpression: params.UpdateExpression + (compact === 'data' ? ' REMOVE placeholder_data' : ''),
+      ConditionExpression: conditions.join(' AND '),
+      ReturnValuesOnConditionCheckFailure: 'ALL_OLD' as const,
+    };
+    if (!counter) return this.doc.send(new UpdateCommand(message));
+    const counts = {
+      TableName: this.table,
+      Key: keys.transaction(ref.transactionId),
+      UpdateExpression:
+        'SET #c.#n = if_not_exists(#c.#n, :zero) + :one' +
+        (counter === 'failed' ? ', event_failed = if_not_exists(event_failed, :zero) + :one' : ''),
+      ExpressionAttributeNames: { '#c': 'counts', '#n': counter },
+      ExpressionAttributeValues: { ':zero': 0, ':one': 1 },
+    };
+    return this.doc.send(new TransactWriteCommand({ TransactItems: [{ Update: message }, { Update: counts }] }));
   }
 
   async findBySesMessageId(sesMessageId: string): Promise<MessageLocation | undefined> {

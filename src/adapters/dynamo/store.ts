@@ -3,10 +3,18 @@ import { createHash } from 'node:crypto';
 import { GetCommand, PutCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import { canTransition, TRANSACTION_STATUSES, type TransactionStatus } from '../../domain/transaction-status';
 import type { Catalog, Transactions } from '../../ports';
-import { SetExpression, valueList } from './expressions';
+import { SetExpression, TRANSACTION_HISTORY_CAP, valueList } from './expressions';
 import { keys } from './keys';
-import { conditionHeld, isConditionFailure, recordOf, Table } from './table';
-import { emptyCounts, type CountName, type FileRecord, type TemplateRecord, type TenantRecord, type TransactionRecord } from './types';
+import { conditionHeld, isConditionFailure, recordOf, retryConflicts, Table, withCappedHistory } from './table';
+import {
+  emptyCounts,
+  type CountName,
+  type FileRecord,
+  type ReconciledFigures,
+  type TemplateRecord,
+  type TenantRecord,
+  type TransactionRecord,
+} from './types';
 
 export const sha256 = (value: string) => createHash('sha256').update(value).digest('hex');
 const now = () => new Date().toISOString();
@@ -131,26 +139,32 @@ export class Store extends Table implements Catalog, Transactions {
     status: TransactionStatus,
     extra: { reason?: string; metadata?: Record<string, unknown>; at?: string } = {},
   ): Promise<boolean> {
-    const update = new SetExpression()
-      .status(status, extra.at ?? now(), extra.metadata)
-      .fields(extra.reason ? { reason: extra.reason } : {});
+    const at = extra.at ?? now();
     const from = TRANSACTION_STATUSES.filter((f) => canTransition(f, status));
-    return conditionHeld(
-      this.doc.send(
-        new UpdateCommand({
-          TableName: this.table,
-          Key: keys.transaction(transactionId),
-          ...update.params,
-          // Only a move the status machine allows: a late write from a dead attempt cannot undo progress.
-          ConditionExpression: `attribute_exists(PK) AND #s IN (${valueList(update.values, 'from', from)})`,
-        }),
-      ),
-    );
+    const write = (mode: 'append' | 'last') => {
+      const update = new SetExpression().status(status, at, extra.metadata).fields(extra.reason ? { reason: extra.reason } : {});
+      // Only a move the status machine allows: a late write from a dead attempt cannot undo progress.
+      const condition = `attribute_exists(PK) AND #s IN (${valueList(update.values, 'from', from)}) AND ${update.capHistory(TRANSACTION_HISTORY_CAP, mode)}`;
+      return retryConflicts(() =>
+        this.doc.send(
+          new UpdateCommand({
+            TableName: this.table,
+            Key: keys.transaction(transactionId),
+            ...update.params,
+            ConditionExpression: condition,
+            ReturnValuesOnConditionCheckFailure: 'ALL_OLD',
+          }),
+        ),
+      );
+    };
+    return conditionHeld(withCappedHistory(TRANSACTION_HISTORY_CAP, write));
   }
 
   async setTransactionFields(transactionId: string, fields: Record<string, unknown>): Promise<void> {
     const update = new SetExpression({}, { ':at': now() }).set('updated_at = :at').fields(fields);
-    await this.doc.send(new UpdateCommand({ TableName: this.table, Key: keys.transaction(transactionId), ...update.params }));
+    await retryConflicts(() =>
+      this.doc.send(new UpdateCommand({ TableName: this.table, Key: keys.transaction(transactionId), ...update.params })),
+    );
   }
 
   /**
@@ -165,20 +179,7 @@ export class Store extends Table implements Catalog, Transactions {
     if (mode === 'raise') {
       // Each counter separately, and only upwards: an event's ADD that landed after the figure
       // was counted is never overwritten by it.
-      for (const [name, value] of Object.entries(counts)) {
-        await conditionHeld(
-          this.doc.send(
-            new UpdateCommand({
-              TableName: this.table,
-              Key: keys.transaction(transactionId),
-              UpdateExpression: 'SET #c.#n = :v',
-              ConditionExpression: 'attribute_not_exists(#c.#n) OR #c.#n < :v',
-              ExpressionAttributeNames: { '#c': 'counts', '#n': name },
-              ExpressionAttributeValues: { ':v': value },
-            }),
-          ),
-        );
-      }
+      for (const [name, value] of Object.entries(counts)) await this.raise(transactionId, ['counts', name], value);
       return;
     }
     const entries = Object.entries(counts).filter(([, v]) => mode === 'set' || v !== 0);
@@ -187,6 +188,83 @@ export class Store extends Table implements Catalog, Transactions {
       Object.fromEntries(entries),
       (name, value) => (mode === 'add' ? `#c.${name} = if_not_exists(#c.${name}, :zero) + ${value}` : `#c.${name} = ${value}`),
     );
-    await this.doc.send(new UpdateCommand({ TableName: this.table, Key: keys.transaction(transactionId), ...update.params }));
+    await retryConflicts(() =>
+      this.doc.send(new UpdateCommand({ TableName: this.table, Key: keys.transaction(transactionId), ...update.params })),
+    );
+  }
+
+  /** Moves the number at `path` up to `value`, never down (no write when it is already there or higher). */
+  private async raise(transactionId: string, path: string[], value: number): Promise<void> {
+    const names = Object.fromEntries(path.map((p, i) => [`#p${i}`, p]));
+    const at = path.map((_, i) => `#p${i}`).join('.');
+    await conditionHeld(
+      retryConflicts(() =>
+        this.doc.send(
+          new UpdateCommand({
+            TableName: this.table,
+            Key: keys.transaction(transactionId),
+            UpdateExpression: `SET ${at} = :v`,
+            ConditionExpression: `attribute_exists(PK) AND (attribute_not_exists(${at}) OR ${at} < :v)`,
+            ExpressionAttributeNames: names,
+            ExpressionAttributeValues: { ':v': value },
+          }),
+        ),
+      ),
+    );
+  }
+
+  /**
+   * Makes the counters exact from a recount without losing an event counted meanwhile. Counters
+   * only the send path moves (suppressed, cancelled) are set. Sent and failed share messages
+   * with SES's Reject and Rendering Failure events, which move a message SENT → FAILED and add
+   * one to `failed` and to `event_failed` in the same transaction as their flag: they are
+   * written as `sent = sentOrRejected − event_failed` and `failed = failedBySend + event_failed`
+   * in one update that reads `event_failed` as it is at that instant, so a failure counted before
+   * or after the recount is counted exactly once (and sent + failed is what the recount found).
+   * Outcome counters (`raise`) only move up: each event adds its one in the same transaction as
+   * its flag, so they are exact already; raising repairs one that is behind, never loses an ADD.
+   * Returns the transaction as stored by the write.
+   */
+  async reconcileCounts(transactionId: string, figures: ReconciledFigures): Promise<TransactionRecord | undefined> {
+    await this.raise(transactionId, ['event_failed'], figures.eventFailed);
+    for (const [name, value] of Object.entries(figures.raise ?? {})) await this.raise(transactionId, ['counts', name], value);
+    const write = (withEvents: boolean) =>
+      this.doc.send(
+        new UpdateCommand({
+          TableName: this.table,
+          Key: keys.transaction(transactionId),
+          UpdateExpression: withEvents
+            ? 'SET #c.sent = :sent - if_not_exists(event_failed, :zero), #c.failed = :failed + if_not_exists(event_failed, :zero), #c.suppressed = :sup, #c.cancelled = :can, updated_at = :at'
+            : 'SET #c.sent = :sent, #c.failed = :failed, #c.suppressed = :sup, #c.cancelled = :can, updated_at = :at',
+          // event_failed above the figure would make sent negative: only a recount that missed a
+          // failed message can cause that, and then the recount's own figures are written.
+          ConditionExpression: withEvents
+            ? 'attribute_exists(PK) AND (attribute_not_exists(event_failed) OR event_failed <= :sent)'
+            : 'attribute_exists(PK)',
+          ExpressionAttributeNames: { '#c': 'counts' },
+          ExpressionAttributeValues: {
+            ':sent': withEvents ? figures.sentOrRejected : figures.sentOrRejected - figures.eventFailed,
+            ':failed': withEvents ? figures.failedBySend : figures.failedBySend + figures.eventFailed,
+            ':sup': figures.suppressed,
+            ':can': figures.cancelled,
+            ':at': now(),
+            ...(withEvents ? { ':zero': 0 } : {}),
+          },
+          ReturnValues: 'ALL_NEW',
+        }),
+      );
+    let result;
+    try {
+      result = await retryConflicts(() => write(true));
+    } catch (error) {
+      if (!isConditionFailure(error)) throw error;
+      try {
+        result = await retryConflicts(() => write(false));
+      } catch (again) {
+        if (!isConditionFailure(again)) throw again;
+        return undefined; // no such transaction
+      }
+    }
+    return result.Attributes ? recordOf<TransactionRecord>(result.Attributes) : undefined;
   }
 }

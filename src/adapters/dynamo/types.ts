@@ -2,6 +2,9 @@
 import type { MessageStatus } from '../../domain/message-status';
 import type { TransactionStatus } from '../../domain/transaction-status';
 import type { Throttle } from '../../contracts';
+import type { Reconciliation } from '../../domain/reconciliation';
+
+export type { Reconciliation };
 
 export interface HistoryEntry<S extends string = string> {
   status: S;
@@ -29,6 +32,10 @@ export interface TemplateRecord {
   status: 'PENDING_UPLOAD' | 'READY';
   placeholders?: string[];
   s3_key: string;
+  /** Set at confirm: the engine's own copy of the bytes it checked; sends read this, never `s3_key`. */
+  pinned_key?: string;
+  /** The pinned copy's length in bytes. */
+  pinned_bytes?: number;
   created_at: string;
   updated_at: string;
 }
@@ -63,6 +70,10 @@ export interface TransactionRecord {
   status: TransactionStatus;
   template_id: string;
   file_id: string;
+  /** Set at creation: the campaign's own copy of the recipient file, as checked; ingest reads this. */
+  file_key?: string;
+  /** The pinned copy's length in bytes. */
+  file_bytes?: number;
   callback_url?: string;
   /** Set when the callback answered 410 Gone: no more webhooks go there. */
   callback_gone_at?: string;
@@ -71,12 +82,35 @@ export interface TransactionRecord {
   total_messages?: number;
   batch_count?: number;
   counts: Counts;
+  /**
+   * Messages SES events (Reject, Rendering Failure) moved to FAILED, counted in the same
+   * transaction as their flag; part of `counts.failed` (see Store.reconcileCounts).
+   */
+  event_failed?: number;
+  /** Set at COMPLETED: the recount of every message against the ingested recipients. */
+  reconciliation?: Reconciliation;
   reason?: string;
   /** Set while a late scheduled send waits for an operator (late-send policy `hold`). */
   held_reason?: string | null;
   status_history: HistoryEntry<TransactionStatus>[];
+  /** History entries not kept past the cap (the first ones and the latest are kept). */
+  status_history_dropped?: number;
   created_at: string;
   updated_at: string;
+}
+
+/** What Store.reconcileCounts writes, from a recount. */
+export interface ReconciledFigures {
+  /** Messages sent, plus those an SES event then moved to FAILED. */
+  sentOrRejected: number;
+  /** Messages the send path failed (SES never had them). */
+  failedBySend: number;
+  suppressed: number;
+  cancelled: number;
+  /** Messages an SES event moved to FAILED, as the recount found them. */
+  eventFailed: number;
+  /** Counters moved only by events: raised to these figures, never lowered. */
+  raise?: Partial<Record<CountName, number>>;
 }
 
 export interface BatchRecord {
@@ -103,7 +137,11 @@ export interface MessageRecord {
   ses_message_id?: string;
   sent_time?: string;
   failure_reason?: string;
+  /** Why it failed, when the engine knows a code (e.g. ITEM_TOO_LARGE). */
+  failure_code?: string;
   status_history: HistoryEntry<MessageStatus>[];
+  /** History entries not kept past the cap (the first ones and the latest are kept). */
+  status_history_dropped?: number;
   created_at: string;
   updated_at: string;
 }

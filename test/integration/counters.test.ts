@@ -1,0 +1,190 @@
+// Issue 13 item 7 against DynamoDB Local: an SES event's flag on its message and its counter on
+// the transaction are one transaction, so a crash at any point (or a repeat, or a race) leaves
+// the counters exact; the reconciles at SENT and COMPLETED never wipe a failure an event counted
+// after the recount; and COMPLETED writes a reconciliation that balances, or says why not.
+import { afterAll, describe, expect, it } from 'vitest';
+import type { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
+import { createActivities } from '../../activities';
+import { MessageTable } from '../../src/adapters/dynamo/messages';
+import type { MessageRecord } from '../../src/adapters/dynamo/types';
+import { addTally, emptyTally, type BatchTally } from '../../src/contracts';
+import type { SesEvent } from '../../src/domain/ses-event';
+import { createSesEventProcessor } from '../../src/events/process-ses-event';
+import { createLogger } from '../../src/logging';
+import { allMessages, campaign, runActivity, setupDeps, transaction, uid } from './fixtures';
+
+const { deps, activities, close } = setupDeps();
+afterAll(() => close());
+
+const log = createLogger({}, 'error', () => undefined);
+const processorWith = (messages: MessageTable = deps.messages) =>
+  createSesEventProcessor({ messages, batches: deps.batches, suppressions: deps.suppressions, log, onOutcome: () => undefined });
+const processor = processorWith();
+
+/** A campaign of `n` ingested rows (one batch), every message marked SENT with an SES id, as the send path leaves them. */
+async function sentCampaign(n: number) {
+  const id = uid();
+  const rows = Array.from({ length: n }, (_, i) => `r${i + 1}-${id}@example.com`);
+  const { txn, input } = await campaign(deps, `email\n${rows.join('\n')}\n`);
+  await runActivity(activities.ingestRecipients, [{ ...input, batchSize: 50 }]);
+  const messages = await allMessages(deps, txn.transaction_id);
+  for (const m of messages) {
+    await deps.messages.transitionMessage(m, 'SENDING', { from: ['CREATED'], set: { attempt_token: 't' } });
+    await deps.messages.transitionMessage(m, 'SENT', {
+      from: ['SENDING'],
+      token: 't',
+      set: { ses_message_id: `ses-${m.message_id}-${id}` },
+    });
+  }
+  return { transactionId: txn.transaction_id, messages: await allMessages(deps, txn.transaction_id) };
+}
+
+const event = (m: MessageRecord, eventType: string, extra: Record<string, unknown> = {}): SesEvent => ({
+  eventType,
+  mail: {
+    messageId: m.ses_message_id!,
+    tags: { transaction_id: [m.transaction_id], batch_id: [m.batch_id], message_id: [m.message_id] },
+  },
+  ...extra,
+});
+const delivery = (m: MessageRecord) => event(m, 'Delivery', { delivery: { timestamp: new Date().toISOString() } });
+const reject = (m: MessageRecord) => event(m, 'Reject', { reject: { reason: 'Bad content' } });
+const counts = async (transactionId: string) => (await transaction(deps, transactionId)).counts;
+
+/** A MessageTable whose TransactWriteItems goes through `intercept` (to fail it, or lose its answer). */
+function interceptedMessages(
+  intercept: (command: { input: { TransactItems?: unknown[] } }, send: () => Promise<unknown>) => Promise<unknown>,
+) {
+  const real = deps.messages.doc;
+  const doc = {
+    send: (command: { constructor: { name: string }; input: { TransactItems?: unknown[] } }) =>
+      command.constructor.name === 'TransactWriteCommand'
+        ? intercept(command, () => real.send(command as never))
+        : real.send(command as never),
+  } as unknown as DynamoDBDocumentClient;
+  return new MessageTable(doc, deps.messages.table);
+}
+
+describe('an event and its counter are one write', () => {
+  it('when the counter part fails, nothing of the event is written; its redelivery counts it once', async () => {
+    const { transactionId, messages } = await sentCampaign(2);
+    const m = messages[0]!;
+    // The transaction's second write (the counter) is refused: the flag must not land without it.
+    const failing = interceptedMessages((command, send) => {
+      const items = command.input.TransactItems as { Update: Record<string, unknown> }[];
+      items[1]!.Update.ConditionExpression = 'attribute_not_exists(PK)';
+      return send();
+    });
+    await expect(processorWith(failing)(delivery(m))).rejects.toMatchObject({ name: 'TransactionCanceledException' });
+    const untouched = (await deps.messages.getMessage(m.transaction_id, m.batch_id, m.message_id)) as MessageRecord &
+      Record<string, unknown>;
+    expect(untouched.status).toBe('SENT');
+    expect(untouched.delivered_time).toBeUndefined();
+    expect((await counts(transactionId)).delivered).toBe(0);
+
+    expect(await processor(delivery(m))).toBe('applied');
+    expect(await processor(delivery(m))).toBe('duplicate');
+    expect((await counts(transactionId)).delivered).toBe(1);
+  });
+
+  it('when the answer is lost after the write (the process dies), the redelivery is a duplicate and the count stays exact', async () => {
+    const { transactionId, messages } = await sentCampaign(1);
+    const m = messages[0]!;
+    const dying = interceptedMessages(async (_command, send) => {
+      await send();
+      throw new Error('socket hang up');
+    });
+    await expect(processorWith(dying)(delivery(m))).rejects.toThrow('socket hang up');
+    expect((await counts(transactionId)).delivered).toBe(1);
+    expect(await processor(delivery(m))).toBe('duplicate');
+    expect((await counts(transactionId)).delivered).toBe(1);
+  });
+
+  it('counts each event once when copies and other events race on the same message', async () => {
+    const { transactionId, messages } = await sentCampaign(3);
+    const open = (m: MessageRecord) => event(m, 'Open', { open: { timestamp: new Date().toISOString() } });
+    const posts = messages.flatMap((m) => [...Array.from({ length: 6 }, () => delivery(m)), ...Array.from({ length: 6 }, () => open(m))]);
+    const outcomes = await Promise.all(posts.map((p) => processor(p)));
+    expect(outcomes.filter((o) => o === 'applied')).toHaveLength(6);
+    expect(await counts(transactionId)).toMatchObject({ delivered: 3, opened: 3 });
+    for (const m of await allMessages(deps, transactionId)) expect(m.status).toBe('OPENED');
+  });
+});
+
+describe('reconciles never wipe an event counted after the recount', () => {
+  it('a Reject between the recount and the reconcile, at SENT and at COMPLETED, stays counted; the books balance', async () => {
+    const { transactionId, messages } = await sentCampaign(4);
+    const [m1, m2, m3, m4] = messages as [MessageRecord, MessageRecord, MessageRecord, MessageRecord];
+    // The send path's live count, as sendBatchChunk leaves it.
+    await deps.store.updateCounts(transactionId, { sent: 4 });
+    const sentTally = (await runActivity(activities.tallyBatch, [{ transactionId, batchId: 'b00001', phase: 'sent' as const }])).result;
+    expect(sentTally).toMatchObject({ total: 4, sent: 4, failed: 0, rejected: 0 });
+
+    // Between the batch's recount and the SENT reconcile, SES rejects m2.
+    expect(await processor(reject(m2))).toBe('applied');
+    expect(await counts(transactionId)).toMatchObject({ sent: 4, failed: 1 });
+    const atSent = await runActivity(activities.reconcileTransactionCounts, [{ transactionId, totals: sentTally, phase: 'sent' as const }]);
+    // The recount saw m2 sent; the reconcile keeps the Reject that came after it (before the fix: sent 4, failed 0).
+    expect(atSent.result).toEqual({ sent: 3, failed: 1, suppressed: 0, cancelled: 0 });
+
+    // Outcomes come in; the batch completes and recounts.
+    for (const m of [m1, m4]) expect(await processor(delivery(m))).toBe('applied');
+    const finalTally = (await runActivity(activities.tallyBatch, [{ transactionId, batchId: 'b00001', phase: 'completed' as const }]))
+      .result;
+    expect(finalTally).toMatchObject({ sent: 3, failed: 1, rejected: 1, delivered: 2, outcome_delivered: 2, outcome_unknown: 1 });
+
+    // m3's Reject arrives late, between the final recount and the COMPLETED reconcile.
+    expect(await processor(reject(m3))).toBe('applied');
+    const totals = emptyTally();
+    addTally(totals, finalTally);
+    const atCompleted = await runActivity(activities.reconcileTransactionCounts, [{ transactionId, totals, phase: 'completed' as const }]);
+    expect(atCompleted.result).toEqual({ sent: 2, failed: 2, suppressed: 0, cancelled: 0, delivered: 2, bounced: 0, complained: 0 });
+
+    const txn = await transaction(deps, transactionId);
+    expect(txn.event_failed).toBe(2);
+    expect(txn.reconciliation).toMatchObject({
+      balanced: true,
+      valid_recipients: 4,
+      sent: 3,
+      failed: 1,
+      pending: 0,
+      delivered: 2,
+      unknown: 1,
+      mismatches: [],
+    });
+    // Repeating the reconcile (a retried activity) changes nothing.
+    await runActivity(activities.reconcileTransactionCounts, [{ transactionId, totals, phase: 'completed' as const }]);
+    expect((await transaction(deps, transactionId)).counts).toEqual(txn.counts);
+  });
+
+  it('repairs counters that drifted and logs an error with the campaign id when the books do not balance', async () => {
+    const { transactionId, messages } = await sentCampaign(3);
+    for (const m of messages) await processor(delivery(m));
+    // Counters gone wrong (as a lost write of an older engine would leave them).
+    await deps.store.updateCounts(transactionId, { sent: 99, failed: 7, delivered: 1 }, 'set');
+    const tally = (await runActivity(activities.tallyBatch, [{ transactionId, batchId: 'b00001', phase: 'completed' as const }])).result;
+    const lines: Record<string, unknown>[] = [];
+    const capture = createLogger({}, 'info', (line) => lines.push(JSON.parse(line) as Record<string, unknown>));
+    const reconcileWith = createActivities({ ...deps, log: capture }).reconcileTransactionCounts;
+
+    await runActivity(reconcileWith, [{ transactionId, totals: tally, phase: 'completed' as const }]);
+    expect(await counts(transactionId)).toMatchObject({ sent: 3, failed: 0, delivered: 3 });
+    expect(lines.find((l) => l.msg === 'campaign reconciled')).toMatchObject({ transaction_id: transactionId, balanced: true });
+
+    // A batch missing from the sum: not balanced, said why, logged as an error.
+    const missing: BatchTally = { ...tally, total: 2, sent: 2, delivered: 2, outcome_delivered: 2, batches: 1 };
+    await deps.store.setTransactionFields(transactionId, { batch_count: 2 });
+    await runActivity(reconcileWith, [{ transactionId, totals: missing, phase: 'completed' as const }]);
+    const reconciliation = (await transaction(deps, transactionId)).reconciliation!;
+    expect(reconciliation.balanced).toBe(false);
+    expect(reconciliation.mismatches).toEqual([
+      '1 of 2 batches were counted',
+      'valid recipients 3 ≠ sent 2 + failed 0 + suppressed 0 + cancelled 0 + pending 0 = 2',
+    ]);
+    expect(lines.find((l) => l.level === 'error')).toMatchObject({
+      msg: 'campaign does not reconcile',
+      transaction_id: transactionId,
+      balanced: false,
+    });
+  });
+});
