@@ -6,12 +6,16 @@
 // The rules that keep a recipient from being lost or mailed twice when attempts overlap:
 // - a message is handed to SES at most once unless SES plainly refused it (throttled: back to
 //   READY_TO_SEND) or the grace period passed without its Send event (SENDING_GRACE_SECONDS);
+// - a message taken over after the grace stays ambiguous (SES may have it from the earlier
+//   attempt): it is never handed back as READY_TO_SEND, whatever the new call's answer, and a
+//   stale SENDING is taken over only by an attempt that read it so (never by a stale page);
 // - `skipped` means settled (SENT or final); a message this attempt could not take because
-//   another attempt holds it, or may still, is `deferred`, and the batch runs the chunk again;
+//   another attempt holds it, or may still, is `deferred`, and the batch runs the chunk again
+//   (so is one another attempt took over before this one could record SES's answer);
 // - an attempt Temporal gave up on (cancellation) takes no further message and aborts its SES
 //   call; every AWS call has a request timeout well below the heartbeat timeout.
 import { ApplicationFailure, Context } from '@temporalio/activity';
-import { compileTemplate, TemplateRenderError, type CompiledTemplate } from '../src/domain/template';
+import { compileTemplate, MAX_SOURCE_BYTES, TemplateRenderError, unusableTemplate, type CompiledTemplate } from '../src/domain/template';
 import { SENDABLE_STATUSES } from '../src/domain/message-status';
 import { SendError } from '../src/adapters/ses';
 import { createUnsubscribeToken } from '../src/domain/unsubscribe-token';
@@ -79,13 +83,36 @@ async function mapLimit<T, R>(items: T[], limit: number, fn: (item: T, stopped: 
 export function createSendActivities(deps: ActivityDeps) {
   const { store, messages, suppressions, objects, messenger } = deps;
 
+  /**
+   * The template as confirmed: its pinned copy (the upload itself for templates confirmed before
+   * pinning), read no further than the size recorded at confirm and never past MAX_SOURCE_BYTES.
+   * A copy that is gone, not the size confirmed, or no longer compiles makes each message fail
+   * with TEMPLATE_INVALID rather than the attempt fail and retry for ever.
+   */
   async function loadTemplate(tenantId: string, templateId: string) {
     const template = await store.getTemplate(tenantId, templateId);
     if (!template || template.status !== 'READY') {
       throw ApplicationFailure.create({ type: 'TemplateNotReady', message: `template ${templateId} is not ready`, nonRetryable: true });
     }
-    const html = await objects.getText(template.s3_key);
-    return { template, compiled: compileTemplate({ html, subject: template.subject, text: template.text }) };
+    const unusable = (message: string) => ({ template, compiled: unusableTemplate(new TemplateRenderError('TEMPLATE_INVALID', message)) });
+    const key = template.pinned_key ?? template.s3_key;
+    const limit = Math.min(template.pinned_bytes ?? MAX_SOURCE_BYTES, MAX_SOURCE_BYTES);
+    const source = await objects.readUpTo(key, limit);
+    if (!source) return unusable('The content of the confirmed template is missing.');
+    if (source.size > limit || (template.pinned_bytes !== undefined && source.size !== template.pinned_bytes)) {
+      return unusable(
+        `The template's content is ${source.size} bytes; ${template.pinned_bytes ?? `at most ${MAX_SOURCE_BYTES}`} were expected.`,
+      );
+    }
+    try {
+      return {
+        template,
+        compiled: compileTemplate({ html: source.body.toString('utf8'), subject: template.subject, text: template.text }),
+      };
+    } catch (error) {
+      if (error instanceof TemplateRenderError) return { template, compiled: unusableTemplate(error) };
+      throw error;
+    }
   }
 
   /**

@@ -1,5 +1,5 @@
-// Starting a campaign: checks its inputs, records the transaction (ACCEPT) and starts its
-// workflow. Idempotency-Key replays return the same transaction and make sure it started.
+// Starting a campaign: checks its inputs, pins its recipient file, records the transaction
+// (ACCEPT) and starts its workflow. Idempotency-Key replays return the same transaction and make sure it started.
 import { createHash } from 'node:crypto';
 import { WorkflowExecutionAlreadyStartedError } from '@temporalio/client';
 import { ulid } from 'ulid';
@@ -14,11 +14,18 @@ import {
   type Throttle,
   type TransactionWorkflowInput,
 } from '../src/contracts';
-import type { TransactionRecord } from '../src/adapters/dynamo/types';
+import type { FileRecord, TransactionRecord } from '../src/adapters/dynamo/types';
+import { s3Keys } from '../src/adapters/s3';
 import { checkCallbackUrl } from './callback-url';
 import type { ApiDeps } from './deps';
 
 const HEADER_PEEK_BYTES = 1024 * 1024;
+
+/** The campaign's own copy of its recipient file. */
+interface PinnedFile {
+  key: string;
+  bytes: number;
+}
 
 export interface CreateCampaign {
   template_id: string;
@@ -79,7 +86,12 @@ export function createCampaignService(deps: ApiDeps) {
     }
   }
 
-  async function checkInputs(tenantId: string, body: CreateCampaign): Promise<void> {
+  /**
+   * Checks the inputs and pins the recipient file: the upload is copied to a key of the campaign's
+   * own, which no presigned URL names, and the size and header checks run on that copy, the
+   * bytes ingest will read (later writes through the upload URL change nothing).
+   */
+  async function checkInputs(tenantId: string, body: CreateCampaign): Promise<PinnedFile> {
     const [template, file] = await Promise.all([store.getTemplate(tenantId, body.template_id), store.getFile(tenantId, body.file_id)]);
     if (!template) throw notFound('template', body.template_id);
     if (template.status !== 'READY') {
@@ -90,14 +102,45 @@ export function createCampaignService(deps: ApiDeps) {
       );
     }
     if (!file) throw notFound('file', body.file_id);
-    const size = await objects.size(file.s3_key);
+    // A first look at the upload refuses what is plainly unusable without copying it.
+    checkFileSize(await objects.size(file.s3_key));
+    const pinned = await pinFile(tenantId, file);
+    try {
+      await checkHeader(pinned.key, template.placeholders ?? []);
+      if (body.callback_url) await checkCallbackUrl(body.callback_url, config.APP_ENV === 'production');
+    } catch (error) {
+      await discard(pinned.key);
+      throw error;
+    }
+    return pinned;
+  }
+
+  function checkFileSize(size: number | undefined): asserts size is number {
     if (size === undefined) throw new DomainError('unprocessable', 'FILE_NOT_UPLOADED', 'Nothing was uploaded for this file.');
     if (size === 0) throw new DomainError('unprocessable', 'EMPTY_FILE', 'The recipient file is empty.');
     if (size > config.MAX_CSV_BYTES) {
       throw new DomainError('too_large', 'FILE_TOO_LARGE', `The recipient file is ${size} bytes; the limit is ${config.MAX_CSV_BYTES}.`);
     }
-    await checkHeader(file.s3_key, template.placeholders ?? []);
-    if (body.callback_url) await checkCallbackUrl(body.callback_url, config.APP_ENV === 'production');
+  }
+
+  async function pinFile(tenantId: string, file: FileRecord): Promise<PinnedFile> {
+    const key = s3Keys.pinnedFile(tenantId, file.file_id, ulid());
+    if (!(await objects.copy(file.s3_key, key))) checkFileSize(undefined);
+    const size = await objects.size(key);
+    try {
+      checkFileSize(size);
+    } catch (error) {
+      await discard(key);
+      throw error;
+    }
+    return { key, bytes: size };
+  }
+
+  /** Drops a pinned copy no transaction uses (best effort: an orphan costs storage, nothing else). */
+  async function discard(key: string): Promise<void> {
+    await objects
+      .delete(key)
+      .catch((error: unknown) => deps.log.warn('could not delete an unused pinned file', { key, error: String(error) }));
   }
 
   /** Reads only the header row, so a file that can never work is refused now rather than FAILED later. */
@@ -123,7 +166,7 @@ export function createCampaignService(deps: ApiDeps) {
   }
 
   async function create(tenantId: string, body: CreateCampaign, idempotencyKey?: string): Promise<TransactionRecord> {
-    await checkInputs(tenantId, body);
+    const pinned = await checkInputs(tenantId, body);
     let transactionId = ulid();
     if (idempotencyKey !== undefined) {
       const hash = createHash('sha256').update(canonical(body)).digest('hex');
@@ -135,6 +178,7 @@ export function createCampaignService(deps: ApiDeps) {
         transactionId = claim.transactionId;
         const existing = await store.getTransaction(tenantId, transactionId);
         if (existing) {
+          await discard(pinned.key);
           await startIfNeverStarted(existing);
           return existing;
         }
@@ -148,13 +192,16 @@ export function createCampaignService(deps: ApiDeps) {
         tenant_id: tenantId,
         template_id: body.template_id,
         file_id: body.file_id,
+        file_key: pinned.key,
+        file_bytes: pinned.bytes,
         callback_url: body.callback_url,
         schedule: body.schedule,
         throttle: body.throttle,
       });
     } catch (error) {
-      // Two replays of the same key raced to create it: the other one won.
+      // Two replays of the same key raced to create it: the other one won (with its own copy).
       const existing = await store.getTransaction(tenantId, transactionId);
+      if (existing?.file_key !== pinned.key) await discard(pinned.key);
       if (!existing) throw error;
       txn = existing;
     }

@@ -1,4 +1,4 @@
-// Templates: presigned upload of the HTML body, confirm (parse, list placeholders), get.
+// Templates: presigned upload of the HTML body, confirm (size, parse, placeholders, pin the bytes), get.
 import { Router } from 'express';
 import { ulid } from 'ulid';
 import { z } from 'zod';
@@ -60,29 +60,42 @@ export function templateRoutes(deps: ApiDeps): Router {
     res.status(201).json({ template_id: templateId, ...upload });
   });
 
+  // Confirm fixes the template: the bytes checked here are copied to a key no presigned URL names,
+  // and every send reads that copy, whatever the upload URL receives until it expires.
   router.post('/:templateId/confirm', async (req, res) => {
     const tenantId = tenantOf(req);
     const template = await deps.store.getTemplate(tenantId, pathId('template', req.params.templateId));
     if (!template) throw notFound('template', req.params.templateId);
-    const size = await deps.objects.size(template.s3_key);
-    if (size === undefined) throw new DomainError('not_found', 'TEMPLATE_NOT_UPLOADED', 'Nothing was uploaded for this template.');
-    if (size > deps.config.MAX_TEMPLATE_BYTES) {
-      throw new DomainError(
-        'too_large',
-        'TEMPLATE_TOO_LARGE',
-        `The template is ${size} bytes; the limit is ${deps.config.MAX_TEMPLATE_BYTES}.`,
-      );
+    // Confirmed once, confirmed for good: a second confirm answers the same and reads nothing.
+    if (template.status === 'READY') {
+      res.json({ template_id: template.template_id, status: 'READY', placeholders: template.placeholders ?? [] });
+      return;
     }
-    const html = await deps.objects.getText(template.s3_key);
-    const parsed = parseTemplate({ html, subject: template.subject, text: template.text });
+    const limit = deps.config.MAX_TEMPLATE_BYTES;
+    // One ranged read of at most limit + 1 bytes: the size is checked on the very bytes parsed and pinned.
+    const upload = await deps.objects.readUpTo(template.s3_key, limit);
+    if (!upload) throw new DomainError('not_found', 'TEMPLATE_NOT_UPLOADED', 'Nothing was uploaded for this template.');
+    if (upload.size > limit || upload.body.length > limit) {
+      throw new DomainError('too_large', 'TEMPLATE_TOO_LARGE', `The template is ${upload.size} bytes; the limit is ${limit}.`);
+    }
+    const parsed = parseTemplate({ html: upload.body.toString('utf8'), subject: template.subject, text: template.text });
     if (!parsed.ok) {
-      throw new DomainError('unprocessable', 'TEMPLATE_SYNTAX_ERROR', `Liquid syntax error in ${parsed.part}: ${parsed.message}`, {
-        part: parsed.part,
-        line: parsed.line,
-        column: parsed.column,
-      });
+      const details = { part: parsed.part, line: parsed.line, column: parsed.column };
+      if (parsed.code === 'RENDER_TOO_LARGE') {
+        throw new DomainError('unprocessable', 'RENDER_TOO_LARGE', `The ${parsed.part} ${parsed.message}.`, details);
+      }
+      throw new DomainError('unprocessable', 'TEMPLATE_SYNTAX_ERROR', `Liquid syntax error in ${parsed.part}: ${parsed.message}`, details);
     }
-    await deps.store.markTemplateReady(template.template_id, parsed.placeholders);
+    const pinnedKey = s3Keys.pinnedTemplate(tenantId, template.template_id, ulid());
+    await deps.objects.putBytes(pinnedKey, upload.body, 'text/html');
+    await deps.store.putTemplate({
+      ...template,
+      status: 'READY',
+      placeholders: parsed.placeholders,
+      pinned_key: pinnedKey,
+      pinned_bytes: upload.body.length,
+      updated_at: new Date().toISOString(),
+    });
     res.json({ template_id: template.template_id, status: 'READY', placeholders: parsed.placeholders });
   });
 

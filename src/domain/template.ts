@@ -1,21 +1,45 @@
 // Campaign templates (Liquid, via liquidjs): syntax check with placeholder discovery, and
-// sandboxed rendering of subject, HTML and text parts for one recipient at a time.
-import { Liquid, UndefinedVariableError, type FS, type Template } from 'liquidjs';
+// sandboxed rendering of subject, HTML and text parts for one recipient at a time. What a part
+// may render is capped while it renders (template-output.ts).
+import { Context, ForTag, Liquid, UndefinedVariableError, toPromise, type FS, type Template } from 'liquidjs';
+import {
+  CappedCaptureTag,
+  CappedEmitter,
+  MAX_RENDERED_PART_BYTES,
+  OUTPUT_BUDGET,
+  OutputBudget,
+  OutputTooLarge,
+  guaranteedBytesOf,
+  renderSlot,
+} from './template-output';
+
+export { MAX_CONCURRENT_RENDERS, MAX_RENDERED_PART_BYTES } from './template-output';
 
 // Upper bounds for untrusted templates; liquidjs enforces them per parse/render call.
 export const PARSE_LIMIT = 1_000_000; // characters per part
 export const RENDER_LIMIT_MS = 2_000; // shared by all parts of one message
 export const MEMORY_LIMIT = 10_000_000; // liquidjs allocation units per part
 export const MAX_SUBJECT_LENGTH = 998; // RFC 5322 line-length limit
+/** The most UTF-8 bytes a part within PARSE_LIMIT can take (3 per UTF-16 unit): a larger source can never compile. */
+export const MAX_SOURCE_BYTES = 3 * PARSE_LIMIT;
 
 export type TemplateParts = { html: string; subject: string; text?: string };
 
 type PartName = 'html' | 'subject' | 'text';
 
-export type ParseResult =
-  { ok: true; placeholders: string[] } | { ok: false; part: PartName; line: number; column: number; message: string };
+export type ParseFailure = {
+  ok: false;
+  /** Set when the template parses but can never render (every recipient would fail). */
+  code?: 'RENDER_TOO_LARGE';
+  part: PartName;
+  line: number;
+  column: number;
+  message: string;
+};
+export type ParseResult = { ok: true; placeholders: string[] } | ParseFailure;
 
-export type TemplateRenderErrorCode = 'UNDEFINED_VARIABLE' | 'RENDER_LIMIT' | 'MEMORY_LIMIT' | 'RENDER_FAILED';
+export type TemplateRenderErrorCode =
+  'UNDEFINED_VARIABLE' | 'RENDER_LIMIT' | 'MEMORY_LIMIT' | 'RENDER_TOO_LARGE' | 'RENDER_FAILED' | 'TEMPLATE_INVALID';
 
 export class TemplateRenderError extends Error {
   constructor(
@@ -77,6 +101,7 @@ function createEngine(outputEscape: 'escape' | undefined): Liquid {
       },
     });
   }
+  engine.registerTag('capture', CappedCaptureTag);
   return engine;
 }
 
@@ -88,7 +113,6 @@ const plainEngine = createEngine(undefined);
 const engineFor = (part: PartName): Liquid => (part === 'html' ? htmlEngine : plainEngine);
 
 type ParsedPart = { part: PartName; templates: Template[] };
-type ParseFailure = Extract<ParseResult, { ok: false }>;
 
 function partsOf(parts: TemplateParts): Array<{ part: PartName; source: string }> {
   const list: Array<{ part: PartName; source: string }> = [
@@ -120,12 +144,33 @@ function parseAll(parts: TemplateParts): ParsedPart[] | ParseFailure {
   return parsed;
 }
 
+function tooLargeForAnyone(part: PartName, templates: Template[]): ParseFailure | undefined {
+  let total = 0;
+  for (const t of templates) {
+    total += guaranteedBytesOf(t);
+    if (total <= MAX_RENDERED_PART_BYTES) continue;
+    const where = positionOf({ token: t.token }) ?? { line: 1, column: 1 };
+    return {
+      ok: false,
+      code: 'RENDER_TOO_LARGE',
+      part,
+      ...where,
+      message:
+        `renders at least ${total} bytes for every recipient (${t instanceof ForTag ? 'the loop' : 'the text'} at ` +
+        `line ${where.line}, column ${where.column}); a part may render at most ${MAX_RENDERED_PART_BYTES} bytes`,
+    };
+  }
+  return undefined;
+}
+
 export function parseTemplate(parts: TemplateParts): ParseResult {
   const parsed = parseAll(parts);
   if (!Array.isArray(parsed)) return parsed;
 
   const placeholders = new Set<string>();
   for (const { part, templates } of parsed) {
+    const tooLarge = tooLargeForAnyone(part, templates);
+    if (tooLarge) return tooLarge;
     try {
       // "Global" variables are the ones the render data must supply: loop variables,
       // assign/capture targets and forloop are excluded, and `user.name` yields `user`.
@@ -139,10 +184,14 @@ export function parseTemplate(parts: TemplateParts): ParseResult {
   return { ok: true, placeholders: [...placeholders].sort() };
 }
 
+/** Compiles a confirmed template; a syntax error is a TemplateRenderError with code TEMPLATE_INVALID. */
 export function compileTemplate(parts: TemplateParts): CompiledTemplate {
   const parsed = parseAll(parts);
   if (!Array.isArray(parsed)) {
-    throw new Error(`Template ${parsed.part} has a syntax error at line ${parsed.line}, column ${parsed.column}: ${parsed.message}`);
+    throw new TemplateRenderError(
+      'TEMPLATE_INVALID',
+      `Template ${parsed.part} has a syntax error at line ${parsed.line}, column ${parsed.column}: ${parsed.message}`,
+    );
   }
   const find = (part: PartName) => parsed.find((p) => p.part === part)?.templates;
   const html = find('html') ?? [];
@@ -150,23 +199,37 @@ export function compileTemplate(parts: TemplateParts): CompiledTemplate {
   const text = find('text');
 
   return {
-    async render(data) {
-      // One time budget for the whole message, so a three-part template cannot take
-      // three times as long as the limit suggests.
-      const deadline = performance.now() + RENDER_LIMIT_MS;
-      const renderedSubject = cleanSubject(await renderPart('subject', subject, data, deadline));
-      const renderedHtml = await renderPart('html', html, data, deadline);
-      if (text === undefined) return { subject: renderedSubject, html: renderedHtml };
-      const renderedText = await renderPart('text', text, data, deadline);
-      return { subject: renderedSubject, html: renderedHtml, text: renderedText };
+    render(data) {
+      return renderSlot(async () => {
+        // One time budget for the whole message, so a three-part template cannot take
+        // three times as long as the limit suggests.
+        const deadline = performance.now() + RENDER_LIMIT_MS;
+        const renderedSubject = cleanSubject(await renderPart('subject', subject, data, deadline));
+        const renderedHtml = await renderPart('html', html, data, deadline);
+        if (text === undefined) return { subject: renderedSubject, html: renderedHtml };
+        const renderedText = await renderPart('text', text, data, deadline);
+        return { subject: renderedSubject, html: renderedHtml, text: renderedText };
+      });
     },
   };
 }
 
+/** A template that cannot be used (it no longer compiles, or its content is gone): every render fails with `error`. */
+export function unusableTemplate(error: TemplateRenderError): CompiledTemplate {
+  return { render: () => Promise.reject(error) };
+}
+
 async function renderPart(part: PartName, templates: Template[], data: Record<string, unknown>, deadline: number): Promise<string> {
+  const engine = engineFor(part);
   const remaining = Math.max(1, Math.floor(deadline - performance.now()));
+  const budget = new OutputBudget(MAX_RENDERED_PART_BYTES);
+  const emitter = new CappedEmitter(budget);
   try {
-    return String(await engineFor(part).render(templates, data, { renderLimit: remaining }));
+    // What engine.render does, with an emitter of ours and the budget where captures find it.
+    const ctx = new Context(data, engine.options, { renderLimit: remaining, sync: false }, { liquid: engine });
+    ctx.setRegister(OUTPUT_BUDGET, budget);
+    await toPromise(engine.renderer.renderTemplates(templates, ctx, emitter));
+    return emitter.buffer;
   } catch (error) {
     throw toRenderError(part, error);
   }
@@ -192,6 +255,12 @@ function toRenderError(part: PartName, error: unknown): TemplateRenderError {
   const where = positionOf(error);
   const at = where ? ` (line ${where.line}, column ${where.column})` : '';
 
+  if (causeChain(error).some((e) => e instanceof OutputTooLarge)) {
+    return new TemplateRenderError(
+      'RENDER_TOO_LARGE',
+      `The ${part} renders to more than ${MAX_RENDERED_PART_BYTES} bytes, the limit per part${at}.`,
+    );
+  }
   // liquidjs raises limits as AssertionErrors wrapped in a RenderError, so the message
   // text is the only stable signal.
   const messages = causeChain(error).map(errorMessage);

@@ -24,6 +24,8 @@ import { apiClient, header, sesInbox, startWebhookReceiver, uploadCsv, uploadTem
 import { BENCH_TENANT, startPlatform } from '../support/platform';
 import { eventAbuseDrill, twoInstancesDrill, workerKillDrill } from './process-drills';
 import { dynamoRestartDrill, temporalRestartDrill } from './infra-drills';
+import { lateSendEventsDrill, sesHangDrill } from './send-drills';
+import { mutatedUploadDrill, templateBombDrill } from './upload-drills';
 
 type Result = { drill: string; ok: boolean; detail: string; seconds: number };
 const check = (ok: boolean, what: string) => {

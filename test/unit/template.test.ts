@@ -1,11 +1,14 @@
 // Unit tests for Liquid template parsing, placeholder discovery and sandboxed rendering.
 import { describe, expect, it } from 'vitest';
 import {
+  MAX_CONCURRENT_RENDERS,
+  MAX_RENDERED_PART_BYTES,
   MAX_SUBJECT_LENGTH,
   PARSE_LIMIT,
   TemplateRenderError,
   compileTemplate,
   parseTemplate,
+  unusableTemplate,
   type TemplateParts,
 } from '../../src/domain/template';
 
@@ -95,8 +98,14 @@ describe('parseTemplate', () => {
 });
 
 describe('compileTemplate', () => {
-  it('throws on a syntax error', () => {
+  it('throws on a syntax error, as TEMPLATE_INVALID', () => {
     expect(() => compileTemplate({ html: '{{ oops', subject: 'x' })).toThrow(/html.*line 1, column 1/);
+    try {
+      compileTemplate({ html: '{{ oops', subject: 'x' });
+    } catch (error) {
+      expect(error).toBeInstanceOf(TemplateRenderError);
+      expect((error as TemplateRenderError).code).toBe('TEMPLATE_INVALID');
+    }
   });
 
   it('personalises subject, HTML and text', async () => {
@@ -177,9 +186,10 @@ describe('compileTemplate', () => {
 
   it('stops a long-running loop at the render time limit', async () => {
     const started = Date.now();
+    // No output (output would hit the size cap first): only time stops it.
     const error = await renderError({
       subject: 's',
-      html: '{% for i in (1..5000) %}{% for j in (1..5000) %}x{% endfor %}{% endfor %}',
+      html: '{% for i in (1..5000) %}{% for j in (1..5000) %}{% assign k = j %}{% endfor %}{% endfor %}',
     });
     expect(error.code).toBe('RENDER_LIMIT');
     expect(Date.now() - started).toBeLessThan(5_000);
@@ -198,6 +208,131 @@ describe('compileTemplate', () => {
   it('does not read files through include or render', async () => {
     for (const html of [`{% include '${__filename}' %}`, "{% include 'package.json' %}", "{% render 'package.json' %}"]) {
       expect(() => compileTemplate({ subject: 's', html })).toThrow(/not supported/);
+    }
+  });
+});
+
+// Issue 13 item 4: liquidjs's memoryLimit does not count literal output, so a small loop around a
+// large literal rendered hundreds of MB per recipient. Each part now renders into an emitter that
+// counts UTF-8 bytes and stops the render at the write that would pass MAX_RENDERED_PART_BYTES.
+describe('the output cap per part', () => {
+  const literal = 'x'.repeat(100_000);
+  /** The issue's template, with the loop bound from recipient data so that confirm cannot see it. */
+  const bomb = `<p>{{ first_name }}</p>{% for a in (1..times) %}${literal}{% endfor %}`;
+
+  it("stops the issue's 200 MB template while it renders, in milliseconds", async () => {
+    const started = performance.now();
+    const heapBefore = process.memoryUsage().heapUsed;
+    const error = await renderError({ subject: 's', html: bomb }, { first_name: 'Ada', times: '2000' });
+    expect(error.code).toBe('RENDER_TOO_LARGE');
+    expect(error.message).toBe(`The html renders to more than ${MAX_RENDERED_PART_BYTES} bytes, the limit per part (line 1, column 49).`);
+    expect(performance.now() - started).toBeLessThan(1_000);
+    // Rendered whole it would have held 200 MB; stopped at the cap it never held much more than 1 MiB.
+    expect(process.memoryUsage().heapUsed - heapBefore).toBeLessThan(50 * 1024 * 1024);
+  });
+
+  it('stops a gigabyte of output long before the time limit would', async () => {
+    const started = performance.now();
+    const error = await renderError({ subject: 's', html: `{% for a in (1..n) %}${'y'.repeat(1000)}{% endfor %}` }, { n: 1_000_000 });
+    expect(error.code).toBe('RENDER_TOO_LARGE');
+    expect(performance.now() - started).toBeLessThan(1_000);
+  });
+
+  it('renders the same template for a recipient whose data keeps it under the cap', async () => {
+    const rendered = await compileTemplate({ subject: 's', html: bomb }).render({ first_name: 'Ada', times: '10' });
+    expect(rendered.html).toHaveLength('<p>Ada</p>'.length + 10 * literal.length);
+  });
+
+  it('counts UTF-8 bytes: exactly the cap renders, one byte more fails', async () => {
+    const template = compileTemplate({ subject: 's', html: '{{ s }}', text: '{{ s }}' });
+    const atCap = 'a'.repeat(MAX_RENDERED_PART_BYTES);
+    expect((await template.render({ s: atCap })).html).toHaveLength(MAX_RENDERED_PART_BYTES);
+    expect((await renderError({ subject: 's', html: '{{ s }}' }, { s: `${atCap}a` })).code).toBe('RENDER_TOO_LARGE');
+    // Two bytes per "é": half the cap in characters fills it.
+    const accents = 'é'.repeat(MAX_RENDERED_PART_BYTES / 2);
+    expect((await template.render({ s: accents })).html).toHaveLength(MAX_RENDERED_PART_BYTES / 2);
+    expect((await renderError({ subject: 's', html: '{{ s }}x' }, { s: accents })).code).toBe('RENDER_TOO_LARGE');
+  });
+
+  it('caps each part: subject and text too', async () => {
+    const big = { n: 20, s: 'z'.repeat(100_000) };
+    const loop = '{% for i in (1..n) %}{{ s }}{% endfor %}';
+    const subject = await renderError({ subject: loop, html: 'x' }, big);
+    expect(subject.code).toBe('RENDER_TOO_LARGE');
+    expect(subject.message).toMatch(/^The subject renders to more than/);
+    const text = await renderError({ subject: 's', html: 'x', text: loop }, big);
+    expect(text.code).toBe('RENDER_TOO_LARGE');
+    expect(text.message).toMatch(/^The text renders to more than/);
+    // Each part has its own budget: html and text of 0.6 MiB each are fine together.
+    const parts = await compileTemplate({ subject: 's', html: '{{ s }}', text: '{{ s }}' }).render({ s: 'q'.repeat(600 * 1024) });
+    expect(parts.html.length + parts.text!.length).toBe(1200 * 1024);
+  });
+
+  it('counts what capture collects, even when it is never output', async () => {
+    const error = await renderError(
+      { subject: 's', html: `{% capture c %}{% for a in (1..times) %}${literal}{% endfor %}{% endcapture %}{{ c | size }}` },
+      { times: '2000' },
+    );
+    expect(error.code).toBe('RENDER_TOO_LARGE');
+    // A small capture still works, and counts once captured and once output.
+    const small = await compileTemplate({ subject: 's', html: 'x', text: '{% capture c %}<b>{{ n }}</b>{% endcapture %}[{{ c }}]' }).render(
+      {
+        n: 1,
+      },
+    );
+    expect(small.text).toBe('[<b>1</b>]');
+  });
+
+  it('keeps at most MAX_CONCURRENT_RENDERS renders running, and a failed render frees its slot', async () => {
+    const bombs = Array.from({ length: 20 }, () => renderError({ subject: 's', html: bomb }, { first_name: 'A', times: '2000' }));
+    expect((await Promise.all(bombs)).every((e) => e.code === 'RENDER_TOO_LARGE')).toBe(true);
+    const template = compileTemplate({ subject: 'Hi {{ n }}', html: '<p>{{ n }}</p>' });
+    const many = await Promise.all(Array.from({ length: 50 }, (_, n) => template.render({ n })));
+    expect(many.map((r) => r.subject)).toEqual(Array.from({ length: 50 }, (_, n) => `Hi ${n}`));
+    expect(MAX_CONCURRENT_RENDERS).toBeGreaterThanOrEqual(1);
+  });
+
+  it('an unusable template fails every render with its error', async () => {
+    const error = new TemplateRenderError('TEMPLATE_INVALID', 'gone');
+    await expect(unusableTemplate(error).render({})).rejects.toBe(error);
+  });
+});
+
+describe('parseTemplate refuses what no recipient could render', () => {
+  const literal = 'x'.repeat(100_000);
+
+  it("refuses the issue's template (a literal loop around 100 KB) with code, part, line and column", () => {
+    expect(parseTemplate({ html: `<p>Hi</p>\n  {% for a in (1..2000) %}${literal}{% endfor %}`, subject: 's' })).toEqual({
+      ok: false,
+      code: 'RENDER_TOO_LARGE',
+      part: 'html',
+      line: 2,
+      column: 3,
+      message: `renders at least 200000012 bytes for every recipient (the loop at line 2, column 3); a part may render at most ${MAX_RENDERED_PART_BYTES} bytes`,
+    });
+  });
+
+  it('multiplies nested literal loops and counts captures', () => {
+    const nested = '{% for a in (1..100) %}{% for b in (1..100) %}' + 'y'.repeat(200) + '{% endfor %}{% endfor %}';
+    expect(parseTemplate({ html: nested, subject: 's' })).toMatchObject({ ok: false, code: 'RENDER_TOO_LARGE' });
+    const captured = `{% capture c %}{% for a in (1..20) %}${literal}{% endfor %}{% endcapture %}`;
+    expect(parseTemplate({ html: 'x', subject: 's', text: captured })).toMatchObject({ ok: false, code: 'RENDER_TOO_LARGE', part: 'text' });
+    // Both branches of an if/else are too large: whichever renders is.
+    const both = `{% if vip %}{% for a in (1..20) %}${literal}{% endfor %}{% else %}{% for a in (1..30) %}${literal}{% endfor %}{% endif %}`;
+    expect(parseTemplate({ html: both, subject: 's' })).toMatchObject({ ok: false, code: 'RENDER_TOO_LARGE' });
+  });
+
+  it('accepts what depends on data or stays under the cap', () => {
+    for (const html of [
+      `{% for a in (1..times) %}${literal}{% endfor %}`, // the bound is data
+      `{% for a in items %}${literal}{% endfor %}`, // so is the collection
+      `{% for a in (1..2000) limit: 5 %}${literal}{% endfor %}`, // 500 KB
+      `{% for a in (1..2000) offset: 1995 %}${literal}{% endfor %}`, // 500 KB
+      `{% for a in (1..2000) %}{% if a > 3 %}{% break %}{% endif %}${literal}{% endfor %}`, // a break may end it
+      `{% if vip %}{% for a in (1..2000) %}${literal}{% endfor %}{% endif %}`, // maybe never rendered
+      `{% for a in (1..10) %}${literal}{% endfor %}`, // 1 MB, under 1 MiB
+    ]) {
+      expect(parseTemplate({ html, subject: 's' }), html.slice(0, 60)).toMatchObject({ ok: true });
     }
   });
 });
