@@ -156,22 +156,35 @@ export function createSendActivities(deps: ActivityDeps) {
       if (Date.now() - Date.parse(message.updated_at) < ctx.graceMs) return 'deferred';
       log.warn('resending a message left SENDING by an earlier attempt', { previous_attempt: message.attempt_token });
     }
-    // Another attempt's SENDING is taken over only once it is stale: two live attempts never share a message.
+    // Another attempt's SENDING is taken over only once it is stale, and only when this attempt
+    // read it so: a message read in any other status is marked only from a status that says SES
+    // never had it, so a mark that meets another attempt's SENDING (its page was older) fails
+    // instead of taking over unknowingly. Two live attempts never share a message.
+    const takeover = message.status === 'SENDING';
     const marked = await messages.transitionMessage(message, 'SENDING', {
       from: ['CREATED', 'SCHEDULED', 'READY_TO_SEND'],
-      orStaleSending: new Date(Date.now() - ctx.graceMs).toISOString(),
+      ...(takeover ? { orStaleSending: new Date(Date.now() - ctx.graceMs).toISOString() } : {}),
       set: { attempt_token: ctx.token },
-      metadata: { attempt: ctx.token },
+      metadata: takeover ? { attempt: ctx.token, took_over: message.attempt_token ?? null } : { attempt: ctx.token },
     });
     if (!marked) return afterLostRace(message);
-    const fail = async (reason: string, code: string) => {
-      await messages.transitionMessage(message, 'FAILED', {
+    // A message taken over stays ambiguous whatever this attempt's own call does: SES may have it
+    // from the earlier attempt. It is never handed back as READY_TO_SEND (the next attempt would
+    // send it at once, and its late Send event would find it unsent and only flag it): it stays
+    // SENDING under this attempt's mark, and the grace rule applies to it again.
+    const release = async (metadata: Record<string, unknown>) => {
+      if (takeover) return;
+      await messages.transitionMessage(message, 'READY_TO_SEND', { from: ['SENDING'], token: ctx.token, metadata });
+    };
+    const fail = async (reason: string, code: string): Promise<Outcome> => {
+      const failed = await messages.transitionMessage(message, 'FAILED', {
         from: ['SENDING'],
         token: ctx.token,
         set: { failure_reason: reason },
         metadata: { code, reason },
       });
-      return 'failed' as const;
+      // Not ours any more (settled by an event, or taken over once our mark went stale): not counted here.
+      return failed ? 'failed' : afterLostRace(message);
     };
     const unsubscribeUrl = `${deps.settings.publicBaseUrl.replace(/\/$/, '')}/u/${createUnsubscribeToken(deps.settings.unsubscribeSecret, {
       tenantId: message.tenant_id,
@@ -189,17 +202,15 @@ export function createSendActivities(deps: ActivityDeps) {
         unsubscribe_url: unsubscribeUrl,
       });
     } catch (error) {
+      // A render fails the same way every time (its limits included): the message fails with
+      // the code, and the attempt carries on with the next one.
       if (error instanceof TemplateRenderError) return fail(error.message, error.code);
-      throw error;
+      return fail(`Rendering failed: ${error instanceof Error ? error.message : String(error)}`, 'RENDER_FAILED');
     }
     if (ctx.stopped()) {
       // The attempt failed (or was given up on) while this message was being prepared: SES
-      // never saw it, so hand it back untouched for the retry.
-      await messages.transitionMessage(message, 'READY_TO_SEND', {
-        from: ['SENDING'],
-        token: ctx.token,
-        metadata: { released_by: ctx.token },
-      });
+      // never saw it from us, so hand it back untouched for the retry.
+      await release({ released_by: ctx.token });
       return 'deferred';
     }
     let sesMessageId: string;
@@ -231,15 +242,9 @@ export function createSendActivities(deps: ActivityDeps) {
       if (error.kind === 'account') {
         throw ApplicationFailure.create({ type: 'SesAccountError', message: `${error.code}: ${error.message}`, nonRetryable: true });
       }
-      // SES refused this call outright: the message is plainly unsent, so the retry need not wait
-      // out the grace period for it.
-      if (error.kind === 'throttled') {
-        await messages.transitionMessage(message, 'READY_TO_SEND', {
-          from: ['SENDING'],
-          token: ctx.token,
-          metadata: { throttled: error.code },
-        });
-      }
+      // SES refused this call outright: unless it was taken over, the message is plainly unsent,
+      // so the retry need not wait out the grace period for it.
+      if (error.kind === 'throttled') await release({ throttled: error.code });
       // Throttled or transient: this attempt fails, the retry policy backs off, nothing is dropped.
       throw ApplicationFailure.create({
         type: error.kind === 'throttled' ? 'SesThrottled' : 'SesTransient',
@@ -254,8 +259,14 @@ export function createSendActivities(deps: ActivityDeps) {
       metadata: { ses_message_id: sesMessageId },
       at,
     });
-    if (!recorded) log.warn('message moved on before SENT was recorded', { ses_message_id: sesMessageId });
-    return 'sent';
+    if (recorded) return 'sent';
+    // It moved on meanwhile. An SES event settled it: sent (and counted here, where it was sent).
+    // Or another attempt took it over, which it can only once our mark went stale: that attempt
+    // answers for it now, so it is deferred (the batch looks at it again), never taken as settled.
+    const now = await messages.getMessage(message.transaction_id, message.batch_id, message.message_id);
+    if (now && isSettled(now.status)) return 'sent';
+    log.warn('message taken over before SENT was recorded', { ses_message_id: sesMessageId, now: now?.attempt_token });
+    return 'deferred';
   }
 
   /**

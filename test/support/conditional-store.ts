@@ -1,0 +1,327 @@
+// An in-memory stand-in for the part of the single DynamoDB table the send path touches, with
+// DynamoDB's conditional-write semantics, for the property tests of the send path
+// (test/unit/send-interleavings.property.test.ts). Each operation is what the adapter in
+// src/adapters/dynamo sends, evaluated the way DynamoDB evaluates it:
+//
+// - Every write is atomic: its condition and its update see and change one item at once; a
+//   failed condition changes nothing (the adapters turn ConditionalCheckFailed into `false`).
+// - Conditions read attributes as stored: a missing attribute makes `=` / `<` / `IN` false,
+//   `attribute_not_exists` true; `<` on strings compares code units (ISO timestamps: time order).
+// - Reads are strongly consistent (the adapters ask for ConsistentRead on messages), records
+//   go in and out as copies (as over the wire), and a query's `Limit` counts the items it
+//   evaluated before its filter, so a filtered page can be short and still carry a cursor.
+// - `transitionMessage` is MessageTable.transitionMessage: `#s IN (from) [OR (#s = SENDING AND
+//   updated_at < cutoff)] [AND attempt_token = token]`, then status, updated_at, the `set`
+//   fields and one status_history entry in the same write.
+// - `applyEffect` is MessageTable.applyEffect: the event's flag makes repeats no-ops, the status
+//   only moves forward, a Send event takes SENDING to SENT or records its flag on a message
+//   that is not SENDING; the effect's counter moves in the same write as the flag (a failure
+//   only when it moves the message to FAILED, with `event_failed`).
+// - `updateCounts` is Store.updateCounts (add, set, raise), `reconcileCounts` Store.reconcileCounts
+//   (sent = sentOrRejected − event_failed, failed = failedBySend + event_failed), `setBatchFields` and
+//   `addBatchOutcome` are BatchTable's, `suppressedAmong` / `addSuppression` SuppressionTable's.
+//
+// test/integration/send-interleavings.property.test.ts runs the same model against DynamoDB
+// Local itself, so this stand-in cannot drift from the real thing unnoticed.
+import { keys } from '../../src/adapters/dynamo/keys';
+import {
+  emptyCounts,
+  type Counts,
+  type CountName,
+  type MessageRecord,
+  type ReconciledFigures,
+  type SuppressionRecord,
+  type TemplateRecord,
+  type TransactionRecord,
+} from '../../src/adapters/dynamo/types';
+import { statusesBefore, type MessageStatus } from '../../src/domain/message-status';
+import type { MessageEffect } from '../../src/domain/ses-event';
+import type { Cursor, MessageLocation, Messages, Page, TableItem, TransitionOptions } from '../../src/ports';
+
+type Item = Record<string, unknown>;
+const copy = <T>(value: T): T => structuredClone(value);
+const nowIso = () => new Date().toISOString();
+
+/** An attribute compared the way a DynamoDB condition does: a missing one satisfies no comparison. */
+const equals = (item: Item, name: string, value: unknown) => item[name] !== undefined && item[name] === value;
+const inList = (item: Item, name: string, values: readonly unknown[]) => item[name] !== undefined && values.includes(item[name]);
+const lessThan = (item: Item, name: string, value: string) => typeof item[name] === 'string' && (item[name] as string) < value;
+
+export class ConditionalStore {
+  /** Message records by partition key, then sort key. */
+  private readonly partitions = new Map<string, Map<string, MessageRecord & Item>>();
+  private readonly transactions = new Map<string, TransactionRecord>();
+  private readonly batchItems = new Map<string, Item>();
+  private readonly suppressionItems = new Map<string, SuppressionRecord>();
+  private readonly templates = new Map<string, TemplateRecord>();
+  private readonly texts = new Map<string, string>();
+
+  // ---- set-up and inspection (what ingest and the catalog would have written) ----
+
+  putMessages(records: MessageRecord[]): void {
+    for (const record of records) {
+      const key = keys.message(record.transaction_id, record.batch_id, record.message_id);
+      let partition = this.partitions.get(key.PK);
+      if (!partition) this.partitions.set(key.PK, (partition = new Map()));
+      partition.set(key.SK, copy(record) as MessageRecord & Item);
+    }
+  }
+
+  putTransaction(record: TransactionRecord): void {
+    this.transactions.set(record.transaction_id, copy(record));
+  }
+
+  putTemplate(record: TemplateRecord, html: string): void {
+    this.templates.set(record.template_id, copy(record));
+    this.texts.set(record.s3_key, html);
+  }
+
+  counts(transactionId: string): Counts {
+    return copy(this.transactions.get(transactionId)?.counts ?? emptyCounts());
+  }
+
+  private message(ref: MessageLocation): (MessageRecord & Item) | undefined {
+    const key = keys.message(ref.transactionId, ref.batchId, ref.messageId);
+    return this.partitions.get(key.PK)?.get(key.SK);
+  }
+
+  // ---- the Messages port ----
+
+  readonly messages: Messages = {
+    messageItem: (message: MessageRecord): TableItem => ({
+      ...keys.message(message.transaction_id, message.batch_id, message.message_id),
+      ...copy(message),
+    }),
+
+    pageMessages: async (
+      transactionId: string,
+      batchId: string,
+      limit: number,
+      cursor?: Cursor,
+      statuses?: readonly MessageStatus[],
+    ): Promise<Page<MessageRecord>> => {
+      const pk = keys.batchPartition(transactionId, batchId);
+      const partition = this.partitions.get(pk) ?? new Map<string, MessageRecord & Item>();
+      const after = cursor?.SK as string | undefined;
+      const sorted = [...partition.entries()]
+        .filter(([sk]) => after === undefined || sk > after)
+        .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+      const filter = statuses && statuses.length > 0;
+      if (!filter) {
+        // As the adapter: one item more than asked says whether another page exists.
+        const evaluated = sorted.slice(0, limit + 1);
+        const items = evaluated.slice(0, limit);
+        const next = evaluated.length > limit ? { PK: pk, SK: items[items.length - 1]![0] } : undefined;
+        return { items: items.map(([, r]) => copy(r)), cursor: next };
+      }
+      // Limit counts evaluated items; the filter applies afterwards; a full page carries a cursor.
+      const evaluated = sorted.slice(0, limit);
+      const items = evaluated.filter(([, r]) => statuses.includes(r.status));
+      const next = evaluated.length === limit && limit > 0 ? { PK: pk, SK: evaluated[evaluated.length - 1]![0] } : undefined;
+      return { items: items.map(([, r]) => copy(r)), cursor: next };
+    },
+
+    getMessage: async (transactionId: string, batchId: string, messageId: string) => {
+      const found = this.message({ transactionId, batchId, messageId });
+      return found ? copy(found) : undefined;
+    },
+
+    transitionMessage: async (
+      message: Pick<MessageRecord, 'transaction_id' | 'batch_id' | 'message_id'>,
+      to: MessageStatus,
+      opts: TransitionOptions,
+    ): Promise<boolean> => {
+      const item = this.message({ transactionId: message.transaction_id, batchId: message.batch_id, messageId: message.message_id });
+      if (!item) return false;
+      let held = inList(item, 'status', opts.from);
+      if (opts.orStaleSending) held = held || (equals(item, 'status', 'SENDING') && lessThan(item, 'updated_at', opts.orStaleSending));
+      if (opts.token) held = held && equals(item, 'attempt_token', opts.token);
+      if (!held) return false;
+      const at = opts.at ?? nowIso();
+      item.status = to;
+      item.updated_at = at;
+      for (const [name, value] of Object.entries(opts.set ?? {})) item[name] = copy(value);
+      item.status_history = [
+        ...item.status_history,
+        { status: to, timestamp: at, ...(opts.metadata ? { metadata: copy(opts.metadata) } : {}) },
+      ];
+      return true;
+    },
+
+    applyEffect: async (ref: MessageLocation & { sesMessageId: string }, effect: MessageEffect) => {
+      const now = nowIso();
+      const attempt = (withStatus: boolean): { ok: true; before: MessageRecord } | { ok: false; before?: MessageRecord & Item } => {
+        const item = this.message(ref);
+        if (!item) return { ok: false };
+        const target: MessageStatus | undefined = effect.kind === 'send' ? 'SENT' : effect.status;
+        let held = item[effect.flag] === undefined;
+        const moves = withStatus && target !== undefined;
+        if (moves) held = held && inList(item, 'status', effect.kind === 'send' ? ['SENDING'] : statusesBefore(target));
+        else if (effect.kind === 'send') held = held && item.status !== 'SENDING';
+        if (!held) return { ok: false, before: copy(item) };
+        const before = copy(item);
+        // The effect's counter moves in the same transaction as the flag (a failure only when it moves the message to FAILED).
+        const counter = effect.counter && (effect.counter !== 'failed' || moves) ? effect.counter : undefined;
+        if (counter) {
+          const txn = this.transactions.get(ref.transactionId);
+          if (!txn) return { ok: false, before: copy(item) };
+          txn.counts[counter] = (txn.counts[counter] ?? 0) + 1;
+          if (counter === 'failed')
+            (txn as TransactionRecord & Item).event_failed = Number((txn as TransactionRecord & Item).event_failed ?? 0) + 1;
+        }
+        item[effect.flag] = effect.at;
+        item.updated_at = now;
+        for (const [name, value] of Object.entries(effect.fields)) item[name] = copy(value);
+        if (effect.outcome && item.outcome_time === undefined) item.outcome_time = effect.at;
+        if (effect.kind === 'send' && item.ses_message_id === undefined) item.ses_message_id = ref.sesMessageId;
+        const entry: Item = { event: effect.kind.toUpperCase(), timestamp: effect.at, metadata: copy(effect.fields) };
+        if (moves) {
+          item.status = target;
+          if (effect.kind === 'send' && item.sent_time === undefined) item.sent_time = effect.at;
+          entry.status = target;
+        }
+        item.status_history = [...item.status_history, entry as unknown as MessageRecord['status_history'][number]];
+        return { ok: true, before };
+      };
+      const attempts = effect.kind === 'send' ? [false, true, false] : effect.status ? [true, false] : [false];
+      for (const withStatus of attempts) {
+        const result = attempt(withStatus);
+        if (result.ok) return { found: true, applied: true, before: result.before };
+        if (!result.before) return { found: false, applied: false };
+        if (result.before[effect.flag] !== undefined) return { found: true, applied: false, before: result.before };
+      }
+      return { found: true, applied: false };
+    },
+
+    findBySesMessageId: async (sesMessageId: string) => {
+      for (const partition of this.partitions.values()) {
+        for (const m of partition.values()) {
+          if (m.ses_message_id === sesMessageId) return { transactionId: m.transaction_id, batchId: m.batch_id, messageId: m.message_id };
+        }
+      }
+      return undefined;
+    },
+  };
+
+  // ---- transactions, catalog, batches, suppressions, objects: what the send path and the event path call ----
+
+  readonly store = {
+    getTemplate: async (tenantId: string, templateId: string) => {
+      const t = this.templates.get(templateId);
+      return t && t.tenant_id === tenantId ? copy(t) : undefined;
+    },
+    getTransaction: async (tenantId: string | undefined, transactionId: string) => {
+      const t = this.transactions.get(transactionId);
+      return t && (tenantId === undefined || t.tenant_id === tenantId) ? copy(t) : undefined;
+    },
+    updateCounts: async (transactionId: string, counts: Partial<Record<CountName, number>>, mode: 'add' | 'set' | 'raise' = 'add') => {
+      const t = this.transactions.get(transactionId);
+      // UpdateItem on a missing item creates it; `counts.x` inside a missing map is an invalid document path.
+      if (!t)
+        throw new Error(
+          `ValidationException: The document path provided in the update expression is invalid for update (${transactionId})`,
+        );
+      for (const [name, value] of Object.entries(counts) as [CountName, number][]) {
+        if (mode === 'raise') {
+          if (t.counts[name] === undefined || t.counts[name] < value) t.counts[name] = value;
+        } else if (mode === 'set') t.counts[name] = value;
+        else if (value !== 0) t.counts[name] = (t.counts[name] ?? 0) + value;
+      }
+    },
+    reconcileCounts: async (transactionId: string, figures: ReconciledFigures) => {
+      const t = this.transactions.get(transactionId) as (TransactionRecord & Item) | undefined;
+      if (!t) return undefined;
+      const raise = (value: number, read: () => number | undefined, write: (v: number) => void) => {
+        const was = read();
+        if (was === undefined || was < value) write(value);
+      };
+      raise(
+        figures.eventFailed,
+        () => t.event_failed as number | undefined,
+        (v) => (t.event_failed = v),
+      );
+      for (const [name, value] of Object.entries(figures.raise ?? {}) as [CountName, number][]) {
+        raise(
+          value,
+          () => t.counts[name],
+          (v) => (t.counts[name] = v),
+        );
+      }
+      const eventFailed = Number(t.event_failed ?? 0);
+      const withEvents = eventFailed <= figures.sentOrRejected;
+      t.counts.sent = withEvents ? figures.sentOrRejected - eventFailed : figures.sentOrRejected - figures.eventFailed;
+      t.counts.failed = withEvents ? figures.failedBySend + eventFailed : figures.failedBySend + figures.eventFailed;
+      t.counts.suppressed = figures.suppressed;
+      t.counts.cancelled = figures.cancelled;
+      t.updated_at = nowIso();
+      return copy(t as TransactionRecord);
+    },
+    setTransactionFields: async (transactionId: string, fields: Record<string, unknown>) => {
+      const t = this.transactions.get(transactionId);
+      if (!t) throw new Error(`no transaction ${transactionId}`);
+      Object.assign(t, copy(fields));
+    },
+    getTenant: async () => {
+      throw new Error('not used by the send path');
+    },
+    getFile: async () => {
+      throw new Error('not used by the send path');
+    },
+    setTransactionStatus: async () => {
+      throw new Error('not used by the send path');
+    },
+  };
+
+  readonly batches = {
+    batchItem: (): TableItem => {
+      throw new Error('not used by the send path');
+    },
+    setBatchFields: async (transactionId: string, batchId: string, fields: Record<string, unknown>) => {
+      const key = JSON.stringify(keys.batch(transactionId, batchId));
+      const item = this.batchItems.get(key) ?? {};
+      Object.assign(item, copy(fields));
+      this.batchItems.set(key, item);
+      return copy(item);
+    },
+    addBatchOutcome: async (transactionId: string, batchId: string) => {
+      const item = this.batchItems.get(JSON.stringify(keys.batch(transactionId, batchId)));
+      if (!item) throw Object.assign(new Error('The conditional request failed'), { name: 'ConditionalCheckFailedException' });
+      item.outcomes = Number(item.outcomes ?? 0) + 1;
+      return { outcomes: item.outcomes as number, awaiting: item.awaiting_outcomes as number | undefined };
+    },
+  };
+
+  readonly suppressions = {
+    suppressedAmong: async (tenantId: string, emails: string[]) =>
+      new Set(emails.filter((e) => this.suppressionItems.has(JSON.stringify(keys.suppression(tenantId, e))))),
+    addSuppression: async (record: SuppressionRecord) => {
+      const key = JSON.stringify(keys.suppression(record.tenant_id, record.email));
+      if (this.suppressionItems.has(key)) return false;
+      this.suppressionItems.set(key, copy(record));
+      return true;
+    },
+    putSuppression: async (record: SuppressionRecord) => {
+      this.suppressionItems.set(JSON.stringify(keys.suppression(record.tenant_id, record.email)), copy(record));
+    },
+  };
+
+  /** The read side of ObjectStore (S3): templates' bodies by key. */
+  readonly objects = {
+    getText: async (key: string) => {
+      const text = this.texts.get(key);
+      if (text === undefined) throw Object.assign(new Error(`NoSuchKey: ${key}`), { name: 'NoSuchKey' });
+      return text;
+    },
+    size: async (key: string) => (this.texts.has(key) ? Buffer.byteLength(this.texts.get(key)!) : undefined),
+    readUpTo: async (key: string, maxBytes: number) => {
+      const text = this.texts.get(key);
+      if (text === undefined) return undefined;
+      const body = Buffer.from(text);
+      return { body: body.subarray(0, maxBytes + 1), size: body.length };
+    },
+    getRange: async (key: string, start: number, end: number) => Buffer.from(await this.objects.getText(key)).subarray(start, end + 1),
+    putText: async (key: string, body: string) => {
+      this.texts.set(key, body);
+    },
+  };
+}
