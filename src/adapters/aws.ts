@@ -21,7 +21,9 @@ export const AWS_TIMEOUTS = {
   s3RequestMs: 20_000,
 } as const;
 
-const handler = (requestTimeout: number) => ({ connectionTimeout: AWS_TIMEOUTS.connectMs, requestTimeout });
+// throwOnRequestTimeout: without it the SDK's handler only logs a warning when the time passes
+// and the call goes on hanging (found by the ses-hang drill).
+const handler = (requestTimeout: number) => ({ connectionTimeout: AWS_TIMEOUTS.connectMs, requestTimeout, throwOnRequestTimeout: true });
 
 // s3rver accepts exactly this key pair; DynamoDB Local and the SES emulator accept any.
 const LOCAL_CREDENTIALS = { accessKeyId: 'S3RVER', secretAccessKey: 'S3RVER' };

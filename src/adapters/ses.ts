@@ -7,6 +7,7 @@ import {
   type EventDestination,
   type SESv2Client,
 } from '@aws-sdk/client-sesv2';
+import { AWS_TIMEOUTS } from './aws';
 
 export interface OutgoingEmail {
   from: string;
@@ -90,7 +91,12 @@ export class SesMessenger implements Messenger {
             },
           },
         }),
-        { abortSignal: signal },
+        // The request timeout ends a hung call; this ends it too should a handler not honour it.
+        {
+          abortSignal: signal
+            ? AbortSignal.any([signal, AbortSignal.timeout(AWS_TIMEOUTS.sesRequestMs + 1_000)])
+            : AbortSignal.timeout(AWS_TIMEOUTS.sesRequestMs + 1_000),
+        },
       );
       if (!result.MessageId) throw new SendError('transient', 'NoMessageId', 'SES returned no MessageId');
       return { messageId: result.MessageId };
