@@ -31,6 +31,13 @@ export interface EventSourceOptions {
   pollMs?: number;
   /** Epoch seconds; emails stored at or after this second are published. Default: those sent after start. */
   since?: number;
+  /**
+   * Holds each email's events back this long after the source first sees it: the Send event,
+   * and the email's other events behind it in order, as when SNS retries or the endpoint is
+   * down for a while. Held emails take no posting slot; `flush` waits for them, `stop` drops
+   * them. Default 0: published as soon as seen.
+   */
+  sendEventDelayMs?: number;
   log?: (line: string) => void;
 }
 
@@ -179,6 +186,9 @@ export async function startEventSource(opts: EventSourceOptions): Promise<EventS
   const seen = new Map<string, number>();
   const counts = { emails: 0, posted: 0, failed: 0 };
   const queue: Email[] = [];
+  const delayMs = opts.sendEventDelayMs ?? 0;
+  // Emails seen but held back by `sendEventDelayMs`, each with its release timer.
+  const held = new Set<NodeJS.Timeout>();
   let active = 0;
   let idleWaiters: (() => void)[] = [];
   let polling: Promise<void> = Promise.resolve();
@@ -253,14 +263,28 @@ export async function startEventSource(opts: EventSourceOptions): Promise<EventS
         pump();
       });
     }
-    if (active === 0 && queue.length === 0) {
+    if (active === 0 && queue.length === 0 && held.size === 0) {
       const waiters = idleWaiters;
       idleWaiters = [];
       for (const wake of waiters) wake();
     }
   }
 
-  const idle = () => (active === 0 && queue.length === 0 ? Promise.resolve() : new Promise<void>((resolve) => idleWaiters.push(resolve)));
+  const idle = () =>
+    active === 0 && queue.length === 0 && held.size === 0 ? Promise.resolve() : new Promise<void>((resolve) => idleWaiters.push(resolve));
+
+  const take = (email: Email) => {
+    if (delayMs <= 0) {
+      queue.push(email);
+      return;
+    }
+    const release = setTimeout(() => {
+      held.delete(release);
+      queue.push(email);
+      pump();
+    }, delayMs);
+    held.add(release);
+  };
 
   async function pollOnce(enqueue: boolean): Promise<void> {
     const res = await fetch(`${opts.sesEndpoint}/store?since=${since}`, { signal: AbortSignal.timeout(POST_TIMEOUT_MS) });
@@ -272,7 +296,7 @@ export async function startEventSource(opts: EventSourceOptions): Promise<EventS
       since = Math.max(since, email.at);
       if (!enqueue) continue;
       counts.emails++;
-      queue.push(email);
+      take(email);
     }
     for (const [id, at] of seen) if (at < since) seen.delete(id);
     pump();
@@ -311,6 +335,9 @@ export async function startEventSource(opts: EventSourceOptions): Promise<EventS
       stopped = true;
       if (timer) clearTimeout(timer);
       await polling.catch(() => undefined);
+      for (const release of held) clearTimeout(release);
+      held.clear();
+      pump();
       await idle();
     },
   };

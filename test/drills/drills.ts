@@ -13,6 +13,14 @@
 //   temporal-restart – the Temporal dev server (persistent db file) is SIGKILLed mid-send and
 //                   restarted 10 s later on the same port and file.
 //   dynamodb-restart – DynamoDB Local (file-backed) is killed mid-ingest and restarted 5 s later.
+//   ses-hang      – SES calls hang past the 30 s heartbeat timeout mid-campaign (fault proxy): some
+//                   reach SES late (settled by their Send event), some never (sent again after the grace).
+//   late-send-events – Send events held back 60 s while the worker is SIGKILLed between SES accepting
+//                   and SENT: nothing SES had is sent again (send-drills.ts, short: test/e2e/send-drills).
+//   template-bomb – tenant B's template renders 200 MB per recipient: its messages fail with
+//                   RENDER_TOO_LARGE, tenant A's campaign beside it keeps its rate; worker peak RSS.
+//   mutated-upload – template and CSV replaced through their presigned URLs after confirm and
+//                   campaign start: the campaign sends what was confirmed.
 // worker-kill, two-instances and event-abuse live in process-drills.ts, the restarts in
 // infra-drills.ts; their short versions run in test/e2e (worker-kill, drills, infra-restart).
 import { createServer, request as httpRequest } from 'node:http';
@@ -154,6 +162,10 @@ const DRILLS: Record<string, () => Promise<string>> = {
   'event-abuse': () => eventAbuseDrill(),
   'temporal-restart': () => temporalRestartDrill(),
   'dynamodb-restart': () => dynamoRestartDrill(),
+  'ses-hang': () => sesHangDrill(),
+  'late-send-events': () => lateSendEventsDrill(),
+  'template-bomb': () => templateBombDrill(),
+  'mutated-upload': () => mutatedUploadDrill(),
 };
 
 async function main() {
