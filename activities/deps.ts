@@ -1,5 +1,6 @@
 // What activities need from the outside world; built once in the worker (composition root),
 // and by tests with their own settings.
+import type { ByteBudget } from './byte-budget';
 import type { Batches, Catalog, ItemWriter, Messages, RowErrors, Suppressions, Transactions } from '../src/ports';
 import type { ObjectStore } from '../src/adapters/s3';
 import type { Messenger } from '../src/adapters/ses';
@@ -42,6 +43,8 @@ export interface ActivityDeps {
      */
     minSendingGraceMs?: number;
   };
+  /** Bytes of rendered mail held until SES answers, shared by the worker's sends (tests may pass a small one). */
+  renderedBytes?: ByteBudget;
   /** Needed by tallyBatch when asked to report (the worker wires it to its Temporal connection). */
   reporter?: BatchReporter;
   fetch?: typeof fetch;

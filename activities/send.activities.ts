@@ -18,6 +18,7 @@ import { ApplicationFailure, Context } from '@temporalio/activity';
 import { compileTemplate, MAX_SOURCE_BYTES, TemplateRenderError, unusableTemplate, type CompiledTemplate } from '../src/domain/template';
 import { SENDABLE_STATUSES } from '../src/domain/message-status';
 import { SendError } from '../src/adapters/ses';
+import { ByteBudget, heldBytes, RENDERED_BYTES_BUDGET } from './byte-budget';
 import { createUnsubscribeToken } from '../src/domain/unsubscribe-token';
 import type { Cursor } from '../src/ports';
 import type { MessageRecord } from '../src/adapters/dynamo/types';
@@ -82,6 +83,7 @@ async function mapLimit<T, R>(items: T[], limit: number, fn: (item: T, stopped: 
 
 export function createSendActivities(deps: ActivityDeps) {
   const { store, messages, suppressions, objects, messenger } = deps;
+  const renderedBytes = deps.renderedBytes ?? new ByteBudget(RENDERED_BYTES_BUDGET);
 
   /**
    * The template as confirmed: its pinned copy (the upload itself for templates confirmed before
@@ -214,6 +216,7 @@ export function createSendActivities(deps: ActivityDeps) {
       return 'deferred';
     }
     let sesMessageId: string;
+    const releaseBytes = await renderedBytes.acquire(heldBytes([rendered.subject, rendered.html, rendered.text]));
     try {
       ({ messageId: sesMessageId } = await messenger.send(
         {
@@ -250,6 +253,8 @@ export function createSendActivities(deps: ActivityDeps) {
         type: error.kind === 'throttled' ? 'SesThrottled' : 'SesTransient',
         message: `${error.code}: ${error.message}`,
       });
+    } finally {
+      releaseBytes();
     }
     const at = new Date().toISOString();
     const recorded = await messages.transitionMessage(message, 'SENT', {
