@@ -4,24 +4,26 @@
 //   valid recipients = sent + failed + suppressed + cancelled + pending (neither sent nor final)
 //   sent = delivered + bounced + complained + unknown (each sent message once, by its strongest outcome)
 // and every batch must have been counted, and the counters must agree with the recount.
+import type { BatchTally } from '../contracts';
 
-/** The recount figures the reconciliation reads (a sum of BatchTally, src/contracts). */
-export interface RecountTotals {
-  total: number;
-  sent: number;
-  failed: number;
-  suppressed: number;
-  cancelled: number;
-  delivered: number;
-  bounced: number;
-  complained: number;
-  batches?: number;
-  unsent?: number;
-  outcome_complained?: number;
-  outcome_bounced?: number;
-  outcome_delivered?: number;
-  outcome_unknown?: number;
-}
+/** The recount figures the reconciliation reads (a sum of BatchTally). */
+export type RecountTotals = Pick<
+  BatchTally,
+  | 'total'
+  | 'sent'
+  | 'failed'
+  | 'suppressed'
+  | 'cancelled'
+  | 'delivered'
+  | 'bounced'
+  | 'complained'
+  | 'batches'
+  | 'unsent'
+  | 'outcome_complained'
+  | 'outcome_bounced'
+  | 'outcome_delivered'
+  | 'outcome_unknown'
+>;
 
 export interface Reconciliation {
   /** Both identities hold, every batch was counted, and the counters agree with the recount. */

@@ -135,7 +135,7 @@ export function processEngine(
 }
 
 /** The drills' own platform: a fresh local stack, worker and API as processes, no event source. */
-async function drillPlatform(overrides: Record<string, string> = {}): Promise<Engine> {
+export async function drillPlatform(overrides: Record<string, string> = {}): Promise<Engine> {
   const logDir = mkdtempSync(join(tmpdir(), 'email-engine-drill-logs-'));
   const logs = { worker: createWriteStream(join(logDir, 'platform-worker.log')), api: createWriteStream(join(logDir, 'platform-api.log')) };
   const platform = await startPlatform(

@@ -24,9 +24,8 @@
 // also checks that the engine gave up on every held call by itself within the SES request
 // timeout (AWS_TIMEOUTS.sesRequestMs), long before the proxy cut it.
 import { randomUUID } from 'node:crypto';
-import { createWriteStream, mkdtempSync, writeFileSync } from 'node:fs';
+import { writeFileSync } from 'node:fs';
 import { createServer, request as httpRequest, type IncomingHttpHeaders, type Server } from 'node:http';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import sesServer from 'aws-ses-v2-local';
 import type { Email } from 'aws-ses-v2-local/dist/store';
@@ -37,8 +36,7 @@ import { batchId, SEND_HEARTBEAT_TIMEOUT_MS } from '../../src/contracts';
 import { startEventSource, type EventSource } from '../../src/local/event-source';
 import { freePort } from '../../src/local/ports';
 import { apiClient, header, startWebhookReceiver, uploadCsv, uploadTemplate, waitForStatus, type ApiClient } from '../support/harness-http';
-import { BENCH_TENANT, startPlatform } from '../support/platform';
-import { check, processEngine, type Engine } from './process-drills';
+import { check, drillPlatform, type Engine } from './process-drills';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const seconds = (ms: number) => `${Math.round(ms / 100) / 10} s`;
@@ -709,39 +707,21 @@ async function sendDrillPlatform(overrides: Record<string, string>): Promise<Sen
   const sesPort = await freePort();
   const ses = await sesServer({ host: '127.0.0.1', port: sesPort });
   const proxy = await startSesFaultProxy(`http://127.0.0.1:${sesPort}`);
-  const logDir = mkdtempSync(join(tmpdir(), 'email-engine-drill-logs-'));
-  const logs = { worker: createWriteStream(join(logDir, 'platform-worker.log')), api: createWriteStream(join(logDir, 'platform-api.log')) };
-  const platform = await startPlatform(
-    {
-      SES_ENDPOINT: proxy.url,
-      SEND_RATE_PER_SECOND: '2000',
-      SEND_CHUNK_SIZE: '10',
-      BATCH_SIZE: '100',
-      MAX_CONCURRENT_BATCHES: '4',
-      FINAL_STATE_DEADLINE_SECONDS: '900',
-      OUTCOME_POLL_SECONDS: '10',
-      WEBHOOK_TIMEOUT_MS: '5000',
-      ...overrides,
-    },
-    { processes: true, connectEvents: false, echo: (name, chunk) => logs[name].write(chunk) },
-  );
-  const engine = processEngine(platform.config, {
-    apiUrl: platform.apiUrl,
-    tenant: BENCH_TENANT,
-    signer: platform.events.signer,
-    adoptWorkers: [platform.children!.worker],
-    logDir,
+  const engine = await drillPlatform({
+    SES_ENDPOINT: proxy.url,
+    SEND_CHUNK_SIZE: '10',
+    BATCH_SIZE: '100',
+    FINAL_STATE_DEADLINE_SECONDS: '900',
+    OUTCOME_POLL_SECONDS: '10',
+    ...overrides,
   });
   return {
     engine,
     proxy,
     async stop() {
       await engine.stop();
-      await platform.stop();
       await proxy.close();
       ses.close();
-      logs.worker.end();
-      logs.api.end();
     },
   };
 }
