@@ -1,11 +1,28 @@
 // What activities need from the outside world; built once in the worker (composition root),
 // and by tests with their own settings.
 import type { ByteBudget } from './byte-budget';
-import type { Batches, Catalog, ItemWriter, Messages, RowErrors, Suppressions, Transactions } from '../src/ports';
+import type {
+  Batches,
+  Catalog,
+  ErasedRecipients,
+  Identities,
+  ItemWriter,
+  Messages,
+  RowErrors,
+  TemplateVersions,
+  Transactions,
+} from '../src/ports';
+import type { IdentityVerifier } from '../src/adapters/identity-verifier';
 import type { ObjectStore } from '../src/adapters/s3';
+import type { RecipientTable } from '../src/adapters/dynamo/recipients';
+import type { ExportTable } from '../src/adapters/dynamo/exports';
+import type { Analytics } from '../src/adapters/opensearch';
+import type { RetentionDefaults } from '../src/domain/retention';
 import type { Messenger } from '../src/adapters/ses';
 import type { Logger } from '../src/logging';
 import type { BatchTally } from '../src/contracts';
+import type { CallbackPolicy } from '../src/adapters/safe-http';
+import type { EngineMetrics } from '../src/metrics/engine-metrics';
 
 /** Tells a transaction workflow about one of its batches (a signal; repeats are harmless). */
 export interface BatchReporter {
@@ -19,10 +36,20 @@ export interface BatchReporter {
 export interface ActivityDeps {
   store: Pick<Catalog, 'getTenant' | 'getTemplate' | 'getFile'> &
     Pick<Transactions, 'getTransaction' | 'setTransactionStatus' | 'setTransactionFields' | 'updateCounts' | 'reconcileCounts'>;
+  /**
+   * Template versions after the first (issue 15, item 2), which the worker wires; without it only
+   * campaigns on version 1 (the template record) can send.
+   */
+  templates?: Pick<TemplateVersions, 'getTemplateVersion'>;
   messages: Pick<Messages, 'messageItem' | 'pageMessages' | 'getMessage' | 'transitionMessage'>;
   batches: Pick<Batches, 'batchItem' | 'setBatchFields'>;
   rowErrors: Pick<RowErrors, 'rowErrorItem'>;
-  suppressions: Pick<Suppressions, 'suppressedAmong'>;
+  /** Address suppressions and erased recipients, checked in one round (ingest, and before each send chunk). */
+  suppressions: Pick<ErasedRecipients, 'suppressedOrErasedAmong'>;
+  /** The tenant's sender identities, checked before each send chunk. */
+  identities: Pick<Identities, 'senderIdentities'>;
+  /** SES's word on whether an identity may send, and its ARN. */
+  identityVerifier: Pick<IdentityVerifier, 'sendingState' | 'arn'>;
   /** Writes ingested messages, rejected rows and batches. */
   writer: ItemWriter;
   objects: ObjectStore;
@@ -42,10 +69,25 @@ export interface ActivityDeps {
      * message sooner (SENDING_GRACE_WITHOUT_SEND_EVENTS_SECONDS).
      */
     minSendingGraceMs?: number;
+    /** How long personal data is kept unless the tenant set its own (DEFAULT_RETENTION when unset). */
+    retention?: RetentionDefaults;
+    /** Where webhooks may go (CALLBACK_*); unset, private networks are refused. */
+    callbacks?: CallbackPolicy;
+    /** Result exports: bytes per multipart part (EXPORT_PART_BYTES; tests may pass less than S3's 5 MiB to s3rver). */
+    exportPartBytes?: number;
   };
   /** Bytes of rendered mail held until SES answers, shared by the worker's sends (tests may pass a small one). */
   renderedBytes?: ByteBudget;
   /** Needed by tallyBatch when asked to report (the worker wires it to its Temporal connection). */
   reporter?: BatchReporter;
-  fetch?: typeof fetch;
+  /** Retention and erasure: the recipient index and erasure records (the worker wires them). */
+  recipients?: Pick<RecipientTable, 'pageItems' | 'eraseMessage' | 'eraseRowError' | 'recentCampaigns' | 'getRetention' | 'updateErasure'>;
+  /** Whether a campaign's workflow still runs (a record left PROCESSING by a workflow that ended is not an ingest). */
+  workflows?: { isRunning(workflowId: string): Promise<boolean> };
+  /** Result exports (issue 15, item 5): export records and the projected read of messages (the worker wires them). */
+  exports?: Pick<ExportTable, 'getExport' | 'pageExportMessages' | 'setExportProgress' | 'finishExport'>;
+  /** OpenSearch, when analytics are on: erasure and retention delete documents there too. */
+  analytics?: Pick<Analytics, 'eraseMessageDocuments' | 'deleteOlderThan' | 'tenantsWithDocuments'>;
+  /** The worker's Prometheus metrics (issue 16; the worker wires them): absent, nothing is counted. */
+  metrics?: EngineMetrics;
 }

@@ -7,13 +7,18 @@
 import { Readable } from 'node:stream';
 import { parse } from 'csv-parse';
 import { ApplicationFailure, Context } from '@temporalio/activity';
-import { CsvHeaderError, createRowValidator, type RowResult } from '../src/domain/recipient-csv';
+import { CsvHeaderError, columnRulesOf, createRowValidator, type RowResult } from '../src/domain/recipient-csv';
 import { itemSize, MAX_MESSAGE_ITEM_BYTES } from '../src/domain/item-size';
 import { batchId } from '../src/contracts';
-import { messageIdFor } from '../src/adapters/dynamo/keys';
+import { keys, messageIdFor } from '../src/adapters/dynamo/keys';
+import { DEFAULT_RETENTION, effectiveRetention, expiresAtSeconds } from '../src/domain/retention';
+import { hashOfAddress } from '../src/domain/recipient-hash';
+import type { TableItem } from '../src/ports';
 import type { BatchRecord, MessageRecord, RowErrorRecord } from '../src/adapters/dynamo/types';
 import { ObjectTooLargeError } from '../src/adapters/s3';
 import type { ActivityDeps } from './deps';
+import { pinnedTemplate } from './pinned-template';
+import { rowCodeLabel } from '../src/metrics/engine-metrics';
 
 export interface IngestInput {
   transactionId: string;
@@ -61,12 +66,14 @@ export function createIngestActivities(deps: ActivityDeps) {
     const ctx = Context.current();
     const log = deps.log.child({ transaction_id: input.transactionId, activity: 'ingestRecipients' });
     const checkpoint: Checkpoint = (ctx.info.heartbeatDetails as Checkpoint | undefined) ?? { row: 0, suppressed: 0 };
-    const [template, file, txn] = await Promise.all([
-      store.getTemplate(input.tenantId, input.templateId),
+    const [file, txn, retention] = await Promise.all([
       store.getFile(input.tenantId, input.fileId),
       store.getTransaction(input.tenantId, input.transactionId),
+      deps.recipients?.getRetention(input.tenantId),
     ]);
-    if (!template || template.status !== 'READY') throw invalidFile('TEMPLATE_NOT_READY', 'template is not confirmed');
+    // The rows are checked against the version the campaign will send, never the first one.
+    const { number, template } = await pinnedTemplate(deps, input.tenantId, input.templateId, txn?.template_version);
+    if (!template) throw invalidFile('TEMPLATE_NOT_READY', `template version ${number} is not confirmed`);
     if (!file) throw invalidFile('FILE_NOT_FOUND', 'recipient file not found');
     // The campaign's own copy, pinned and checked when it was created (the upload URL may have
     // received other bytes since); a campaign from before pinning reads the upload itself.
@@ -108,11 +115,25 @@ export function createIngestActivities(deps: ActivityDeps) {
     let pendingValid: { row: number; batchNumber: number; result: Extract<RowResult, { kind: 'valid' }> }[] = [];
     let pendingErrors: RowErrorRecord[] = [];
     const createdAt = new Date().toISOString();
+    // Retention and erasure: every message and rejected row expires by DynamoDB's TTL, and
+    // carries its recipient's key in the recipient index (attributes of the items written anyway).
+    const expiresAt = expiresAtSeconds(
+      Date.parse(createdAt),
+      effectiveRetention(retention, settings.retention ?? DEFAULT_RETENTION).days,
+      txn?.schedule?.send_at,
+    );
+    const retained = (item: TableItem, email: string): TableItem => {
+      const hash = hashOfAddress(email);
+      return { ...item, expires_at: expiresAt, ...(hash ? keys.recipientIndex(input.tenantId, hash) : {}) };
+    };
     // Rows validated as valid that DynamoDB then refused (this attempt's and earlier ones'): they
     // keep their place in the batch numbering, as when they were first read, but no message.
     const refusedRows = [...(checkpoint.rejected ?? [])];
     const refusedEarlier = new Set(refusedRows);
     let refused = 0;
+    // Rejected rows by code, counted once the ingest finishes (email_engine_ingest_rejected_rows_total).
+    const rejectedByCode = new Map<string, number>();
+    const noteRejected = (code: string) => rejectedByCode.set(code, (rejectedByCode.get(code) ?? 0) + 1);
 
     const messageRecord = (r: number, batchNumber: number, result: Extract<RowResult, { kind: 'valid' }>, isSuppressed: boolean) => {
       const bid = batchId(batchNumber);
@@ -142,7 +163,12 @@ export function createIngestActivities(deps: ActivityDeps) {
     const itemLimit = {
       bytes: MAX_MESSAGE_ITEM_BYTES,
       size: (email: string, data: Record<string, string>) =>
-        itemSize(messages.messageItem(messageRecord(row, Math.floor(valid / input.batchSize) + 1, { kind: 'valid', email, data }, true))),
+        itemSize(
+          retained(
+            messages.messageItem(messageRecord(row, Math.floor(valid / input.batchSize) + 1, { kind: 'valid', email, data }, true)),
+            email,
+          ),
+        ),
     };
 
     // Flushes overlap: the next rows are parsed and checked against the suppression list while
@@ -157,9 +183,11 @@ export function createIngestActivities(deps: ActivityDeps) {
       pendingErrors = [];
       if (writeValid.length === 0 && writeErrors.length === 0) return stored;
       const job = (async () => {
-        const blocked = await suppressions.suppressedAmong(
+        // A campaign with a topic (issue 15, item 7) leaves out that topic's suppressed addresses too.
+        const blocked = await suppressions.suppressedOrErasedAmong(
           input.tenantId,
           writeValid.map((p) => p.result.email),
+          txn?.topic,
         );
         let jobSuppressed = 0;
         const items = writeValid.map(({ row: r, batchNumber, result }): MessageRecord => {
@@ -168,22 +196,22 @@ export function createIngestActivities(deps: ActivityDeps) {
           return messageRecord(r, batchNumber, result, isSuppressed);
         });
         const refusedItems = await writer.write([
-          ...items.map((m) => messages.messageItem(m)),
-          ...writeErrors.map((e) => rowErrors.rowErrorItem(input.transactionId, e)),
+          ...items.map((m) => retained(messages.messageItem(m), m.recipient_email)),
+          ...writeErrors.map((e) => retained(rowErrors.rowErrorItem(input.transactionId, e), e.email)),
         ]);
         // DynamoDB refused some messages as invalid: each becomes a rejected row, the rest stand.
-        const refusedMessages: { row: number; batchNumber: number }[] = [];
+        const refusedMessages: { row: number; batchNumber: number; code: string }[] = [];
         const errors: RowErrorRecord[] = [];
         for (const { item, code, reason } of refusedItems) {
           const message = items.find((m) => m.message_id === item.message_id);
           if (!message) throw new Error(`DynamoDB refused a row error item: ${reason}`);
           if (message.status === 'SUPPRESSED') jobSuppressed -= 1;
-          refusedMessages.push({ row: message.row, batchNumber: writeValid.find((p) => p.row === message.row)!.batchNumber });
+          refusedMessages.push({ row: message.row, batchNumber: writeValid.find((p) => p.row === message.row)!.batchNumber, code });
           errors.push({ row: message.row, email: message.recipient_email, code, message: `DynamoDB refused the row's message: ${reason}` });
         }
         if (errors.length > 0) {
           log.warn('rows refused by DynamoDB', { rows: errors.map((e) => e.row), code: errors[0]!.code });
-          const again = await writer.write(errors.map((e) => rowErrors.rowErrorItem(input.transactionId, e)));
+          const again = await writer.write(errors.map((e) => retained(rowErrors.rowErrorItem(input.transactionId, e), e.email)));
           if (again.length > 0) throw new Error(`DynamoDB refused a row error item: ${again[0]!.reason}`);
         }
         return { jobSuppressed, refusedMessages };
@@ -195,7 +223,7 @@ export function createIngestActivities(deps: ActivityDeps) {
         .then(() => job)
         .then(({ jobSuppressed, refusedMessages }) => {
           suppressed += jobSuppressed;
-          for (const r of refusedMessages) refuse(r.row, r.batchNumber);
+          for (const r of refusedMessages) refuse(r.row, r.batchNumber, r.code);
           ctx.heartbeat({ row: lastRow, suppressed, ...(refusedRows.length > 0 ? { rejected: refusedRows } : {}) } satisfies Checkpoint);
         });
       // Awaited later (or the attempt fails first): never an unhandled rejection meanwhile.
@@ -203,10 +231,11 @@ export function createIngestActivities(deps: ActivityDeps) {
       return stored;
     };
     /** A row validated as valid, refused by DynamoDB: counted rejected, its batch one message short. */
-    const refuse = (r: number, batchNumber: number) => {
+    const refuse = (r: number, batchNumber: number, code: string) => {
       if (!refusedEarlier.has(r)) refusedRows.push(r);
       refused += 1;
       invalid += 1;
+      noteRejected(code);
       const batch = batches.get(batchNumber);
       if (batch) batch.message_count -= 1;
     };
@@ -222,6 +251,7 @@ export function createIngestActivities(deps: ActivityDeps) {
         // A quote never closed, or a record past the size limit: what came before stands,
         // the rest of the file cannot be read, and the errors report says so.
         invalid += 1;
+        noteRejected('MALFORMED_CSV');
         pendingErrors.push({
           row: row + 1,
           email: '',
@@ -234,7 +264,7 @@ export function createIngestActivities(deps: ActivityDeps) {
       for await (const record of rows()) {
         if (!validator) {
           try {
-            validator = createRowValidator(record, template.placeholders ?? [], { item: itemLimit });
+            validator = createRowValidator(record, columnRulesOf(template), { item: itemLimit });
           } catch (error) {
             if (error instanceof CsvHeaderError) throw invalidFile(error.code, error.message);
             throw error;
@@ -262,10 +292,12 @@ export function createIngestActivities(deps: ActivityDeps) {
               source: csvKey,
             });
           }
-          if (refusedEarlier.has(row)) refuse(row, batchNumber);
+          // Refused by DynamoDB in an earlier attempt (the checkpoint keeps its row, not its code).
+          if (refusedEarlier.has(row)) refuse(row, batchNumber, 'ITEM_REFUSED');
           else pendingValid.push({ row, batchNumber, result });
         } else {
           invalid += 1;
+          noteRejected(result.code);
           pendingErrors.push({ row, email: result.email, code: result.code, message: result.message });
         }
         if (pendingValid.length + pendingErrors.length >= FLUSH_ROWS) {
@@ -296,6 +328,14 @@ export function createIngestActivities(deps: ActivityDeps) {
       batch_count: result.batchCount,
     });
     await store.updateCounts(input.transactionId, { invalid, suppressed }, 'set');
+    // Counted once, by the attempt that finished (its figures are the whole file's, earlier attempts' rows included).
+    if (deps.metrics) {
+      const rows = deps.metrics.ingestRows;
+      rows.inc({ tenant: input.tenantId, verdict: 'valid' }, result.valid);
+      rows.inc({ tenant: input.tenantId, verdict: 'rejected' }, result.invalid);
+      rows.inc({ tenant: input.tenantId, verdict: 'suppressed' }, result.suppressed);
+      for (const [code, n] of rejectedByCode) deps.metrics.ingestRejectedRows.inc({ code: rowCodeLabel(code) }, n);
+    }
     log.info('ingest finished', { ...result });
     return result;
   }

@@ -15,14 +15,19 @@
 // - an attempt Temporal gave up on (cancellation) takes no further message and aborts its SES
 //   call; every AWS call has a request timeout well below the heartbeat timeout.
 import { ApplicationFailure, Context } from '@temporalio/activity';
-import { compileTemplate, MAX_SOURCE_BYTES, TemplateRenderError, unusableTemplate, type CompiledTemplate } from '../src/domain/template';
+import { TemplateRenderError, type CompiledTemplate } from '../src/domain/template';
+import { compileConfirmed, renderDataOf } from '../src/templates/render';
 import { SENDABLE_STATUSES } from '../src/domain/message-status';
 import { SendError } from '../src/adapters/ses';
 import { ByteBudget, heldBytes, RENDERED_BYTES_BUDGET } from './byte-budget';
 import { createUnsubscribeToken } from '../src/domain/unsubscribe-token';
-import type { Cursor } from '../src/ports';
+import { checkSenders, type SenderCheck } from '../src/identities/sender-identities';
+import type { Cursor, TransitionOptions } from '../src/ports';
+import type { MessageStatus } from '../src/domain/message-status';
+import { sesErrorKind } from '../src/metrics/engine-metrics';
 import type { MessageRecord } from '../src/adapters/dynamo/types';
 import type { ActivityDeps } from './deps';
+import { pinnedTemplate } from './pinned-template';
 
 export interface SendChunkInput {
   transactionId: string;
@@ -53,6 +58,8 @@ type Outcome = 'sent' | 'failed' | 'suppressed' | 'skipped' | 'deferred';
 const isSettled = (status: MessageRecord['status']) => !SENDABLE_STATUSES.includes(status);
 
 const LIVE_COUNT_EVERY = 100;
+/** Campaigns whose topic a worker remembers (the oldest read is forgotten first). */
+const TOPIC_CACHE_SIZE = 1000;
 /** A batch is one DynamoDB partition of at most this many messages (BATCH_SIZE ≤ 1,000). */
 const MAX_BATCH_SIZE = 1000;
 
@@ -84,37 +91,28 @@ async function mapLimit<T, R>(items: T[], limit: number, fn: (item: T, stopped: 
 export function createSendActivities(deps: ActivityDeps) {
   const { store, messages, suppressions, objects, messenger } = deps;
   const renderedBytes = deps.renderedBytes ?? new ByteBudget(RENDERED_BYTES_BUDGET);
+  const metrics = deps.metrics;
 
-  /**
-   * The template as confirmed: its pinned copy (the upload itself for templates confirmed before
-   * pinning), read no further than the size recorded at confirm and never past MAX_SOURCE_BYTES.
-   * A copy that is gone, not the size confirmed, or no longer compiles makes each message fail
-   * with TEMPLATE_INVALID rather than the attempt fail and retry for ever.
-   */
-  async function loadTemplate(tenantId: string, templateId: string) {
-    const template = await store.getTemplate(tenantId, templateId);
-    if (!template || template.status !== 'READY') {
-      throw ApplicationFailure.create({ type: 'TemplateNotReady', message: `template ${templateId} is not ready`, nonRetryable: true });
+  /** transitionMessage, counted (email_engine_message_transitions_total) when it moved the message. */
+  async function transition(message: MessageRecord, to: MessageStatus, opts: TransitionOptions): Promise<boolean> {
+    const moved = await messages.transitionMessage(message, to, opts);
+    // The status it moved from: the one the write required, else the one it was read in.
+    if (moved) metrics?.transitions.inc({ from: opts.from.length === 1 ? opts.from[0]! : message.status, to, tenant: message.tenant_id });
+    return moved;
+  }
+
+  /** The template version the campaign pinned at creation (pinnedTemplate), compiled from its pinned copy (compileConfirmed). */
+  async function loadTemplate(tenantId: string, templateId: string, transactionId: string) {
+    const pinned = (await store.getTransaction(tenantId, transactionId))?.template_version;
+    const { number, template } = await pinnedTemplate(deps, tenantId, templateId, pinned);
+    if (!template) {
+      throw ApplicationFailure.create({
+        type: 'TemplateNotReady',
+        message: `template ${templateId} version ${number} is not ready`,
+        nonRetryable: true,
+      });
     }
-    const unusable = (message: string) => ({ template, compiled: unusableTemplate(new TemplateRenderError('TEMPLATE_INVALID', message)) });
-    const key = template.pinned_key ?? template.s3_key;
-    const limit = Math.min(template.pinned_bytes ?? MAX_SOURCE_BYTES, MAX_SOURCE_BYTES);
-    const source = await objects.readUpTo(key, limit);
-    if (!source) return unusable('The content of the confirmed template is missing.');
-    if (source.size > limit || (template.pinned_bytes !== undefined && source.size !== template.pinned_bytes)) {
-      return unusable(
-        `The template's content is ${source.size} bytes; ${template.pinned_bytes ?? `at most ${MAX_SOURCE_BYTES}`} were expected.`,
-      );
-    }
-    try {
-      return {
-        template,
-        compiled: compileTemplate({ html: source.body.toString('utf8'), subject: template.subject, text: template.text }),
-      };
-    } catch (error) {
-      if (error instanceof TemplateRenderError) return { template, compiled: unusableTemplate(error) };
-      throw error;
-    }
+    return { template, compiled: await compileConfirmed(objects, template) };
   }
 
   /**
@@ -134,7 +132,11 @@ export function createSendActivities(deps: ActivityDeps) {
       compiled: CompiledTemplate;
       from: string;
       replyTo?: string;
+      /** Whether the template's senders are the tenant's verified identities, checked once per chunk. */
+      sender: SenderCheck;
       suppressed: Set<string>;
+      /** The campaign's topic (issue 15, item 7): in the unsubscribe link, so leaving it leaves that topic. */
+      topic?: string;
       graceMs: number;
       stopped: () => boolean;
       signal: AbortSignal;
@@ -144,12 +146,14 @@ export function createSendActivities(deps: ActivityDeps) {
     if (isSettled(message.status)) return 'skipped';
     if (ctx.stopped()) return 'deferred';
     if (ctx.suppressed.has(message.recipient_email)) {
-      const moved = await messages.transitionMessage(message, 'SUPPRESSED', {
+      const moved = await transition(message, 'SUPPRESSED', {
         from: SENDABLE_STATUSES.filter((s) => s !== 'SENDING'),
         orStaleSending: new Date(Date.now() - ctx.graceMs).toISOString(),
         metadata: { reason: 'on_suppression_list', checked: 'before_send' },
       });
-      return moved ? 'suppressed' : afterLostRace(message);
+      if (!moved) return afterLostRace(message);
+      metrics?.suppressedAtSend.inc({ tenant: message.tenant_id });
+      return 'suppressed';
     }
     if (message.status === 'SENDING' && message.attempt_token !== ctx.token) {
       // An earlier attempt died between marking and recording: SES may or may not have the
@@ -163,7 +167,7 @@ export function createSendActivities(deps: ActivityDeps) {
     // never had it, so a mark that meets another attempt's SENDING (its page was older) fails
     // instead of taking over unknowingly. Two live attempts never share a message.
     const takeover = message.status === 'SENDING';
-    const marked = await messages.transitionMessage(message, 'SENDING', {
+    const marked = await transition(message, 'SENDING', {
       from: ['CREATED', 'SCHEDULED', 'READY_TO_SEND'],
       ...(takeover ? { orStaleSending: new Date(Date.now() - ctx.graceMs).toISOString() } : {}),
       set: { attempt_token: ctx.token },
@@ -176,10 +180,10 @@ export function createSendActivities(deps: ActivityDeps) {
     // SENDING under this attempt's mark, and the grace rule applies to it again.
     const release = async (metadata: Record<string, unknown>) => {
       if (takeover) return;
-      await messages.transitionMessage(message, 'READY_TO_SEND', { from: ['SENDING'], token: ctx.token, metadata });
+      await transition(message, 'READY_TO_SEND', { from: ['SENDING'], token: ctx.token, metadata });
     };
     const fail = async (reason: string, code: string): Promise<Outcome> => {
-      const failed = await messages.transitionMessage(message, 'FAILED', {
+      const failed = await transition(message, 'FAILED', {
         from: ['SENDING'],
         token: ctx.token,
         set: { failure_reason: reason },
@@ -188,26 +192,34 @@ export function createSendActivities(deps: ActivityDeps) {
       // Not ours any more (settled by an event, or taken over once our mark went stale): not counted here.
       return failed ? 'failed' : afterLostRace(message);
     };
+    // The identity was deleted, or SES no longer has it verified, since the template was made:
+    // nothing goes out as a sender the tenant does not hold, and the message fails like a bad render.
+    if (!ctx.sender.ok) return fail(`${ctx.sender.field}: ${ctx.sender.reason}`, 'SENDER_NOT_AUTHORISED');
     const unsubscribeUrl = `${deps.settings.publicBaseUrl.replace(/\/$/, '')}/u/${createUnsubscribeToken(deps.settings.unsubscribeSecret, {
       tenantId: message.tenant_id,
       email: message.recipient_email,
       transactionId: message.transaction_id,
       messageId: message.message_id,
+      topic: ctx.topic,
     })}`;
     let rendered;
+    const endRender = metrics?.renderDuration.startTimer();
     try {
-      rendered = await ctx.compiled.render({
-        ...message.placeholder_data,
-        email: message.recipient_email,
-        message_id: message.message_id,
-        transaction_id: message.transaction_id,
-        unsubscribe_url: unsubscribeUrl,
-      });
+      rendered = await ctx.compiled.render(
+        renderDataOf(message.placeholder_data, {
+          email: message.recipient_email,
+          message_id: message.message_id,
+          transaction_id: message.transaction_id,
+          unsubscribe_url: unsubscribeUrl,
+        }),
+      );
     } catch (error) {
       // A render fails the same way every time (its limits included): the message fails with
       // the code, and the attempt carries on with the next one.
       if (error instanceof TemplateRenderError) return fail(error.message, error.code);
       return fail(`Rendering failed: ${error instanceof Error ? error.message : String(error)}`, 'RENDER_FAILED');
+    } finally {
+      endRender?.();
     }
     if (ctx.stopped()) {
       // The attempt failed (or was given up on) while this message was being prepared: SES
@@ -217,6 +229,7 @@ export function createSendActivities(deps: ActivityDeps) {
     }
     let sesMessageId: string;
     const releaseBytes = await renderedBytes.acquire(heldBytes([rendered.subject, rendered.html, rendered.text]));
+    const endSend = metrics?.sesSendDuration.startTimer();
     try {
       ({ messageId: sesMessageId } = await messenger.send(
         {
@@ -236,10 +249,18 @@ export function createSendActivities(deps: ActivityDeps) {
             'X-Message-Id': message.message_id,
           },
           tags: { transaction_id: message.transaction_id, batch_id: message.batch_id, message_id: message.message_id },
+          fromIdentityArn: ctx.sender.identityArn,
+          configurationSet: ctx.sender.configurationSet,
         },
         ctx.signal,
       ));
+      endSend?.({ outcome: 'accepted' });
+      metrics?.sent.inc({ tenant: message.tenant_id });
     } catch (error) {
+      if (metrics) {
+        endSend?.({ outcome: error instanceof SendError && error.kind === 'recipient' ? 'rejected' : 'error' });
+        metrics.sesErrors.inc({ kind: sesErrorKind(error) });
+      }
       if (!(error instanceof SendError)) throw error;
       if (error.kind === 'recipient') return fail(error.message, error.code);
       if (error.kind === 'account') {
@@ -257,7 +278,7 @@ export function createSendActivities(deps: ActivityDeps) {
       releaseBytes();
     }
     const at = new Date().toISOString();
-    const recorded = await messages.transitionMessage(message, 'SENT', {
+    const recorded = await transition(message, 'SENT', {
       from: ['SENDING'],
       token: ctx.token,
       set: { ses_message_id: sesMessageId, sent_time: at },
@@ -288,16 +309,35 @@ export function createSendActivities(deps: ActivityDeps) {
     return { items, cursor: { PK, SK } };
   }
 
+  /**
+   * A campaign's topic, from its record (the workflow input has none). Fixed at creation, so it is
+   * read once per campaign and worker; the few campaigns a worker sends at once fit the cache.
+   */
+  const topics = new Map<string, string | undefined>();
+  async function topicOf(tenantId: string, transactionId: string): Promise<string | undefined> {
+    if (topics.has(transactionId)) return topics.get(transactionId);
+    const topic = (await store.getTransaction(tenantId, transactionId))?.topic;
+    if (topics.size >= TOPIC_CACHE_SIZE) topics.delete(topics.keys().next().value!);
+    topics.set(transactionId, topic);
+    return topic;
+  }
+
   async function sendBatchChunk(input: SendChunkInput): Promise<SendChunkResult> {
     const ctx = Context.current();
     const info = ctx.info;
     const token = `${info.workflowExecution?.runId ?? 'standalone'}:${info.activityId}:${info.attempt}`;
-    const { template, compiled } = await loadTemplate(input.tenantId, input.templateId);
+    const [{ template, compiled }, topic] = await Promise.all([
+      loadTemplate(input.tenantId, input.templateId, input.transactionId),
+      topicOf(input.tenantId, input.transactionId),
+    ]);
+    const sender = await checkSenders({ identities: deps.identities, verifier: deps.identityVerifier }, input.tenantId, template);
     const page = await readChunk(input);
     const sendable = page.items.filter((m) => SENDABLE_STATUSES.includes(m.status));
-    const suppressed = await suppressions.suppressedAmong(
+    // Erased recipients too (by the hash of the address), and the campaign topic's suppressions, in the same requests.
+    const suppressed = await suppressions.suppressedOrErasedAmong(
       input.tenantId,
       sendable.map((m) => m.recipient_email),
+      topic,
     );
     const result: SendChunkResult = { sent: 0, failed: 0, suppressed: 0, skipped: 0, deferred: 0, nextCursor: page.cursor };
     // Live counters move every LIVE_COUNT_EVERY messages (one write each), so a chunk of a
@@ -320,7 +360,9 @@ export function createSendActivities(deps: ActivityDeps) {
         compiled,
         from: template.from,
         replyTo: template.reply_to,
+        sender,
         suppressed,
+        topic,
         graceMs: Math.max(input.sendingGraceMs, deps.settings.minSendingGraceMs ?? 0),
       });
       ctx.heartbeat();

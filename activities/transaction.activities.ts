@@ -1,14 +1,25 @@
 // Transaction bookkeeping: status changes, exact recounts after sending, signed webhooks.
 import { randomUUID } from 'node:crypto';
 import { ApplicationFailure } from '@temporalio/activity';
+import { SpanKind } from '@opentelemetry/api';
 import type { MessageStatus } from '../src/domain/message-status';
 import type { TransactionStatus } from '../src/domain/transaction-status';
-import { webhookHeaders } from '../src/domain/webhook-signature';
+import { InvalidWebhookSecretError, webhookHeaders } from '../src/domain/webhook-signature';
+import { callbackUrlProblem } from '../src/domain/network-guard';
+import {
+  ForbiddenDestinationError,
+  postToVetted,
+  STRICT_CALLBACK_POLICY,
+  vetDestination,
+  type VettedDestination,
+} from '../src/adapters/safe-http';
 import type { Cursor } from '../src/ports';
 import type { CountName, Counts, MessageRecord, TransactionRecord } from '../src/adapters/dynamo/types';
 import { emptyTally, type BatchTally } from '../src/contracts';
 import { reconcile } from '../src/domain/reconciliation';
+import { labelsView } from '../src/domain/campaign-labels';
 import type { ActivityDeps } from './deps';
+import { withSpan, withTraceHeaders } from '../src/tracing';
 
 export interface StatusChange {
   transactionId: string;
@@ -30,7 +41,6 @@ type DetailField = 'batches' | 'unsent' | 'rejected' | 'outcome_complained' | 'o
 
 export function createTransactionActivities(deps: ActivityDeps) {
   const { store, messages, batches } = deps;
-  const doFetch = deps.fetch ?? fetch;
 
   /**
    * Writes a status change. True when written; false when the status was already this one (a
@@ -43,7 +53,10 @@ export function createTransactionActivities(deps: ActivityDeps) {
       metadata: change.metadata,
     });
     deps.log.info('transaction status', { transaction_id: change.transactionId, status: change.status, changed });
-    if (changed) return true;
+    if (changed) {
+      await countStatusChange(change.transactionId, change.status);
+      return true;
+    }
     const stored = (await store.getTransaction(undefined, change.transactionId))?.status;
     if (stored === change.status) return false;
     deps.log.error('transaction status refused', { transaction_id: change.transactionId, status: change.status, stored: stored ?? null });
@@ -52,6 +65,22 @@ export function createTransactionActivities(deps: ActivityDeps) {
       message: `the stored status ${stored ?? '(no transaction)'} does not allow ${change.status}`,
       nonRetryable: true,
     });
+  }
+
+  /**
+   * A status change written (once: a retried attempt finds it written and counts nothing):
+   * a final status is a finished campaign; SENT ends its processing time, from when it was
+   * accepted or, scheduled, from its send_at.
+   */
+  async function countStatusChange(transactionId: string, status: TransactionStatus): Promise<void> {
+    const metrics = deps.metrics;
+    if (!metrics) return;
+    if (status === 'COMPLETED' || status === 'FAILED' || status === 'CANCELLED') metrics.campaignsFinished.inc({ status });
+    if (status !== 'SENT') return;
+    const txn = await store.getTransaction(undefined, transactionId);
+    if (!txn) return;
+    const from = Math.max(Date.parse(txn.created_at), txn.schedule ? Date.parse(txn.schedule.send_at) : 0);
+    if (Number.isFinite(from)) metrics.campaignProcessing.observe(Math.max(0, (Date.now() - from) / 1000));
   }
 
   /** Counts a batch's messages from what is stored (exact whatever happened on the way). */
@@ -203,7 +232,20 @@ export function createTransactionActivities(deps: ActivityDeps) {
     await store.setTransactionFields(input.transactionId, input.fields);
   }
 
+  /** Each attempt's outcome counted (email_engine_webhook_deliveries_total): a retried failure counts each time. */
   async function deliverWebhook(request: WebhookRequest): Promise<'delivered' | 'no_callback' | 'callback_gone'> {
+    try {
+      const outcome = await postWebhook(request);
+      deps.metrics?.webhookDeliveries.inc({ outcome: outcome === 'callback_gone' ? 'gone' : outcome });
+      return outcome;
+    } catch (error) {
+      const gone = (error as ApplicationFailure).details?.some((d) => (d as { http_status?: number } | null)?.http_status === 410);
+      deps.metrics?.webhookDeliveries.inc({ outcome: gone ? 'gone' : 'failed' });
+      throw error;
+    }
+  }
+
+  async function postWebhook(request: WebhookRequest): Promise<'delivered' | 'no_callback' | 'callback_gone'> {
     const txn = await store.getTransaction(undefined, request.transactionId);
     if (!txn?.callback_url) return 'no_callback';
     if (txn.callback_gone_at) return 'callback_gone';
@@ -217,28 +259,36 @@ export function createTransactionActivities(deps: ActivityDeps) {
         total_messages: txn.total_messages ?? 0,
         ...txn.counts,
       },
+      // The campaign's labels (issue 15, item 1), so a receiver can route the event without a lookup.
+      ...labelsView(txn),
     });
     // Stable per status change, so a receiver can drop the duplicates retries may cause.
     const id = `msg_${txn.transaction_id}_${request.status.toLowerCase()}`;
     const timestamp = Math.floor(Date.now() / 1000);
-    let response: Response;
+    const headers = {
+      'content-type': 'application/json',
+      'user-agent': 'email-engine-webhooks/1',
+      ...signedHeaders(tenant.webhook_secret, id, timestamp, body, txn.tenant_id),
+    };
+    // One deadline for the lookup, the connection and the answer.
+    const signal = AbortSignal.timeout(deps.settings.webhookTimeoutMs);
+    const destination = await vetCallback(txn.callback_url, request, signal);
+    let status: number;
     try {
-      response = await doFetch(txn.callback_url, {
-        method: 'POST',
-        headers: {
-          'content-type': 'application/json',
-          'user-agent': 'email-engine-webhooks/1',
-          ...webhookHeaders(tenant.webhook_secret, id, timestamp, body),
+      // A client span of its own, its traceparent on the request (src/tracing; a no-op when off).
+      status = await withSpan(
+        'webhook POST',
+        { 'http.request.method': 'POST', 'server.address': destination.hostname, 'email_engine.webhook_status': request.status },
+        async (span) => {
+          const answered = await postToVetted(destination, { headers: withTraceHeaders(headers), body, signal });
+          span.setAttribute('http.response.status_code', answered);
+          return answered;
         },
-        body,
-        redirect: 'manual',
-        signal: AbortSignal.timeout(deps.settings.webhookTimeoutMs),
-      });
+        SpanKind.CLIENT,
+      );
     } catch (error) {
       throw ApplicationFailure.create({ type: 'WebhookUnreachable', message: `webhook ${request.status}: ${String(error)}` });
     }
-    await response.body?.cancel();
-    const status = response.status;
     if (status >= 200 && status < 300) return 'delivered';
     if (status === 410) {
       // Gone: the receiver asks us to stop; no later status of this campaign is posted there.
@@ -253,5 +303,46 @@ export function createTransactionActivities(deps: ActivityDeps) {
     });
   }
 
+  /**
+   * The callback's destination, checked again now: the URL was checked when the campaign was
+   * created, but a name may resolve elsewhere since (DNS rebinding). A forbidden destination
+   * fails this webhook for good without connecting; a lookup that fails is retried as a
+   * receiver that cannot be reached is.
+   */
+  async function vetCallback(callbackUrl: string, request: WebhookRequest, signal: AbortSignal): Promise<VettedDestination> {
+    const refuse = (reason: string) => {
+      deps.log.warn('webhook destination refused', { transaction_id: request.transactionId, status: request.status, reason });
+      return ApplicationFailure.create({
+        type: 'WebhookForbiddenDestination',
+        message: `webhook ${request.status} refused: ${reason}`,
+        nonRetryable: true,
+      });
+    };
+    let url: URL;
+    try {
+      url = new URL(callbackUrl);
+    } catch {
+      throw refuse('callback_url is not a valid URL.');
+    }
+    const problem = callbackUrlProblem(url);
+    if (problem) throw refuse(problem);
+    try {
+      return await vetDestination(url, deps.settings.callbacks ?? STRICT_CALLBACK_POLICY, signal);
+    } catch (error) {
+      if (error instanceof ForbiddenDestinationError) throw refuse(error.message);
+      throw ApplicationFailure.create({ type: 'WebhookUnreachable', message: `webhook ${request.status}: ${String(error)}` });
+    }
+  }
+
   return { recordTransactionStatus, tallyBatch, reconcileTransactionCounts, annotateTransaction, deliverWebhook };
+}
+
+/** A tenant record with a secret no Standard Webhooks receiver can use fails its webhooks for good. */
+function signedHeaders(secret: string, id: string, timestamp: number, body: string, tenantId: string) {
+  try {
+    return webhookHeaders(secret, id, timestamp, body);
+  } catch (error) {
+    if (!(error instanceof InvalidWebhookSecretError)) throw error;
+    throw ApplicationFailure.create({ type: 'WebhookSecretInvalid', message: `tenant ${tenantId}: ${error.message}`, nonRetryable: true });
+  }
 }

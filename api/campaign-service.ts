@@ -4,9 +4,11 @@ import { createHash } from 'node:crypto';
 import { WorkflowExecutionAlreadyStartedError } from '@temporalio/client';
 import { ulid } from 'ulid';
 import { parse as parseCsv } from 'csv-parse/sync';
-import { CsvHeaderError, createRowValidator } from '../src/domain/recipient-csv';
+import { CsvHeaderError, columnRulesOf, createRowValidator, type ColumnRules } from '../src/domain/recipient-csv';
 import { DomainError, notFound } from '../src/domain/errors';
+import type { CampaignMetadata } from '../src/domain/campaign-labels';
 import { sendChunkSize } from '../src/config';
+import { chooseVersion } from '../src/templates/versions';
 import {
   searchAttributeKeys,
   transactionWorkflowId,
@@ -14,9 +16,10 @@ import {
   type Throttle,
   type TransactionWorkflowInput,
 } from '../src/contracts';
+import { transactionDetails, transactionSummary, type CampaignText } from '../src/contracts/ui-text';
 import type { FileRecord, TransactionRecord } from '../src/adapters/dynamo/types';
 import { s3Keys } from '../src/adapters/s3';
-import { checkCallbackUrl } from './callback-url';
+import { callbackPolicy, checkCallbackUrl } from './callback-url';
 import type { ApiDeps } from './deps';
 
 const HEADER_PEEK_BYTES = 1024 * 1024;
@@ -33,6 +36,14 @@ export interface CreateCampaign {
   callback_url?: string;
   schedule?: { send_at: string };
   throttle?: Throttle;
+  /** Issue 15, item 1: labels, checked by createCampaignBody (src/domain/campaign-labels.ts). */
+  name?: string;
+  tags?: string[];
+  metadata?: CampaignMetadata;
+  /** Issue 15, item 2: the template version to send (default: the latest confirmed), checked in checkInputs. */
+  template_version?: number;
+  /** Issue 15, item 7: the tenant's topic, checked in checkInputs. */
+  topic?: string;
 }
 
 const canonical = (value: unknown): string =>
@@ -65,6 +76,21 @@ export function createCampaignService(deps: ApiDeps) {
         lateSendToleranceMs: config.LATE_SEND_TOLERANCE_SECONDS * 1000,
         lateSendPolicy: config.LATE_SEND_POLICY,
       },
+      ...(txn.name !== undefined ? { name: txn.name } : {}),
+      ...(txn.tags?.length ? { tags: txn.tags } : {}),
+    };
+    // Issue 16, item 6: what the Temporal UI shows of the campaign, and its name and tags as filters.
+    const text: CampaignText = {
+      transactionId: txn.transaction_id,
+      tenantId: txn.tenant_id,
+      templateId: txn.template_id,
+      name: txn.name,
+      tags: txn.tags,
+      sendAt: txn.schedule?.send_at,
+      throttle: txn.throttle,
+      templateVersion: txn.template_version,
+      fileId: txn.file_id,
+      fileBytes: txn.file_bytes,
     };
     try {
       await temporal.workflow.start('transactionWorkflow', {
@@ -78,8 +104,12 @@ export function createCampaignService(deps: ApiDeps) {
           { key: searchAttributeKeys.transactionId, value: txn.transaction_id },
           { key: searchAttributeKeys.tenantId, value: txn.tenant_id },
           { key: searchAttributeKeys.transactionStatus, value: 'ACCEPT' },
+          ...(txn.name !== undefined ? [{ key: searchAttributeKeys.campaignName, value: txn.name }] : []),
+          ...(txn.tags?.length ? [{ key: searchAttributeKeys.tags, value: txn.tags }] : []),
         ],
         memo: { template_id: txn.template_id, file_id: txn.file_id },
+        staticSummary: transactionSummary(text),
+        staticDetails: transactionDetails(text),
       });
     } catch (error) {
       if (!(error instanceof WorkflowExecutionAlreadyStartedError)) throw error;
@@ -91,28 +121,31 @@ export function createCampaignService(deps: ApiDeps) {
    * own, which no presigned URL names, and the size and header checks run on that copy, the
    * bytes ingest will read (later writes through the upload URL change nothing).
    */
-  async function checkInputs(tenantId: string, body: CreateCampaign): Promise<PinnedFile> {
+  async function checkInputs(tenantId: string, body: CreateCampaign): Promise<PinnedFile & { templateVersion: number }> {
     const [template, file] = await Promise.all([store.getTemplate(tenantId, body.template_id), store.getFile(tenantId, body.file_id)]);
     if (!template) throw notFound('template', body.template_id);
-    if (template.status !== 'READY') {
-      throw new DomainError(
-        'unprocessable',
-        'TEMPLATE_NOT_CONFIRMED',
-        'The template was not confirmed; call /templates/{id}/confirm first.',
-      );
-    }
+    // Issue 15, item 2: the version asked for (confirmed), or the latest confirmed one; the campaign sends it whatever comes after.
+    const version = await chooseVersion(deps.templates, tenantId, body.template_id, body.template_version, config.TEMPLATE_MAX_VERSIONS);
     if (!file) throw notFound('file', body.file_id);
+    await checkTopic(tenantId, body.topic);
     // A first look at the upload refuses what is plainly unusable without copying it.
     checkFileSize(await objects.size(file.s3_key));
     const pinned = await pinFile(tenantId, file);
     try {
-      await checkHeader(pinned.key, template.placeholders ?? []);
-      if (body.callback_url) await checkCallbackUrl(body.callback_url, config.APP_ENV === 'production');
+      await checkHeader(pinned.key, columnRulesOf(version));
+      if (body.callback_url) await checkCallbackUrl(body.callback_url, callbackPolicy(config));
     } catch (error) {
       await discard(pinned.key);
       throw error;
     }
-    return pinned;
+    return { ...pinned, templateVersion: version.version };
+  }
+
+  /** A topic the tenant never made (or another tenant's) cannot be named: its unsubscribe links would lead nowhere. */
+  async function checkTopic(tenantId: string, topic: string | undefined): Promise<void> {
+    if (topic === undefined || (await deps.topics.getTopic(tenantId, topic))) return;
+    const message = `The tenant has no topic ${topic}; create it with PUT /topics/{name} first.`;
+    throw new DomainError('unprocessable', 'TOPIC_NOT_FOUND', message, { field: 'topic' });
   }
 
   function checkFileSize(size: number | undefined): asserts size is number {
@@ -143,8 +176,11 @@ export function createCampaignService(deps: ApiDeps) {
       .catch((error: unknown) => deps.log.warn('could not delete an unused pinned file', { key, error: String(error) }));
   }
 
-  /** Reads only the header row, so a file that can never work is refused now rather than FAILED later. */
-  async function checkHeader(key: string, placeholders: string[]): Promise<void> {
+  /**
+   * Reads only the header row, so a file that can never work is refused now rather than FAILED later
+   * (a dotted variable without its column among them: MISSING_COLUMNS, before any message exists).
+   */
+  async function checkHeader(key: string, rules: ColumnRules | string[]): Promise<void> {
     const head = await objects.getRange(key, 0, HEADER_PEEK_BYTES - 1);
     const text = new TextDecoder('utf-8', { fatal: false }).decode(head);
     const end = text.search(/\r?\n/);
@@ -158,14 +194,20 @@ export function createCampaignService(deps: ApiDeps) {
       throw new DomainError('unprocessable', 'MALFORMED_HEADER', `The header row is not valid CSV: ${(error as Error).message}`);
     }
     try {
-      createRowValidator(header, placeholders);
+      createRowValidator(header, rules);
     } catch (error) {
-      if (error instanceof CsvHeaderError) throw new DomainError('unprocessable', error.code, error.message);
+      if (error instanceof CsvHeaderError) throw new DomainError('unprocessable', error.code, error.message, error.details);
       throw error;
     }
   }
 
-  async function create(tenantId: string, body: CreateCampaign, idempotencyKey?: string): Promise<TransactionRecord> {
+  /** `marks`: extra fields the record is created with (the reputation guard's override marker). */
+  async function create(
+    tenantId: string,
+    body: CreateCampaign,
+    idempotencyKey?: string,
+    marks?: Record<string, unknown>,
+  ): Promise<TransactionRecord> {
     const pinned = await checkInputs(tenantId, body);
     let transactionId = ulid();
     if (idempotencyKey !== undefined) {
@@ -197,6 +239,12 @@ export function createCampaignService(deps: ApiDeps) {
         callback_url: body.callback_url,
         schedule: body.schedule,
         throttle: body.throttle,
+        name: body.name,
+        tags: body.tags,
+        metadata: body.metadata,
+        topic: body.topic,
+        template_version: pinned.templateVersion,
+        ...marks,
       });
     } catch (error) {
       // Two replays of the same key raced to create it: the other one won (with its own copy).

@@ -44,7 +44,9 @@ export function errorHandler(log: Logger): ErrorRequestHandler {
     if (typeof e.status === 'number' && e.status >= 400 && e.status < 500) {
       return sendError(res, e.status, 'BAD_REQUEST', e.message ?? 'Bad request.');
     }
-    log.error('unhandled error', { error, path: req.path });
+    // The route pattern, never the path: a path can hold an address or an unsubscribe token.
+    const route = (req.route as { path?: string } | undefined)?.path;
+    log.error('unhandled error', { error, method: req.method, route: route === undefined ? 'unmatched' : `${req.baseUrl}${route}` });
     return sendError(res, 500, 'INTERNAL', 'Internal error.');
   };
 }

@@ -1,5 +1,7 @@
 // Builds the API's dependencies from config (clients, stores, health checks) and serves it.
-import { STATUS_CODES, type Server } from 'node:http';
+import { createServer, STATUS_CODES, type RequestListener, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import express, { type Express } from 'express';
 import type { Duplex } from 'node:stream';
 import { DescribeTableCommand } from '@aws-sdk/client-dynamodb';
 import { HeadObjectCommand } from '@aws-sdk/client-s3';
@@ -10,13 +12,23 @@ import type { Config } from '../src/config';
 import { createAwsClients, destroyAwsClients } from '../src/adapters/aws';
 import { createTables } from '../src/adapters/dynamo/tables';
 import { ObjectStore } from '../src/adapters/s3';
+import { SesMessenger } from '../src/adapters/ses';
 import { createLogger } from '../src/logging';
 import { temporalConnectionOptions } from '../src/temporal-connection';
+import { traceAwsClients, tracingClientInterceptors, withHttpSpans } from '../src/tracing';
 import { createApp } from './app';
-import { SnsVerifier } from '../src/adapters/sns-verifier';
+import { AuditTrail } from './audit';
+import { tokenVerifier } from './oauth';
+import { createIdentityVerifier } from '../src/adapters/identity-verifier';
+import { snsVerifierFor } from '../src/adapters/sns-verifier';
 import { OutcomeSignaller } from '../src/events/outcome-signaller';
 import { createSesEventProcessor } from '../src/events/process-ses-event';
-import { Analytics } from '../src/adapters/opensearch';
+import { createSesEventMetrics } from '../src/metrics/engine-metrics';
+import { ReputationTable } from '../src/adapters/dynamo/reputation';
+import { ReputationGuard } from '../src/reputation/guard';
+import { guardSettings } from '../src/reputation/rates';
+import { CampaignTagCache, withCampaignTags } from '../src/events/campaign-tags';
+import { analyticsFromConfig } from '../src/adapters/opensearch';
 import { AnalyticsIndexer } from '../src/events/analytics-indexer';
 import type { ApiDeps, ComponentState } from './deps';
 
@@ -35,17 +47,12 @@ async function probe(check: () => Promise<unknown>, timeoutMs = 3000): Promise<C
 
 export async function buildApiDeps(config: Config): Promise<{ deps: ApiDeps; close: () => Promise<void> }> {
   const aws = createAwsClients(config);
+  traceAwsClients(aws.dynamo, aws.s3, aws.ses);
   const connection = await Connection.connect(temporalConnectionOptions(config));
-  const temporal = new Client({ connection, namespace: config.TEMPORAL_NAMESPACE });
+  const temporal = new Client({ connection, namespace: config.TEMPORAL_NAMESPACE, interceptors: tracingClientInterceptors() });
   const registry = new Registry();
   collectDefaultMetrics({ register: registry });
-  const analytics = config.OPENSEARCH_URL
-    ? new Analytics({
-        node: config.OPENSEARCH_URL,
-        prefix: config.OPENSEARCH_INDEX_PREFIX,
-        aws: config.OPENSEARCH_AWS_REGION ? { region: config.OPENSEARCH_AWS_REGION, service: config.OPENSEARCH_AWS_SERVICE } : undefined,
-      })
-    : undefined;
+  const analytics = analyticsFromConfig(config);
   const indexer = analytics ? new AnalyticsIndexer(analytics, createLogger({ component: 'analytics' }, config.LOG_LEVEL)) : undefined;
   const health = async () => {
     const [temporalState, dynamodb, s3, ses] = await Promise.all([
@@ -74,21 +81,48 @@ export async function buildApiDeps(config: Config): Promise<{ deps: ApiDeps; clo
   const log = createLogger({ component: 'api' }, config.LOG_LEVEL);
   const tables = createTables(aws.doc, config.DYNAMODB_TABLE);
   const signaller = new OutcomeSignaller(temporal, log);
+  const auditTrail = new AuditTrail(tables.audit, log, registry);
+  // The reputation guard (issue 16, item 4): its counters and state beside the other stores.
+  const reputation = new ReputationGuard(
+    {
+      counters: new ReputationTable(aws.doc, config.DYNAMODB_TABLE),
+      campaigns: tables.campaigns,
+      store: tables.store,
+      temporal,
+      audit: auditTrail,
+      registry,
+      log: createLogger({ component: 'reputation-guard' }, config.LOG_LEVEL),
+    },
+    guardSettings(config),
+  );
   const deps: ApiDeps = {
     config,
     ...tables,
+    // Erased recipients are suppressed by hash in the suppression table (retention and erasure).
+    erasedRecipients: tables.suppressions,
     objects: new ObjectStore(aws.s3, config.S3_BUCKET),
+    messenger: new SesMessenger(aws.ses, config.SES_CONFIGURATION_SET),
+    identityVerifier: createIdentityVerifier(config, aws.ses),
+    auditTrail,
+    reputation,
+    verifyToken: tokenVerifier(config),
     temporal,
     health,
     registry,
     log,
     events: {
-      verifier: new SnsVerifier({ topicArns: config.SNS_TOPIC_ARNS, trustedCertUrlPrefixes: config.SNS_TRUSTED_CERT_URLS }),
+      verifier: snsVerifierFor(config),
       process: createSesEventProcessor({
         ...tables,
         log,
         onOutcome: (id) => signaller.note(id),
-        onIndex: indexer ? (event, message) => indexer.add(event, message) : undefined,
+        // email_engine_ses_events_total, _bounces_total, _complaints_total (issue 16).
+        metrics: createSesEventMetrics(registry),
+        onApplied: (applied) => void reputation.noteApplied(applied),
+        // Each document with its campaign's tags (issue 15, item 1).
+        onIndex: indexer
+          ? withCampaignTags(new CampaignTagCache(tables.store, log), (event, message) => indexer.add(event, message))
+          : undefined,
       }),
     },
     analytics: analytics && indexer ? { analytics, indexer } : undefined,
@@ -96,6 +130,8 @@ export async function buildApiDeps(config: Config): Promise<{ deps: ApiDeps; clo
   return {
     deps,
     close: async () => {
+      await reputation.close();
+      await deps.auditTrail.drain();
       await signaller.close();
       await indexer?.close();
       await analytics?.close();
@@ -128,23 +164,53 @@ function answerClientError(error: NodeJS.ErrnoException, socket: Duplex): void {
   );
 }
 
-export async function serveApi(config: Config, port = config.PORT): Promise<{ server: Server; url: string; close: () => Promise<void> }> {
+export async function serveApi(
+  config: Config,
+  port = config.PORT,
+): Promise<{ server: Server; url: string; metricsUrl?: string; close: () => Promise<void> }> {
   const { deps, close } = await buildApiDeps(config);
   const app = createApp(deps);
-  const server = await new Promise<Server>((resolve, reject) => {
-    const s = app.listen(port, '0.0.0.0', () => resolve(s));
-    s.once('error', reject);
-  });
+  const server = await listen(withHttpSpans(app), port, config.HOST);
   server.on('clientError', answerClientError);
-  const address = server.address();
-  const actualPort = typeof address === 'object' && address ? address.port : port;
+  const metrics =
+    config.METRICS_PORT === undefined ? undefined : await listen(metricsApp(deps.registry), config.METRICS_PORT, config.METRICS_HOST);
+  const stop = async (s: Server) => {
+    s.closeAllConnections();
+    await new Promise<void>((r) => s.close(() => r()));
+  };
   return {
     server,
-    url: `http://127.0.0.1:${actualPort}`,
+    url: urlOf(server, config.HOST),
+    ...(metrics ? { metricsUrl: `${urlOf(metrics, config.METRICS_HOST)}/metrics` } : {}),
     close: async () => {
-      server.closeAllConnections();
-      await new Promise<void>((r) => server.close(() => r()));
+      await stop(server);
+      if (metrics) await stop(metrics);
       await close();
     },
   };
+}
+
+function listen(handler: RequestListener, port: number, host: string): Promise<Server> {
+  return new Promise<Server>((resolve, reject) => {
+    // What app.listen does, for a handler that may wrap the app (withHttpSpans).
+    const s = createServer(handler).listen(port, host, () => resolve(s));
+    s.once('error', reject);
+  });
+}
+
+/** Where a client on this machine reaches `server` (a wildcard bind is reached on loopback). */
+function urlOf(server: Server, host: string): string {
+  const { port } = server.address() as AddressInfo;
+  const reachable = host === '0.0.0.0' ? '127.0.0.1' : host === '::' ? '[::1]' : host.includes(':') ? `[${host}]` : host;
+  return `http://${reachable}:${port}`;
+}
+
+/** /metrics alone, for METRICS_PORT: a port the load balancer does not route to. */
+function metricsApp(registry: Registry): Express {
+  const app = express();
+  app.disable('x-powered-by');
+  app.get('/metrics', async (_req, res) => {
+    res.type(registry.contentType).send(await registry.metrics());
+  });
+  return app;
 }

@@ -5,15 +5,23 @@ import type { MessageStatus } from './domain/message-status';
 import type { TransactionStatus } from './domain/transaction-status';
 import type { MessageEffect } from './domain/ses-event';
 import type {
+  ApiKeyRecord,
+  AuditEntry,
   BatchRecord,
   CountName,
+  ErasedRecipientRecord,
   FileRecord,
+  IdentityRecord,
   MessageRecord,
   ReconciledFigures,
   RowErrorRecord,
   SuppressionRecord,
   TemplateRecord,
+  TemplateVersionRecord,
   TenantRecord,
+  TenantSettings,
+  TopicRecord,
+  TopicSuppressionRecord,
   TransactionRecord,
 } from './adapters/dynamo/types';
 
@@ -24,17 +32,119 @@ export type Page<T> = { items: T[]; cursor?: Cursor };
 export type TableItem = { PK: string; SK: string } & Record<string, unknown>;
 export type MessageLocation = { transactionId: string; batchId: string; messageId: string };
 
-/** Tenants and their API keys, templates and recipient files. */
+/** Tenants (seeded with a first API key), templates and recipient files; API keys are in ApiKeys. */
 export interface Catalog {
-  putTenant(tenant: TenantRecord, apiKey: string): Promise<void>;
+  /** Seeds a tenant with one key (scopes `admin` unless `key` says otherwise). */
+  putTenant(tenant: TenantRecord, apiKey: string, key?: { name: string; scopes: string[] }): Promise<void>;
   getTenant(tenantId: string): Promise<TenantRecord | undefined>;
-  tenantForApiKey(apiKey: string): Promise<string | undefined>;
   putTemplate(template: TemplateRecord): Promise<void>;
   /** The tenant's template (another tenant's is not found). */
   getTemplate(tenantId: string, templateId: string): Promise<TemplateRecord | undefined>;
-  markTemplateReady(templateId: string, placeholders: string[]): Promise<void>;
+  /** `lists` are the required and optional column paths (absent: every placeholder required, as before they existed). */
+  markTemplateReady(templateId: string, placeholders: string[], lists?: { required: string[]; optional: string[] }): Promise<void>;
   putFile(file: FileRecord): Promise<void>;
   getFile(tenantId: string, fileId: string): Promise<FileRecord | undefined>;
+}
+
+/**
+ * A template's versions (issue 15, item 2): version 1 is the template record, later ones items
+ * of their own; the tenant's list of templates; and the counter that limits test sends.
+ */
+export interface TemplateVersions {
+  /** The tenant's version (another tenant's is not found); version 1 is the template record. */
+  getTemplateVersion(tenantId: string, templateId: string, version: number): Promise<TemplateVersionRecord | undefined>;
+  /** Up to `limit` versions in number order, without their text part; undefined when the tenant has no such template. */
+  listTemplateVersions(tenantId: string, templateId: string, limit: number): Promise<TemplateVersionRecord[] | undefined>;
+  /** Stores version n ≥ 2 unless that number is taken (false: read the latest again and take the next). */
+  createTemplateVersion(record: TemplateVersionRecord): Promise<boolean>;
+  /** Marks a PENDING_UPLOAD version READY with what confirm fixed; false when it is not pending (or not the tenant's). */
+  confirmTemplateVersion(
+    tenantId: string,
+    templateId: string,
+    version: number,
+    fields: Pick<TemplateVersionRecord, 'placeholders' | 'required_placeholders' | 'optional_placeholders' | 'pinned_key' | 'pinned_bytes'>,
+  ): Promise<boolean>;
+  /** The tenant's templates, newest first (those stored since templates are listed). */
+  listTemplates(tenantId: string, limit: number, cursor?: Cursor): Promise<Page<TemplateRecord>>;
+  /** Counts `count` test messages in the tenant's current hour, unless that would pass `limit` (false: nothing counted). */
+  reserveTestSends(tenantId: string, count: number, limit: number, at?: Date): Promise<boolean>;
+}
+
+/** A key about to be stored: the SHA-256 of its secret and its record. */
+export type NewApiKey = { hash: string; record: ApiKeyRecord & { key_id: string; scopes: string[] } };
+
+/**
+ * A tenant's API keys, found by the SHA-256 of their secret, and the tenant settings that
+ * authentication reads. Keys are never deleted: revoked ones stay listed.
+ */
+export interface ApiKeys {
+  /** The key whose secret hashes to `hash`, whatever its state (revoked and expired ones too). */
+  findApiKey(hash: string): Promise<ApiKeyRecord | undefined>;
+  /** Gives a key stored before keys had ids an id and a place in its tenant's list; returns it as stored. */
+  adoptApiKey(hash: string, prefix: string): Promise<ApiKeyRecord | undefined>;
+  /**
+   * Stores a new key; with a `limit`, only while the tenant holds fewer live keys (neither
+   * revoked nor expired) than that, checked race-safely (`limit_reached` otherwise).
+   */
+  createApiKey(key: NewApiKey, limit?: number): Promise<'created' | 'limit_reached'>;
+  /** The tenant's key (another tenant's is not found). */
+  getApiKey(tenantId: string, keyId: string): Promise<ApiKeyRecord | undefined>;
+  /** The tenant's keys, oldest first; `limit` at most 100. */
+  listApiKeys(tenantId: string, limit: number, cursor?: Cursor): Promise<Page<ApiKeyRecord>>;
+  /**
+   * Revokes the key, unless it is the tenant's last admin key that is neither revoked nor set
+   * to expire (`last_admin`): checked and written in one transaction, so two revocations at
+   * once cannot both pass.
+   */
+  revokeApiKey(tenantId: string, keyId: string, at: string): Promise<'revoked' | 'not_found' | 'already_revoked' | 'last_admin'>;
+  /**
+   * Stores `successor` and makes the key expire at `expiresAt` (or earlier, if it already would), in one transaction.
+   * The successor keeps the key's own expiry, if it has one. With a `limit`, only while the tenant's other live keys are fewer.
+   */
+  rotateApiKey(
+    tenantId: string,
+    keyId: string,
+    successor: NewApiKey,
+    expiresAt: string,
+    limit?: number,
+  ): Promise<'rotated' | 'not_found' | 'revoked' | 'limit_reached'>;
+  /** Sets last_used_at unless it is already later than `unlessAfter`. */
+  touchApiKey(hash: string, at: string, unlessAfter: string): Promise<void>;
+  getTenantSettings(tenantId: string): Promise<TenantSettings>;
+  putTenantSettings(settings: TenantSettings): Promise<void>;
+}
+
+/** A tenant's audit log: entries are appended, never updated or deleted (no such operation exists). */
+export interface AuditLog {
+  /** Writes the entry under a key no other entry has (a condition that it does not exist). */
+  appendAuditEntry(entry: AuditEntry): Promise<void>;
+  /** Newest first; `from` inclusive, `to` exclusive. */
+  listAuditEntries(
+    tenantId: string,
+    query: { from?: string; to?: string; action?: string; limit: number; cursor?: Cursor },
+  ): Promise<Page<AuditEntry>>;
+}
+
+/** Where a listing of the tenant index resumes: the table's and the index's keys of the last item (issue 15, item 1). */
+export type IndexKey = { PK: string; SK: string; GSI2PK: string; GSI2SK: string };
+
+/** One request for a tenant's campaigns: the creation window (ISO times, `to` exclusive), filters, and what it may read. */
+export interface CampaignListing {
+  from?: string;
+  to?: string;
+  status?: TransactionStatus;
+  tag?: string;
+  /** Part of the name, matched case-insensitively. */
+  q?: string;
+  limit: number;
+  cursor?: IndexKey;
+  /** At most this many queries and items read: past it the page ends, perhaps short, with a cursor. */
+  budget: { queries: number; items: number };
+}
+
+/** A tenant's campaigns, newest first. */
+export interface CampaignIndex {
+  listCampaigns(tenantId: string, query: CampaignListing): Promise<Page<TransactionRecord> & { cursor?: IndexKey }>;
 }
 
 /** Transactions, their counters and the Idempotency-Keys that create them. */
@@ -88,13 +198,17 @@ export interface TransitionOptions {
 /** The messages of a transaction's batches, one per valid recipient row. */
 export interface Messages {
   messageItem(message: MessageRecord): TableItem;
-  /** One page of a batch's messages in row order, optionally only those in `statuses`. */
+  /**
+   * One page of a batch's messages in row order, optionally only those in `statuses`; a filtered
+   * page reads up to `scan` items (or `limit`) to find its matches.
+   */
   pageMessages(
     transactionId: string,
     batchId: string,
     limit: number,
     cursor?: Cursor,
     statuses?: readonly MessageStatus[],
+    opts?: { scan?: number },
   ): Promise<Page<MessageRecord>>;
   getMessage(transactionId: string, batchId: string, messageId: string): Promise<MessageRecord | undefined>;
   /**
@@ -144,11 +258,76 @@ export interface Suppressions {
   /** Which of `emails` the tenant suppressed. */
   suppressedAmong(tenantId: string, emails: string[]): Promise<Set<string>>;
   putSuppression(record: SuppressionRecord): Promise<void>;
-  /** Adds an address unless it is already suppressed (the first reason is kept). */
-  addSuppression(record: SuppressionRecord): Promise<boolean>;
+  /**
+   * Adds an address unless it is already suppressed (the first reason is kept). With `guard`
+   * (an SES event applied again), also not when the tenant deleted the address's suppression
+   * after the event's time, or deleted the very suppression this event (record.source's
+   * message_id and event) had made: a redelivered event must not undo the tenant's deletion.
+   */
+  addSuppression(record: SuppressionRecord, guard?: { unlessDeletedAfter: string }): Promise<boolean>;
   getSuppression(tenantId: string, email: string): Promise<SuppressionRecord | undefined>;
+  /** Deletes the suppression and leaves a tombstone (when, and what made it) for addSuppression's guard. */
   deleteSuppression(tenantId: string, email: string): Promise<boolean>;
   listSuppressions(tenantId: string, limit: number, cursor?: Cursor): Promise<Page<SuppressionRecord>>;
+}
+
+/**
+ * How a claim on a sender identity ended: the tenant's now (or already); another tenant holds
+ * its registrable domain; or the tenant is at its cap of unverified identities or of identities.
+ */
+export type IdentityClaim =
+  | { outcome: 'created' | 'existing'; record: IdentityRecord }
+  | { outcome: 'taken' }
+  | { outcome: 'limit'; limit: 'pending' | 'total'; max: number };
+
+/** How many identities a tenant may hold: unverified ones, and in all. */
+export interface IdentityLimits {
+  maxPending: number;
+  maxTotal: number;
+}
+
+/** A registrable domain's claim as read: its tenant, that tenant's identities under it, and its version. */
+export interface HeldClaim {
+  root: string;
+  tenantId: string;
+  /** Moved by every claim and release under the domain: a release of the claim as read requires it unchanged. */
+  version?: number;
+  identities: IdentityRecord[];
+}
+
+/**
+ * Tenants' sender identities. Each registrable domain is held by at most one tenant, with all
+ * its identities under it (the domain, its subdomains, addresses at them): a claim is a
+ * conditional write on the domain's claim item, in the same transaction as the tenant's identity
+ * item and its counts (the caps), so two tenants claiming at once cannot both win, nor two claims
+ * of one tenant pass its cap.
+ */
+export interface Identities {
+  /** Claims within `limits` (none: seeding). A new identity counts as pending until it is updated as verified. */
+  claimIdentity(record: IdentityRecord, limits?: IdentityLimits): Promise<IdentityClaim>;
+  /** The tenant's identity (another tenant's is not found). */
+  getIdentity(tenantId: string, identity: string): Promise<IdentityRecord | undefined>;
+  /**
+   * Sets fields of the tenant's identity (`null` removes one); undefined when the tenant has no
+   * such identity. A change of `verified_for_sending` moves the tenant's count of pending ones.
+   */
+  updateIdentity(
+    tenantId: string,
+    identity: string,
+    fields: { [K in Exclude<keyof IdentityRecord, 'tenant_id' | 'identity' | 'type' | 'created_at'>]?: IdentityRecord[K] | null },
+  ): Promise<IdentityRecord | undefined>;
+  /** Removes the tenant's identity and its part of the domain's claim; false when the tenant has no such identity. */
+  releaseIdentity(tenantId: string, identity: string): Promise<boolean>;
+  listIdentities(tenantId: string, limit: number, cursor?: Cursor): Promise<Page<IdentityRecord>>;
+  /** Which of `identities` the tenant holds, and the tenant's SES configuration set: one read, whatever the count. */
+  senderIdentities(tenantId: string, identities: string[]): Promise<{ identities: IdentityRecord[]; configurationSet?: string }>;
+  /** The claim on a registrable domain, when a tenant holds one. */
+  heldClaim(root: string): Promise<HeldClaim | undefined>;
+  /**
+   * Removes the claim with its identities and their counts, if it is as read and none of them has
+   * been recorded verified since; false otherwise (nothing removed).
+   */
+  releaseHeldClaim(claim: HeldClaim): Promise<boolean>;
 }
 
 /** An item DynamoDB refused as invalid (ValidationException): writing it again can never succeed. */
@@ -180,4 +359,47 @@ export interface ItemWriter {
   /** Writes all items, `concurrency` requests in flight; returns those DynamoDB refused as invalid. */
   writeAll(items: TableItem[], concurrency?: number): Promise<RejectedItem[]>;
   batchWriter(concurrency?: number): BatchWriter;
+}
+
+/**
+ * Recipients erased for a tenant (retention and erasure): suppressed by the SHA-256 of their
+ * address alone, checked with the address suppressions in the same BatchGetItem requests.
+ */
+export interface ErasedRecipients {
+  /** Idempotent: a repeated erasure keeps the first entry's time. */
+  suppressErasedRecipient(record: ErasedRecipientRecord): Promise<void>;
+  getErasedRecipient(tenantId: string, emailHash: string): Promise<ErasedRecipientRecord | undefined>;
+  /**
+   * Which of `emails` (normalised) the tenant suppressed, by address or as an erased recipient;
+   * with `topic` (a campaign's), also those suppressed for that topic (issue 15, item 7).
+   */
+  suppressedOrErasedAmong(tenantId: string, emails: string[], topic?: string): Promise<Set<string>>;
+}
+
+/** What putTopic did: made the topic, changed it, or refused it at the tenant's cap. */
+export type TopicWrite = { outcome: 'created' | 'updated'; record: TopicRecord } | { outcome: 'limit'; max: number };
+
+/**
+ * A tenant's topics and its addresses' topic suppressions (issue 15, item 7). A topic
+ * suppression holds back only campaigns of that topic; the global list is Suppressions.
+ */
+export interface Topics {
+  /** Creates the topic (within `max` per tenant) or updates its display name and description. */
+  putTopic(tenantId: string, name: string, fields: { display_name: string; description?: string }, max: number): Promise<TopicWrite>;
+  getTopic(tenantId: string, name: string): Promise<TopicRecord | undefined>;
+  listTopics(tenantId: string, limit: number, cursor?: Cursor): Promise<Page<TopicRecord>>;
+  /** Adds the topic suppression unless there is one (the first is kept); false when there was. */
+  addTopicSuppression(record: TopicSuppressionRecord): Promise<boolean>;
+  getTopicSuppression(tenantId: string, topic: string, email: string): Promise<TopicSuppressionRecord | undefined>;
+  /**
+   * Removes it; with `madeBefore` (an opt-in's time), only one made before then, so an opt-in
+   * delivered late does not undo a later opt-out. False when nothing was removed.
+   */
+  deleteTopicSuppression(tenantId: string, topic: string, email: string, madeBefore?: string): Promise<boolean>;
+  /** The tenant's topic suppressions by address, optionally of one topic only (a page may come back short: follow the cursor). */
+  listTopicSuppressions(tenantId: string, limit: number, cursor?: Cursor, topic?: string): Promise<Page<TopicSuppressionRecord>>;
+  /** Every topic suppression of one address (subject access): one per topic it left. */
+  topicSuppressionsOf(tenantId: string, email: string): Promise<TopicSuppressionRecord[]>;
+  /** Every topic suppression of one address goes (an erasure); how many there were. */
+  deleteTopicSuppressionsOf(tenantId: string, email: string): Promise<number>;
 }

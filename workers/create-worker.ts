@@ -9,17 +9,27 @@ import { promisify } from 'node:util';
 import { Client, WorkflowNotFoundError } from '@temporalio/client';
 import { NativeConnection, Worker, type WorkerOptions } from '@temporalio/worker';
 import { batchCompletedSignal, batchSentSignal, transactionWorkflowId } from '../src/contracts';
-import { sendChunkSize, type Config } from '../src/config';
+import { retentionDefaults, sendChunkSize, type Config } from '../src/config';
 import { createAwsClients, destroyAwsClients } from '../src/adapters/aws';
 import { createTables, type Tables } from '../src/adapters/dynamo/tables';
 import { ObjectStore } from '../src/adapters/s3';
+import { analyticsFromConfig } from '../src/adapters/opensearch';
+import { callbackPolicy } from '../src/adapters/safe-http';
 import { checkSendEvents, SesMessenger } from '../src/adapters/ses';
+import { createIdentityVerifier } from '../src/adapters/identity-verifier';
 import type { SESv2Client } from '@aws-sdk/client-sesv2';
 import { createLogger, type Logger } from '../src/logging';
 import { temporalConnectionOptions } from '../src/temporal-connection';
-import { createActivities, type ActivityDeps } from '../activities';
+import { traceAwsClients, tracingClientInterceptors, tracingWorkerOptions } from '../src/tracing';
+import { createActivities, createExportActivities, createGovernanceActivities, type ActivityDeps } from '../activities';
 import type { BatchReporter } from '../activities/deps';
 import { BUILT_WORKFLOW_BUNDLE_PATH, RUNNING_FROM_BUILD } from './workflows-path';
+import { ensureRetentionSchedule } from './retention-schedule';
+import { createSuppressionListActivities, suppressionListSettings } from '../activities';
+import { Registry } from 'prom-client';
+import { createEngineMetrics } from '../src/metrics/engine-metrics';
+import { ensureTemporalRuntimeMetrics, serveWorkerMetrics } from './worker-metrics';
+import { holdForQuota, platformSendRate, quotaWouldBeCrossed, SesQuotaMonitor, temporalQuotaHoldDeps } from '../src/reputation/ses-quota';
 
 export { WORKFLOWS_PATH } from './workflows-path';
 
@@ -46,14 +56,22 @@ async function workflowBundlePath(): Promise<string> {
 export interface EngineWorkers {
   run(): Promise<void>;
   shutdown(): Promise<void>;
+  /** The worker's metrics (issue 16): every engine metric is registered here. */
+  registry: Registry;
+  /** Where they are scraped (http://host:port/metrics), when WORKER_METRICS_PORT is set. */
+  metricsUrl?: string;
 }
 
 export function activityDepsFromConfig(config: Config, log: Logger = createLogger({ component: 'worker' }, config.LOG_LEVEL)) {
   const aws = createAwsClients(config);
+  traceAwsClients(aws.dynamo, aws.s3, aws.ses);
+  // Retention and erasure delete analytics documents too, when analytics are on.
+  const analytics = analyticsFromConfig(config);
   const deps: ActivityDeps & Tables = {
     ...createTables(aws.doc, config.DYNAMODB_TABLE),
     objects: new ObjectStore(aws.s3, config.S3_BUCKET),
     messenger: new SesMessenger(aws.ses, config.SES_CONFIGURATION_SET),
+    identityVerifier: createIdentityVerifier(config, aws.ses),
     log,
     settings: {
       maxCsvBytes: config.MAX_CSV_BYTES,
@@ -61,9 +79,17 @@ export function activityDepsFromConfig(config: Config, log: Logger = createLogge
       sendConcurrency: 8,
       publicBaseUrl: config.PUBLIC_BASE_URL!,
       unsubscribeSecret: config.UNSUBSCRIBE_SECRET!,
+      callbacks: callbackPolicy(config),
+      retention: retentionDefaults(config),
+      exportPartBytes: config.EXPORT_PART_BYTES,
     },
+    analytics,
   };
-  return { deps, ses: aws.ses, close: () => destroyAwsClients(aws) };
+  const close = () => {
+    destroyAwsClients(aws);
+    void analytics?.close();
+  };
+  return { deps, ses: aws.ses, close };
 }
 
 /**
@@ -104,19 +130,67 @@ function batchReporter(client: Client): BatchReporter {
   };
 }
 
+/** Retention and erasure wait only for campaigns whose workflow still runs (a record can outlive a terminated one). */
+function workflowLiveness(client: Client): NonNullable<ActivityDeps['workflows']> {
+  return {
+    async isRunning(workflowId) {
+      try {
+        return (await client.workflow.getHandle(workflowId).describe()).status.name === 'RUNNING';
+      } catch (error) {
+        if (error instanceof WorkflowNotFoundError) return false;
+        throw error;
+      }
+    },
+  };
+}
+
 export async function createEngineWorkers(
   config: Config,
-  overrides: { workflowBundlePath?: string; maxCachedWorkflows?: number; identity?: string } = {},
+  overrides: {
+    workflowBundlePath?: string;
+    maxCachedWorkflows?: number;
+    identity?: string;
+    /** Where the worker's own metrics go (the SES quota gauges; served by the worker's metrics endpoint). */
+    registry?: Registry;
+  } = {},
 ): Promise<EngineWorkers> {
+  // The SDK's runtime metrics (TEMPORAL_METRICS_PORT) need the runtime installed before any connection.
+  ensureTemporalRuntimeMetrics(config, createLogger({ component: 'worker' }, config.LOG_LEVEL));
   const connection = await NativeConnection.connect(temporalConnectionOptions(config));
   const { deps, ses, close } = activityDepsFromConfig(config);
+  // The engine's metrics (issue 16), counted by the activities and served on WORKER_METRICS_PORT.
+  const registry = overrides.registry ?? new Registry();
+  deps.metrics = createEngineMetrics(registry);
   await checkSendEventsAtStart(config, ses, deps);
-  deps.reporter = batchReporter(new Client({ connection, namespace: config.TEMPORAL_NAMESPACE }));
+  // The SES account quota (issue 16, item 4): gauges, and the send rate follows MaxSendRate.
+  const quota = new SesQuotaMonitor(ses, config, deps.log, registry);
+  const sendRate = platformSendRate(config, await quota.refresh());
+  if (sendRate < config.SEND_RATE_PER_SECOND) {
+    deps.log.warn('send rate lowered to the SES account MaxSendRate', { configured: config.SEND_RATE_PER_SECOND, rate: sendRate });
+  }
+  quota.start(config.SES_QUOTA_POLL_SECONDS * 1000);
+  const interceptors = tracingClientInterceptors();
+  deps.reporter = batchReporter(new Client({ connection, namespace: config.TEMPORAL_NAMESPACE, interceptors }));
+  const governanceClient = new Client({ connection, namespace: config.TEMPORAL_NAMESPACE, interceptors });
+  deps.workflows = workflowLiveness(governanceClient);
+  // Before the SES 24-hour quota would be crossed, sending campaigns hold (src/reputation/ses-quota.ts).
+  const quotaHold = temporalQuotaHoldDeps(governanceClient, deps.store, deps.audit, deps.log);
+  const pollMs = config.SES_QUOTA_POLL_SECONDS * 1000;
+  quota.onReading = async (reading) => {
+    if (quotaWouldBeCrossed(reading, sendRate, pollMs)) await holdForQuota(quotaHold, reading);
+  };
+  if (quota.latest) await quota.onReading(quota.latest);
   const activities = createActivities(deps);
   const workflowSource: Pick<WorkerOptions, 'workflowBundle'> = {
     workflowBundle: { codePath: overrides.workflowBundlePath ?? (await workflowBundlePath()) },
   };
-  const common = { connection, namespace: config.TEMPORAL_NAMESPACE, ...(overrides.identity ? { identity: overrides.identity } : {}) };
+  const common = {
+    connection,
+    namespace: config.TEMPORAL_NAMESPACE,
+    ...(overrides.identity ? { identity: overrides.identity } : {}),
+    // Activity spans and the sink the bundled workflow interceptors export to (src/tracing).
+    ...tracingWorkerOptions(),
+  };
   const main = await Worker.create({
     ...common,
     ...workflowSource,
@@ -128,21 +202,39 @@ export async function createEngineWorkers(
       reconcileTransactionCounts: activities.reconcileTransactionCounts,
       annotateTransaction: activities.annotateTransaction,
       deliverWebhook: activities.deliverWebhook,
+      // Retention and erasure.
+      ...createGovernanceActivities(deps),
+      // Suppression import and export (issue 15, item 6).
+      ...createSuppressionListActivities(deps, suppressionListSettings(config)),
+      // Result exports (issue 15, item 5).
+      ...createExportActivities(deps),
     },
     ...(overrides.maxCachedWorkflows !== undefined ? { maxCachedWorkflows: overrides.maxCachedWorkflows } : {}),
   });
+  // Campaigns do not depend on it: a worker that cannot reach the schedule still runs, loudly.
+  await ensureRetentionSchedule(governanceClient, config).catch((error: unknown) =>
+    deps.log.error('the retention sweep schedule could not be ensured', { error: (error as Error).message }),
+  );
   const send = await Worker.create({
     ...common,
     taskQueue: config.TEMPORAL_SEND_TASK_QUEUE,
     activities: { sendBatchChunk: activities.sendBatchChunk },
     // The server enforces this across all workers: each task is one chunk of at most a second's mail.
-    maxTaskQueueActivitiesPerSecond: config.SEND_RATE_PER_SECOND / sendChunkSize(config),
+    // The chunk size is the API's (from the configured rate), so a lower MaxSendRate means fewer chunks a second.
+    maxTaskQueueActivitiesPerSecond: sendRate / sendChunkSize(config),
     maxConcurrentActivityTaskExecutions: 16,
   });
+  const metricsEndpoint = await serveWorkerMetrics(config, registry, governanceClient, deps);
   let running: Promise<void> | undefined;
+  // The metrics endpoint and the quota poll stop with the workers, or on a shutdown without a run.
+  let stopped: Promise<void> | undefined;
+  const stopSideServices = () => (stopped ??= metricsEndpoint.stop().finally(() => quota.stop()));
   return {
+    registry,
+    ...(metricsEndpoint.url ? { metricsUrl: metricsEndpoint.url } : {}),
     run() {
       running ??= Promise.all([main.run(), send.run()]).then(async () => {
+        await stopSideServices();
         await connection.close();
         close();
       });
@@ -151,6 +243,7 @@ export async function createEngineWorkers(
     async shutdown() {
       for (const worker of [main, send]) if (worker.getState() === 'RUNNING') worker.shutdown();
       await running;
+      await stopSideServices();
     },
   };
 }

@@ -4,16 +4,48 @@
 // the SES event endpoint once the batch's outcome count is complete, polled as a safety net)
 // until all are in or the final-state deadline passes; tells its transaction again and returns
 // the exact tally.
-import { condition, patched, proxyActivities, setHandler } from '@temporalio/workflow';
+import { condition, patched, proxyActivities, setCurrentDetails, setHandler } from '@temporalio/workflow';
+import type { ActivityOptions } from '@temporalio/common';
 import type { Activities } from '../activities';
 import { batchControlSignal, outcomesSignal, SEND_HEARTBEAT_TIMEOUT_MS, type BatchTally, type BatchWorkflowInput } from '../src/contracts';
+import { chunkSummary, count } from '../src/contracts/ui-text';
 import { failureReason } from './failure';
 import { checkInputVersion } from './input-version';
 
-const { tallyBatch } = proxyActivities<Activities>({
+const tallyOptions: ActivityOptions = {
   startToCloseTimeout: '2 minutes',
   retry: { initialInterval: '1s', maximumInterval: '30s' },
-});
+};
+const { tallyBatch } = proxyActivities<Activities>(tallyOptions);
+
+/**
+ * Patch id (this workflow and the transaction's): summaries on timers, activities and child
+ * workflows for the Temporal UI. They travel in the commands' user metadata, so histories
+ * recorded before them replay without.
+ */
+export const UI_SUMMARIES = 'ui-summaries';
+
+/** What the batch shows in the Temporal UI: summaries on its commands (since UI_SUMMARIES), its current details. */
+class BatchUi {
+  /** Messages the send chunks handed to SES so far. */
+  sent = 0;
+
+  constructor(
+    readonly input: BatchWorkflowInput,
+    readonly summaries: boolean,
+  ) {}
+
+  /** The batch's current details (not a command: replay sees nothing). */
+  show(phase: string): void {
+    const of = this.input.messageCount !== undefined ? ` of ${count(this.input.messageCount)}` : '';
+    setCurrentDetails(`**${phase}** · ${this.input.batchId} · ${count(this.sent)}${of} sent`);
+  }
+
+  /** `condition` with a timeout, its timer shown with `summary`. */
+  wait(fn: () => boolean, ms: number, summary: string): Promise<boolean> {
+    return this.summaries ? condition(fn, ms, { summary }) : condition(fn, ms);
+  }
+}
 
 /** What the batch's signals set: the transaction's control, and the event endpoint's nudge. */
 interface BatchSignals {
@@ -36,9 +68,10 @@ function listen(): BatchSignals {
   return signals;
 }
 
-/** The send activity on the campaign's send task queue. */
-function sendActivity(input: BatchWorkflowInput) {
+/** The send activity on the campaign's send task queue (with `summary` in the UI, when given). */
+function sendActivity(input: BatchWorkflowInput, summary?: string) {
   return proxyActivities<Activities>({
+    ...(summary !== undefined ? { summary } : {}),
     taskQueue: input.sendTaskQueue,
     startToCloseTimeout: '5 minutes',
     heartbeatTimeout: SEND_HEARTBEAT_TIMEOUT_MS,
@@ -66,25 +99,40 @@ const chunkOf = (input: BatchWorkflowInput, cursor: Cursor) => ({
 });
 
 /** Sends the batch chunk by chunk at the campaign's pace, between chunks honouring pause and cancel. */
-async function sendAll(input: BatchWorkflowInput, signals: BatchSignals): Promise<void> {
-  const sendBatchChunk = sendActivity(input);
+async function sendAll(input: BatchWorkflowInput, signals: BatchSignals, ui: BatchUi): Promise<void> {
+  const plainSend = sendActivity(input);
   let cursor: Cursor;
-  if (input.startDelayMs > 0) await condition(() => signals.cancelled, input.startDelayMs);
+  if (input.startDelayMs > 0) {
+    ui.show('waiting for its slot');
+    await ui.wait(() => signals.cancelled, input.startDelayMs, 'stagger: first chunk after the batches before it');
+  }
+  // Positions in the batch (1-based) of the next chunk's first message, for its summary.
+  let position = 1;
+  let again = false;
   for (;;) {
+    if (signals.paused && !signals.cancelled) ui.show('paused');
     await condition(() => !signals.paused || signals.cancelled);
     if (signals.cancelled) return;
+    ui.show('sending');
     const started = Date.now();
+    const sendBatchChunk = ui.summaries
+      ? sendActivity(input, chunkSummary(input.batchId, position, input.sendChunkSize, input.messageCount, again))
+      : plainSend;
     const chunk = await sendBatchChunk(chunkOf(input, cursor));
+    ui.sent += chunk.sent;
     if (chunk.deferred > 0) {
       // The same chunk again, once a dead attempt's Send events had time to arrive.
-      await condition(() => signals.cancelled, input.sendingGraceMs);
+      again = true;
+      await ui.wait(() => signals.cancelled, input.sendingGraceMs, "grace: a dead attempt's Send events may still arrive");
       continue;
     }
+    again = false;
+    position += input.sendChunkSize;
     cursor = chunk.nextCursor;
     // A throttled batch holds its slot for the whole interval, even after its last chunk,
     // so the batch that takes the slot over keeps the campaign's pace.
     const wait = input.chunkIntervalMs - (Date.now() - started);
-    if (wait > 0) await condition(() => signals.cancelled, wait);
+    if (wait > 0) await ui.wait(() => signals.cancelled, wait, "throttle: the campaign's pace between chunks");
     if (!cursor) return;
   }
 }
@@ -100,9 +148,13 @@ export const PROVE_BATCH_SENT = 'prove-batch-sent';
  * sent and runs even if a pause came meanwhile (a pause during the last chunk must not hold
  * a fully sent batch); later passes wait for resume like any chunk.
  */
-async function sendUnsettled(input: BatchWorkflowInput, signals: BatchSignals): Promise<void> {
-  const sendBatchChunk = sendActivity(input);
+async function sendUnsettled(input: BatchWorkflowInput, signals: BatchSignals, ui: BatchUi): Promise<void> {
+  ui.show('proving every message sent');
   for (let pass = 0; ; pass += 1) {
+    const sendBatchChunk = sendActivity(
+      input,
+      ui.summaries ? `prove ${input.batchId} sent: pass ${pass + 1} over unsettled messages` : undefined,
+    );
     let cursor: Cursor;
     let deferred = 0;
     do {
@@ -110,13 +162,14 @@ async function sendUnsettled(input: BatchWorkflowInput, signals: BatchSignals): 
       if (signals.cancelled) return;
       const started = Date.now();
       const chunk = await sendBatchChunk({ ...chunkOf(input, cursor), unsettledOnly: true });
+      ui.sent += chunk.sent;
       deferred += chunk.deferred;
       cursor = chunk.nextCursor;
       const wait = chunk.sent > 0 ? input.chunkIntervalMs - (Date.now() - started) : 0;
-      if (wait > 0) await condition(() => signals.cancelled, wait);
+      if (wait > 0) await ui.wait(() => signals.cancelled, wait, "throttle: the campaign's pace between chunks");
     } while (cursor);
     if (deferred === 0) return;
-    await condition(() => signals.cancelled, input.sendingGraceMs);
+    await ui.wait(() => signals.cancelled, input.sendingGraceMs, "grace: a dead attempt's Send events may still arrive");
   }
 }
 
@@ -128,12 +181,20 @@ type Recount = (phase: 'sent' | 'outcomes' | 'completed') => Promise<BatchTally>
  * While outcomes keep arriving the poll backs off (doubling), so slow deliveries do not turn
  * into a recount every interval. Past the final-state deadline, what is still pending stays so.
  */
-async function awaitOutcomes(input: BatchWorkflowInput, signals: BatchSignals, recount: Recount, sent: BatchTally): Promise<BatchTally> {
+async function awaitOutcomes(
+  input: BatchWorkflowInput,
+  signals: BatchSignals,
+  recount: Recount,
+  sent: BatchTally,
+  ui: BatchUi,
+): Promise<BatchTally> {
   let tally = sent;
   const deadline = Date.now() + input.finalStateDeadlineMs;
   let pollMs = input.outcomePollMs;
   while (tally.pending > 0 && Date.now() < deadline) {
-    await condition(() => signals.outcomesIn, Math.max(1, Math.min(pollMs, deadline - Date.now())));
+    ui.show(`waiting for delivery outcomes: ${count(tally.pending)} pending`);
+    const timeout = Math.max(1, Math.min(pollMs, deadline - Date.now()));
+    await ui.wait(() => signals.outcomesIn, timeout, `outcomes: recount at the latest then (${count(tally.pending)} pending)`);
     const before = tally.pending;
     tally = await recount('outcomes');
     if (tally.pending > 0 && tally.pending < before) pollMs *= 2;
@@ -144,11 +205,12 @@ async function awaitOutcomes(input: BatchWorkflowInput, signals: BatchSignals, r
 
 export async function batchWorkflow(input: BatchWorkflowInput): Promise<BatchTally> {
   checkInputVersion(input.version);
+  const ui = new BatchUi(input, patched(UI_SUMMARIES));
   const signals = listen();
   let failure: string | undefined;
   try {
-    await sendAll(input, signals);
-    if (!signals.cancelled && patched(PROVE_BATCH_SENT)) await sendUnsettled(input, signals);
+    await sendAll(input, signals, ui);
+    if (!signals.cancelled && patched(PROVE_BATCH_SENT)) await sendUnsettled(input, signals, ui);
   } catch (error) {
     // An account-level SES failure: stop this batch; the transaction fails the campaign.
     failure = failureReason(error);
@@ -159,11 +221,18 @@ export async function batchWorkflow(input: BatchWorkflowInput): Promise<BatchTal
   const stopped = () => signals.cancelled || failure !== undefined;
   const recount: Recount = async (phase) => {
     const before = signals.outcomesIn;
-    const result = await tallyBatch({ transactionId: input.transactionId, batchId: input.batchId, cancelled: stopped(), phase, report });
+    const tally = ui.summaries
+      ? proxyActivities<Activities>({ ...tallyOptions, summary: `recount ${input.batchId} (${phase})` }).tallyBatch
+      : tallyBatch;
+    const result = await tally({ transactionId: input.transactionId, batchId: input.batchId, cancelled: stopped(), phase, report });
     if (before) signals.outcomesIn = false;
     return result;
   };
   const sent = await recount('sent');
-  if (stopped()) return sent;
-  return awaitOutcomes(input, signals, recount, sent);
+  const done = (tally: BatchTally) => {
+    ui.show(`${stopped() ? (failure ? 'failed' : 'cancelled') : 'done'}: ${count(tally.pending)} without an outcome`);
+    return tally;
+  };
+  if (stopped()) return done(sent);
+  return done(await awaitOutcomes(input, signals, recount, sent, ui));
 }

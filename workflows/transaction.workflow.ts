@@ -18,13 +18,14 @@ import {
   ParentClosePolicy,
   patched,
   proxyActivities,
+  setCurrentDetails,
   setHandler,
   startChild,
   upsertMemo,
   upsertSearchAttributes,
   workflowInfo,
 } from '@temporalio/workflow';
-import type { UpdateDefinition } from '@temporalio/common';
+import type { ActivityOptions, UpdateDefinition } from '@temporalio/common';
 import type { Activities } from '../activities';
 import type { TransactionStatus } from '../src/domain/transaction-status';
 import {
@@ -46,22 +47,25 @@ import {
   type TransactionResult,
   type TransactionWorkflowInput,
 } from '../src/contracts';
-import { batchWorkflow } from './batch.workflow';
+import { batchDetails, batchRange, batchSummary, transactionCurrentDetails, type BatchText } from '../src/contracts/ui-text';
+import { batchWorkflow, UI_SUMMARIES } from './batch.workflow';
 import { CampaignState, type ControlRequest } from './campaign-state';
 import { failureReason } from './failure';
 import { checkInputVersion } from './input-version';
 import { transactionWorkflowV1 } from './legacy/transaction-v1.workflow';
 
-const { recordTransactionStatus, reconcileTransactionCounts, annotateTransaction } = proxyActivities<Activities>({
+const bookkeeping: ActivityOptions = {
   startToCloseTimeout: '30s',
   retry: { initialInterval: '1s', maximumInterval: '30s' },
-});
+};
+const { recordTransactionStatus, reconcileTransactionCounts, annotateTransaction } = proxyActivities<Activities>(bookkeeping);
 
-const { ingestRecipients } = proxyActivities<Activities>({
+const ingestOptions: ActivityOptions = {
   startToCloseTimeout: '2 hours',
   heartbeatTimeout: '1 minute',
   retry: { initialInterval: '2s', maximumInterval: '1 minute', nonRetryableErrorTypes: ['InvalidRecipientFile'] },
-});
+};
+const { ingestRecipients } = proxyActivities<Activities>(ingestOptions);
 
 // Webhooks are retried for days; a 4xx other than 408/429 is final.
 const { deliverWebhook } = proxyActivities<Activities>({
@@ -81,7 +85,14 @@ class CampaignRun {
   constructor(
     readonly input: TransactionWorkflowInput,
     readonly campaign: CampaignState,
+    /** Summaries on this run's timers, activities and batches (UI_SUMMARIES): false when replaying a run from before them. */
+    readonly summaries = false,
   ) {}
+
+  /** The run's current details in the Temporal UI (not a command: no patch needed, replay sees nothing). */
+  showDetails(): void {
+    setCurrentDetails(transactionCurrentDetails(this.campaign.progress(), this.campaign.totalMessages));
+  }
 
   get transactionId(): string {
     return this.input.transactionId;
@@ -105,9 +116,13 @@ class CampaignRun {
    */
   async moveTo(next: TransactionStatus, reason?: string, metadata?: Record<string, unknown>): Promise<void> {
     this.campaign.moveTo(next);
+    this.showDetails();
     upsertSearchAttributes([{ key: searchAttributeKeys.transactionStatus, value: next }]);
     upsertMemo({ template_id: this.input.templateId, counts: this.campaign.totals });
-    await recordTransactionStatus({ transactionId: this.transactionId, status: next, reason, metadata });
+    const record = this.summaries
+      ? proxyActivities<Activities>({ ...bookkeeping, summary: `status → ${next}` }).recordTransactionStatus
+      : recordTransactionStatus;
+    await record({ transactionId: this.transactionId, status: next, reason, metadata });
     this.notify(next);
   }
 
@@ -131,15 +146,22 @@ class CampaignRun {
     return condition(() => this.campaign.version !== seen);
   }
 
-  /** The same, for at most `timeoutMs`. */
-  changedWithin(seen: number, timeoutMs: number): Promise<boolean> {
-    return condition(() => this.campaign.version !== seen, timeoutMs);
+  /** The same, for at most `timeoutMs` (a timer, shown with `summary` in the UI since UI_SUMMARIES). */
+  changedWithin(seen: number, timeoutMs: number, summary?: string): Promise<boolean> {
+    const changed = () => this.campaign.version !== seen;
+    return this.summaries && summary ? condition(changed, timeoutMs, { summary }) : condition(changed, timeoutMs);
   }
 }
 
-function setHandlers(campaign: CampaignState): void {
-  setHandler(batchSentSignal, (report) => campaign.batchSent(report));
-  setHandler(batchCompletedSignal, (report) => campaign.batchCompleted(report));
+function setHandlers(campaign: CampaignState, changed: () => void): void {
+  setHandler(batchSentSignal, (report) => {
+    campaign.batchSent(report);
+    changed();
+  });
+  setHandler(batchCompletedSignal, (report) => {
+    campaign.batchCompleted(report);
+    changed();
+  });
   setHandler(progressQuery, () => campaign.progress());
 
   // A refused request throws from its validator: the caller gets the reason, nothing changes.
@@ -148,14 +170,30 @@ function setHandlers(campaign: CampaignState): void {
     if (refusal) throw new Error(refusal);
   };
   const control = (update: UpdateDefinition<ControlResult, []>, request: ControlRequest) =>
-    setHandler(update, () => campaign.apply(request), { validator: () => validate(request) });
+    setHandler(
+      update,
+      () => {
+        const result = campaign.apply(request);
+        changed();
+        return result;
+      },
+      { validator: () => validate(request) },
+    );
   control(pauseUpdate, 'pause');
   control(resumeUpdate, 'resume');
   control(cancelUpdate, 'cancel');
   control(sendNowUpdate, 'sendNow');
-  setHandler(rescheduleUpdate, ({ sendAt }) => campaign.apply('reschedule', sendAt), {
-    validator: ({ sendAt }) => validate('reschedule', sendAt),
-  });
+  setHandler(
+    rescheduleUpdate,
+    ({ sendAt }) => {
+      const result = campaign.apply('reschedule', sendAt);
+      changed();
+      return result;
+    },
+    {
+      validator: ({ sendAt }) => validate('reschedule', sendAt),
+    },
+  );
 }
 
 // ── Phases ──
@@ -167,8 +205,14 @@ async function ingest(run: CampaignRun): Promise<Ended | undefined> {
   const { input, campaign } = run;
   run.notify('ACCEPT');
   await run.moveTo('PROCESSING');
+  const ingestActivity = run.summaries
+    ? proxyActivities<Activities>({
+        ...ingestOptions,
+        summary: `ingest recipient file ${input.fileId} (batches of ${input.options.batchSize})`,
+      }).ingestRecipients
+    : ingestRecipients;
   try {
-    const ingested = await ingestRecipients({
+    const ingested = await ingestActivity({
       transactionId: input.transactionId,
       tenantId: input.tenantId,
       templateId: input.templateId,
@@ -176,6 +220,7 @@ async function ingest(run: CampaignRun): Promise<Ended | undefined> {
       batchSize: input.options.batchSize,
     });
     campaign.ingested(ingested.batchCount, ingested.totalMessages);
+    run.showDetails();
     if (ingested.valid === 0) {
       return run.finish('FAILED', ingested.totalMessages === 0 ? 'the file has no valid recipient' : 'every recipient is suppressed');
     }
@@ -202,7 +247,7 @@ async function waitForSendAt(run: CampaignRun): Promise<number> {
     const due = Date.parse(campaign.sendAt!);
     if (Date.now() < due) {
       if (campaign.status !== 'SCHEDULED') await run.moveTo('SCHEDULED');
-      await run.changedWithin(seen, Math.max(1, due - Date.now()));
+      await run.changedWithin(seen, Math.max(1, due - Date.now()), `send_at ${campaign.sendAt}`);
       continue;
     }
     const lateBy = campaign.status === 'SCHEDULED' ? Date.now() - due : 0;
@@ -228,9 +273,24 @@ async function startBatch(run: CampaignRun, pace: ReturnType<typeof pacing>, par
   const { input, campaign, transactionId } = run;
   const { options } = input;
   const number = campaign.startBatch();
+  run.showDetails();
+  const range = batchRange(number, options.batchSize, campaign.totalMessages);
+  const text: BatchText = {
+    transactionId,
+    tenantId: input.tenantId,
+    name: input.name,
+    batchNumber: number,
+    batchId: batchId(number),
+    batchCount: campaign.batchCount,
+    ...range,
+    totalMessages: campaign.totalMessages,
+    chunkSize: pace.chunkSize,
+    chunkIntervalMs: pace.intervalMs,
+  };
   const child = await startChild(batchWorkflow, {
     workflowId: batchWorkflowId(transactionId, number),
     parentClosePolicy: ParentClosePolicy.ABANDON,
+    ...(run.summaries ? { staticSummary: batchSummary(text), staticDetails: batchDetails(text) } : {}),
     args: [
       {
         version: WORKFLOW_INPUT_VERSION,
@@ -247,6 +307,7 @@ async function startBatch(run: CampaignRun, pace: ReturnType<typeof pacing>, par
         finalStateDeadlineMs: options.finalStateDeadlineMs,
         outcomePollMs: options.outcomePollMs,
         sendingGraceMs: options.sendingGraceMs,
+        ...(run.summaries ? { messageCount: range.last - range.first + 1 } : {}),
       },
     ],
   });
@@ -339,8 +400,9 @@ export async function transactionWorkflow(input: TransactionWorkflowInput): Prom
   if (!patched(CAMPAIGN_PHASES)) return transactionWorkflowV1(input);
   checkInputVersion(input.version);
   const campaign = new CampaignState(input.state, input.sendAt);
-  const run = new CampaignRun(input, campaign);
-  setHandlers(campaign);
+  const run = new CampaignRun(input, campaign, patched(UI_SUMMARIES));
+  setHandlers(campaign, () => run.showDetails());
+  run.showDetails();
 
   if (!input.state) {
     const ended = await ingest(run);

@@ -1,9 +1,11 @@
-// Campaigns (transactions): start, status, messages, rejected rows, cancel.
+// Campaigns (transactions): list, start, status, messages, rejected rows, cancel.
 import { Router, type Request } from 'express';
 import { z } from 'zod';
 import { DomainError, notFound } from '../../src/domain/errors';
+import { campaignMetadata, campaignName, campaignTags, labelsView } from '../../src/domain/campaign-labels';
 import { MESSAGE_STATUSES, type MessageStatus } from '../../src/domain/message-status';
-import type { TransactionStatus } from '../../src/domain/transaction-status';
+import { topicName } from '../../src/domain/topics';
+import { displayStatus } from '../../src/domain/display-status';
 import { isFinalTransactionStatus } from '../../src/domain/transaction-status';
 import {
   cancelUpdate,
@@ -21,6 +23,10 @@ import { tenantOf } from '../auth';
 import { createCampaignService } from '../campaign-service';
 import type { ApiDeps } from '../deps';
 import { pathId } from '../ids';
+import { campaignListing, listCampaignsQuery } from '../campaign-listing';
+import { analyticsQuery, readAnalytics } from './analytics';
+import { mountCampaignStream } from './campaign-stream';
+import { CREATE_OVERRIDE_LOCAL } from './reputation';
 import { checkTableKey, decodeCursor, decodeKeyCursor, encodeCursor, type TableKey } from '../pagination';
 
 const isoDate = z.string().datetime({ offset: true });
@@ -37,6 +43,13 @@ export const createCampaignBody = z
       })
       .strict()
       .optional(),
+    name: campaignName.optional(),
+    tags: campaignTags.optional(),
+    metadata: campaignMetadata.optional(),
+    /** Issue 15, item 2: the template version to send (default: the latest confirmed one). */
+    template_version: z.number().int().min(1).max(999_999).optional(),
+    /** Issue 15, item 7: one of the tenant's topics (PUT /topics/{name}); unknown: 422 TOPIC_NOT_FOUND. */
+    topic: topicName.optional(),
   })
   .strict();
 
@@ -62,10 +75,14 @@ function refused(error: unknown, status: string): unknown {
   return error;
 }
 
-const analyticsQuery = z.object({
-  interval: z.enum(['1m', '5m', '15m', '1h', '1d']).default('1h'),
-  top: z.coerce.number().int().min(1).max(100).default(10),
-});
+/**
+ * The most DynamoDB queries one request for a campaign's messages makes. A filter that matches
+ * little would otherwise read the whole campaign in one request; past the budget the page ends,
+ * perhaps short or empty, with a cursor that continues where it stopped.
+ */
+export const MAX_QUERIES_PER_LISTING = 16;
+/** Items a filtered query reads at most (DynamoDB's Limit counts items read, not items matched). */
+const SCAN_PER_QUERY = 500;
 
 const listQuery = z.object({
   status: z.enum(MESSAGE_STATUSES).optional(),
@@ -73,14 +90,8 @@ const listQuery = z.object({
   cursor: z.string().max(4096).optional(),
 });
 
-/** Messages not yet picked up show the state their campaign puts them in (never rewritten per message). */
-export function displayStatus(stored: MessageStatus, txn: TransactionStatus): MessageStatus {
-  if (stored !== 'CREATED') return stored;
-  if (txn === 'SCHEDULED') return 'SCHEDULED';
-  if (txn === 'READY_TO_SEND' || txn === 'PAUSED') return 'READY_TO_SEND';
-  if (txn === 'CANCELLED') return 'CANCELLED';
-  return 'CREATED';
-}
+/** Messages not yet picked up show the state their campaign puts them in (shared with exports). */
+export { displayStatus };
 
 const messageView = (m: MessageRecord, txn: TransactionRecord, withHistory = false) => ({
   message_id: m.message_id,
@@ -113,6 +124,10 @@ export function statusView(txn: TransactionRecord) {
     held_reason: txn.held_reason ?? null,
     template_id: txn.template_id,
     file_id: txn.file_id,
+    ...labelsView(txn),
+    topic: txn.topic ?? null,
+    // Campaigns made before template versions sent the template record: version 1.
+    template_version: txn.template_version ?? 1,
     progress: {
       total_messages: total,
       processed_messages: processed,
@@ -127,6 +142,12 @@ export function statusView(txn: TransactionRecord) {
     created_at: txn.created_at,
     updated_at: txn.updated_at,
   };
+}
+
+/** A campaign in a listing: its status view without the history and the reconciliation (GET …/status has them). */
+export function summaryView(txn: TransactionRecord) {
+  const { status_history: _history, reconciliation: _reconciliation, ...summary } = statusView(txn);
+  return summary;
 }
 
 const batchIdOf = (n: number) => `b${String(n).padStart(5, '0')}`;
@@ -167,13 +188,26 @@ export function campaignRoutes(deps: ApiDeps): Router {
     if (key !== undefined && (key.length === 0 || key.length > 255)) {
       throw new DomainError('invalid', 'INVALID_IDEMPOTENCY_KEY', 'Idempotency-Key must be 1 to 255 characters.');
     }
-    const txn = await service.create(tenantOf(req), body, key);
+    // The reputation guard's override marker, when the operator let this one through a hold (routes/reputation.ts).
+    const marks = res.locals[CREATE_OVERRIDE_LOCAL] as Record<string, unknown> | undefined;
+    const txn = await service.create(tenantOf(req), body, key, marks);
     res.status(202).json({ transaction_id: txn.transaction_id, status: txn.status });
+  });
+
+  router.get('/', async (req, res) => {
+    const tenantId = tenantOf(req);
+    const query = listCampaignsQuery.parse(req.query);
+    const listing = campaignListing(query, tenantId, { queries: MAX_QUERIES_PER_LISTING, items: deps.config.CAMPAIGN_LIST_READ_BUDGET });
+    const page = await deps.campaigns.listCampaigns(tenantId, listing);
+    res.json({ items: page.items.map(summaryView), next_cursor: encodeCursor(page.cursor) });
   });
 
   router.get('/:id/status', async (req, res) => {
     res.json(statusView(await load(req)));
   });
+
+  // The same view as Server-Sent Events, until the campaign ends (routes/campaign-stream.ts).
+  mountCampaignStream(router, deps, load, statusView);
 
   router.get('/:id/messages', async (req, res) => {
     const txn = await load(req);
@@ -191,8 +225,10 @@ export function campaignRoutes(deps: ApiDeps): Router {
     let batch = position.b;
     let key = position.k;
     const batchCount = txn.batch_count ?? 0;
-    while (batch <= batchCount && items.length < query.limit) {
-      const page = await deps.messages.pageMessages(txn.transaction_id, batchIdOf(batch), query.limit - items.length, key, stored);
+    for (let queries = 0; batch <= batchCount && items.length < query.limit && queries < MAX_QUERIES_PER_LISTING; queries++) {
+      const page = await deps.messages.pageMessages(txn.transaction_id, batchIdOf(batch), query.limit - items.length, key, stored, {
+        scan: SCAN_PER_QUERY,
+      });
       for (const m of page.items) {
         const view = messageView(m, txn);
         if (!query.status || view.status === query.status) items.push(view);
@@ -215,19 +251,10 @@ export function campaignRoutes(deps: ApiDeps): Router {
   router.get('/:id/analytics', async (req, res) => {
     const txn = await load(req);
     const query = analyticsQuery.parse(req.query);
-    if (!deps.analytics) throw new DomainError('unavailable', 'ANALYTICS_NOT_CONFIGURED', 'Analytics are not configured (OPENSEARCH_URL).');
-    let result;
-    try {
-      result = await deps.analytics.analytics.campaignAnalytics(txn.tenant_id, txn.transaction_id, {
-        interval: query.interval,
-        topDomains: query.top,
-        topUrls: query.top,
-      });
-    } catch (error) {
-      deps.log.warn('analytics query failed', { transaction_id: txn.transaction_id, error: (error as Error).message });
-      throw new DomainError('unavailable', 'ANALYTICS_UNAVAILABLE', 'Analytics are unavailable right now; try again shortly.');
-    }
-    res.json({ transaction_id: txn.transaction_id, status: txn.status, indexing_backlog: deps.analytics.indexer.queued, ...result });
+    const result = await readAnalytics(deps, query, (a, opts) => a.campaignAnalytics(txn.tenant_id, txn.transaction_id, opts), {
+      transaction_id: txn.transaction_id,
+    });
+    res.json({ transaction_id: txn.transaction_id, status: txn.status, ...result });
   });
 
   router.get('/:id/errors', async (req, res) => {

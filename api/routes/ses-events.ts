@@ -1,12 +1,15 @@
 // POST /api/v1/events/ses: the Amazon SNS HTTP(S) subscription that carries SES events.
-// Only signed messages for configured topics are accepted (403 otherwise, nothing changes);
-// a subscription is confirmed by visiting its SubscribeURL; notifications are applied once.
+// Only signed, current messages for configured topics are accepted (403 otherwise, nothing
+// changes: see the rules atop src/adapters/sns-verifier.ts); a subscription is confirmed by
+// visiting its SubscribeURL; notifications are applied once.
 import express, { Router } from 'express';
 import { parseSnsMessage, type SnsMessage } from '../../src/domain/sns-message';
 import { sesEventSchema } from '../../src/domain/ses-event';
-import { isAllowedSubscribeUrl, SnsVerificationError } from '../../src/adapters/sns-verifier';
+import { isAllowedSubscribeUrl, SnsVerificationError, type SnsVerificationReason } from '../../src/adapters/sns-verifier';
 import { sendError } from '../errors';
 import type { ApiDeps } from '../deps';
+
+const RETRYABLE: ReadonlySet<SnsVerificationReason> = new Set(['CERT_FETCH_FAILED', 'CERT_FETCH_THROTTLED']);
 
 export function sesEventRoutes(deps: ApiDeps): Router {
   const router = Router();
@@ -22,10 +25,17 @@ export function sesEventRoutes(deps: ApiDeps): Router {
       return sendError(res, 400, 'INVALID_SNS_MESSAGE', (error as Error).message);
     }
     try {
-      await events.verifier.verify(message);
+      // Certificate downloads are charged to the posting address (behind a proxy: TRUST_PROXY).
+      await events.verifier.verify(message, req.ip ?? req.socket.remoteAddress);
     } catch (error) {
       if (error instanceof SnsVerificationError) {
         deps.log.warn('sns message refused', { reason: error.reason, topic: message.TopicArn, sns_message_id: message.MessageId });
+        // SNS retries only 5xx: a certificate we could not get now is worth another attempt,
+        // a message refused on its content would be refused again.
+        if (RETRYABLE.has(error.reason)) {
+          res.setHeader('Retry-After', String(Math.max(1, Math.ceil((error.retryAfterMs ?? 15_000) / 1000))));
+          return sendError(res, 503, error.reason, error.message);
+        }
         return sendError(res, 403, error.reason, error.message);
       }
       throw error;
@@ -56,8 +66,9 @@ export function sesEventRoutes(deps: ApiDeps): Router {
       return res.json({ result: 'ignored' });
     }
     // No SNS-level dedupe table: applying an event is idempotent by itself (each event type
-    // sets its flag once), which also covers SES sending the same event twice.
-    const result = await events.process(event.data);
+    // sets its flag once), which also covers SES sending the same event twice. The SNS
+    // Timestamp, kept on every redelivery, dates an event that carries no time of its own.
+    const result = await events.process(event.data, { publishedAt: message.Timestamp });
     res.json({ result });
   });
   return router;

@@ -74,7 +74,28 @@ export function createAwsClients(config: AwsConfig): AwsClients {
     maxAttempts: 1,
     requestHandler: handler(AWS_TIMEOUTS.sesRequestMs),
   });
+  if (config.AWS_ENDPOINT_MODE === 'local') {
+    refuseDefaultEndpoint(dynamo, 'DYNAMODB_ENDPOINT', config.DYNAMODB_ENDPOINT);
+    refuseDefaultEndpoint(s3, 'S3_ENDPOINT', config.S3_ENDPOINT);
+    refuseDefaultEndpoint(ses, 'SES_ENDPOINT', config.SES_ENDPOINT);
+  }
   return { dynamo, doc, s3, ses };
+}
+
+/**
+ * In local mode a client without an endpoint would reach real AWS with whatever credentials the
+ * host has (an instance role), under local settings: every call fails instead, before signing.
+ */
+function refuseDefaultEndpoint(client: DynamoDBClient | S3Client | SESv2Client, variable: string, endpoint: string | undefined) {
+  if (endpoint) return;
+  (client.middlewareStack as { add: (mw: unknown, opts: { step: 'initialize'; name: string }) => void }).add(
+    () => async () => {
+      throw new Error(
+        `${variable} is unset with AWS_ENDPOINT_MODE=local: start the local stack (npm start) or set it; real AWS needs APP_ENV=production`,
+      );
+    },
+    { step: 'initialize', name: 'refuseRealAwsInLocalMode' },
+  );
 }
 
 export function destroyAwsClients(clients: AwsClients): void {

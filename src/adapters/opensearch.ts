@@ -6,6 +6,7 @@ import { type API, Client, type ClientOptions } from '@opensearch-project/opense
 import { AwsSigv4Signer } from '@opensearch-project/opensearch/aws';
 // Ships with the AWS SDK clients (their default credential chain); not a package of our own.
 import { defaultProvider } from '@aws-sdk/credential-provider-node';
+import type { Config } from '../config';
 import type { EffectKind } from '../domain/ses-event';
 import type { MessageStatus } from '../domain/message-status';
 
@@ -25,11 +26,19 @@ export interface EmailEventDoc {
   user_agent?: string;
   url?: string;
   ses_message_id?: string;
+  /** The campaign's tags (issue 15, item 1), so analytics can be filtered by tag. */
+  tags?: string[];
 }
+
+/**
+ * A message document's id: its campaign's id and its own. A message id alone (`b00001-r000000001`)
+ * repeats in every campaign, and documents under it once merged campaigns, and tenants, together.
+ */
+export const messageDocId = (transactionId: string, messageId: string) => `${transactionId}:${messageId}`;
 
 /** Partial message documents, merged into what is there (flags only ever become true). */
 export interface EmailMessageDoc {
-  /** The engine's message id, also the document id. */
+  /** The document id: messageDocId of its campaign and message. */
   id: string;
   transaction_id?: string;
   batch_id?: string;
@@ -56,6 +65,8 @@ export interface EmailMessageDoc {
   bounce_type?: string;
   bounce_subtype?: string;
   complaint_type?: string;
+  /** The campaign's tags (issue 15, item 1). */
+  tags?: string[];
 }
 
 export interface BulkFailure {
@@ -133,6 +144,8 @@ const ids = {
   tenant_id: keyword,
   recipient_domain: keyword,
   ses_message_id: keyword,
+  // The campaign's tags (issue 15, item 1): a keyword field holds an array of them as it is.
+  tags: keyword,
 };
 // dynamic: false keeps unexpected fields in _source without growing the mapping.
 const EVENT_MAPPINGS = {
@@ -167,6 +180,39 @@ const MESSAGE_MAPPINGS = {
 } as const;
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/** A message as analytics name it: message ids repeat across campaigns (b00001-r000000001 in each), so with its campaign. */
+export interface MessageRef {
+  transaction_id: string;
+  message_id: string;
+}
+
+/** The tenant's documents of these messages, campaign by campaign: message documents by their id, events by their message_id. */
+function docsOf(tenantId: string, messages: MessageRef[], kind: 'message' | 'event') {
+  const byCampaign = new Map<string, string[]>();
+  for (const m of messages) byCampaign.set(m.transaction_id, [...(byCampaign.get(m.transaction_id) ?? []), m.message_id]);
+  // A message document written before messageDocId is under the bare message id: both are looked for.
+  const documentIds = (transactionId: string, ids: string[]) => [...ids, ...ids.map((id) => messageDocId(transactionId, id))];
+  const should = [...byCampaign].map(([transactionId, ids]) => ({
+    bool: {
+      filter: [
+        { term: { transaction_id: transactionId } },
+        kind === 'message' ? { ids: { values: documentIds(transactionId, ids) } } : { terms: { message_id: ids } },
+      ],
+    },
+  }));
+  return { bool: { filter: [{ term: { tenant_id: tenantId } }], should, minimum_should_match: 1 } };
+}
+/** Documents read per round of a delete or an update by query. */
+const BY_QUERY_PAGE = 1000;
+
+interface SearchHit {
+  _index: string;
+  _id: string;
+  _seq_no: number;
+  _primary_term: number;
+  _source: Record<string, unknown>;
+}
 
 interface BulkOp {
   id: string;
@@ -215,6 +261,10 @@ export class Analytics {
         name: index,
         body: { index_patterns: [`${index}*`], priority: 100, template: { settings, mappings } },
       });
+      // A template shapes new indices only: an index made before a field was added (tags, issue
+      // 15) gets it too. Adding a field is always accepted; with dynamic: false nothing else
+      // could have mapped it first.
+      await this.client.indices.putMapping({ index: `${index}*`, allow_no_indices: true, body: mappings });
     }
   }
 
@@ -236,6 +286,119 @@ export class Analytics {
 
   async refresh(): Promise<void> {
     await this.client.indices.refresh({ index: [this.eventsIndex, this.messagesIndex], ignore_unavailable: true });
+  }
+
+  // ---- retention and erasure (issue 14, item 11) ----
+
+  /** How many documents the tenant holds for these messages: message documents, and their events. */
+  async countMessageDocuments(tenantId: string, messages: MessageRef[]): Promise<{ message_documents: number; event_documents: number }> {
+    if (messages.length === 0) return { message_documents: 0, event_documents: 0 };
+    const count = async (index: string, query: object) =>
+      (await this.client.count({ index, ignore_unavailable: true, body: { query } as never })).body.count ?? 0;
+    const [messageDocuments, eventDocuments] = await Promise.all([
+      count(this.messagesIndex, docsOf(tenantId, messages, 'message')),
+      count(this.eventsIndex, docsOf(tenantId, messages, 'event')),
+    ]);
+    return { message_documents: messageDocuments, event_documents: eventDocuments };
+  }
+
+  /**
+   * Erases these messages' analytics: their event documents (when each open and click happened,
+   * from which user agent, to which URL) are deleted; their message documents lose what ties
+   * them to the person (recipient domain, SES message id) and keep status and flags, so the
+   * campaign's message counts stay as they were.
+   */
+  async eraseMessageDocuments(
+    tenantId: string,
+    messages: MessageRef[],
+    onProgress?: () => void,
+  ): Promise<{ event_documents_deleted: number; message_documents_anonymised: number }> {
+    if (messages.length === 0) return { event_documents_deleted: 0, message_documents_anonymised: 0 };
+    const deleted = await this.deleteWhere(this.eventsIndex, docsOf(tenantId, messages, 'event'), onProgress);
+    const stripped = await this.stripWhere(
+      this.messagesIndex,
+      docsOf(tenantId, messages, 'message'),
+      ['recipient_domain', 'ses_message_id'],
+      onProgress,
+    );
+    return { event_documents_deleted: deleted, message_documents_anonymised: stripped };
+  }
+
+  /** Retention: deletes the tenant's event documents from before `before`, and its message documents last changed before it. */
+  async deleteOlderThan(tenantId: string, before: Date, onProgress?: () => void): Promise<{ events: number; messages: number }> {
+    const older = (field: string) => ({
+      bool: { filter: [{ term: { tenant_id: tenantId } }, { range: { [field]: { lt: before.toISOString() } } }] },
+    });
+    const events = await this.deleteWhere(this.eventsIndex, older('timestamp'), onProgress);
+    const messages = await this.deleteWhere(this.messagesIndex, older('updated_at'), onProgress);
+    return { events, messages };
+  }
+
+  /** The tenants that have documents in either index (a composite aggregation, paged). */
+  async tenantsWithDocuments(): Promise<string[]> {
+    const tenants = new Set<string>();
+    let after: Record<string, unknown> | undefined;
+    for (;;) {
+      const composite = { size: 1000, sources: [{ tenant: { terms: { field: 'tenant_id' } } }], ...(after ? { after } : {}) };
+      const body = { size: 0, aggs: { tenants: { composite } } } as unknown as API.Search_RequestBody;
+      const response = await this.client.search({ index: [this.eventsIndex, this.messagesIndex], ignore_unavailable: true, body });
+      const agg = (response.body.aggregations as Record<string, unknown> | undefined)?.tenants as
+        { buckets: { key: { tenant: string } }[]; after_key?: Record<string, unknown> } | undefined;
+      for (const bucket of agg?.buckets ?? []) tenants.add(bucket.key.tenant);
+      if (!agg?.after_key || agg.buckets.length === 0) return [...tenants];
+      after = agg.after_key;
+    }
+  }
+
+  /** Up to a page of the documents `query` matches, with what a conditional write needs. */
+  private async page(index: string, query: object, source: boolean): Promise<SearchHit[]> {
+    const body = { query, size: BY_QUERY_PAGE, _source: source, seq_no_primary_term: true } as unknown as API.Search_RequestBody;
+    const response = await this.client.search({ index, ignore_unavailable: true, body });
+    return response.body.hits.hits as unknown as SearchHit[];
+  }
+
+  /**
+   * Deletes what `query` matches, a page at a time with the bulk API (delete-by-query is a module
+   * not every distribution has, the local integ-test node among them), until nothing matches.
+   */
+  private async deleteWhere(index: string, query: object, onProgress?: () => void): Promise<number> {
+    let deleted = 0;
+    for (;;) {
+      const hits = await this.page(index, query, false);
+      if (hits.length === 0) return deleted;
+      const result = await this.bulk(
+        hits.map((h) => ({ id: h._id, lines: [{ delete: { _index: h._index, _id: h._id } }] })),
+        true,
+      );
+      // Gone already (404) is as good as deleted; anything else would match again for ever.
+      const failed = result.failed.filter((f) => f.status !== 404);
+      if (failed.length > 0) throw new Error(`deleting from ${index} failed: ${failed[0]!.type} ${failed[0]!.reason}`);
+      deleted += result.updated;
+      onProgress?.();
+    }
+  }
+
+  /**
+   * Removes `fields` from what `query` matches: each document written back without them, on
+   * condition that it did not change since read (one that did is read again on the next page).
+   */
+  private async stripWhere(index: string, query: object, fields: string[], onProgress?: () => void): Promise<number> {
+    const withFields = { bool: { filter: [query], should: fields.map((field) => ({ exists: { field } })), minimum_should_match: 1 } };
+    let stripped = 0;
+    for (let round = 0; round < 50; round++) {
+      const hits = await this.page(index, withFields, true);
+      if (hits.length === 0) return stripped;
+      const ops = hits.map((h) => {
+        const source = { ...h._source };
+        for (const field of fields) delete source[field];
+        const meta = { _index: h._index, _id: h._id, if_seq_no: h._seq_no, if_primary_term: h._primary_term };
+        return { id: h._id, lines: [{ index: meta }, source] };
+      });
+      const result = await this.bulk(ops, true);
+      stripped += result.created + result.updated;
+      onProgress?.();
+    }
+    throw new Error(`documents in ${index} kept changing while their fields were removed`);
   }
 
   private async bulk(ops: BulkOp[], refresh?: boolean): Promise<BulkResult> {
@@ -291,8 +454,16 @@ export class Analytics {
    * One campaign (tenant + transaction): status counts and per-domain numbers from the message
    * documents (exact unique counts), event totals, bounce kinds, timeline and links from events.
    */
-  async campaignAnalytics(tenantId: string, transactionId: string, opts: CampaignAnalyticsOptions): Promise<CampaignAnalytics> {
-    const filter = [{ term: { tenant_id: tenantId } }, { term: { transaction_id: transactionId } }];
+  campaignAnalytics(tenantId: string, transactionId: string, opts: CampaignAnalyticsOptions): Promise<CampaignAnalytics> {
+    return this.analyticsWhere([{ term: { tenant_id: tenantId } }, { term: { transaction_id: transactionId } }], opts);
+  }
+
+  /** The same figures over every campaign of the tenant with this tag (issue 15, item 1): documents carry their campaign's tags. */
+  tagAnalytics(tenantId: string, tag: string, opts: CampaignAnalyticsOptions): Promise<CampaignAnalytics> {
+    return this.analyticsWhere([{ term: { tenant_id: tenantId } }, { term: { tags: tag } }], opts);
+  }
+
+  private async analyticsWhere(filter: object[], opts: CampaignAnalyticsOptions): Promise<CampaignAnalytics> {
     const flags = {
       filters: {
         filters: {
@@ -353,6 +524,18 @@ export class Analytics {
     const response = await this.client.search({ index, ignore_unavailable: true, body });
     return response.body.aggregations as unknown as Aggs | undefined;
   }
+}
+
+/** The analytics cluster the config names (undefined: analytics are off); the API and the worker share it. */
+export function analyticsFromConfig(
+  config: Pick<Config, 'OPENSEARCH_URL' | 'OPENSEARCH_INDEX_PREFIX' | 'OPENSEARCH_AWS_REGION' | 'OPENSEARCH_AWS_SERVICE'>,
+): Analytics | undefined {
+  if (!config.OPENSEARCH_URL) return undefined;
+  return new Analytics({
+    node: config.OPENSEARCH_URL,
+    prefix: config.OPENSEARCH_INDEX_PREFIX,
+    aws: config.OPENSEARCH_AWS_REGION ? { region: config.OPENSEARCH_AWS_REGION, service: config.OPENSEARCH_AWS_SERVICE } : undefined,
+  });
 }
 
 // The few response shapes we read; the client's types are a union of every aggregation.

@@ -3,11 +3,16 @@
 // key its presigned URL names, and may keep writing it until the URL expires; what the engine
 // checked and uses lives under `pinned/` (s3Keys), which no presigned URL ever names.
 import {
+  CompleteMultipartUploadCommand,
   CopyObjectCommand,
+  CreateMultipartUploadCommand,
   DeleteObjectCommand,
   GetObjectCommand,
   HeadObjectCommand,
+  ListObjectsV2Command,
   PutObjectCommand,
+  UploadPartCommand,
+  type CompletedPart,
   type S3Client,
 } from '@aws-sdk/client-s3';
 import { getSignedUrl } from '@aws-sdk/s3-request-presigner';
@@ -146,16 +151,100 @@ export class ObjectStore {
     }
   }
 
+  /**
+   * A download link for `key`, valid `ttlSeconds`; with `fileName`, the browser saves it under that
+   * name. Anyone holding the link can read the object until it expires.
+   */
+  async presignGet(key: string, ttlSeconds: number, fileName?: string): Promise<{ url: string; expires_at: string }> {
+    const disposition = fileName ? `attachment; filename="${fileName.replace(/["\\\r\n]/g, '_')}"` : undefined;
+    const url = await getSignedUrl(
+      this.s3,
+      new GetObjectCommand({ Bucket: this.bucket, Key: key, ResponseContentDisposition: disposition }),
+      {
+        expiresIn: ttlSeconds,
+      },
+    );
+    return { url, expires_at: new Date(Date.now() + ttlSeconds * 1000).toISOString() };
+  }
+
+  // A multipart upload, part by part (exports): memory holds one part, whatever the object's size.
+  // Every part but the last must be at least 5 MiB on S3. An upload never completed (an export
+  // that failed) keeps its parts until the bucket's lifecycle rule (AbortIncompleteMultipartUpload) removes them.
+
+  async startMultipart(key: string, contentType: string): Promise<string> {
+    const { UploadId } = await this.s3.send(new CreateMultipartUploadCommand({ Bucket: this.bucket, Key: key, ContentType: contentType }));
+    if (!UploadId) throw new Error(`S3 gave no upload id for ${key}`);
+    return UploadId;
+  }
+
+  async uploadPart(key: string, uploadId: string, partNumber: number, body: Uint8Array): Promise<CompletedPart> {
+    const { ETag } = await this.s3.send(
+      new UploadPartCommand({ Bucket: this.bucket, Key: key, UploadId: uploadId, PartNumber: partNumber, Body: body }),
+    );
+    return { PartNumber: partNumber, ETag };
+  }
+
+  async completeMultipart(key: string, uploadId: string, parts: CompletedPart[]): Promise<void> {
+    await this.s3.send(
+      new CompleteMultipartUploadCommand({ Bucket: this.bucket, Key: key, UploadId: uploadId, MultipartUpload: { Parts: parts } }),
+    );
+  }
+
   async delete(key: string): Promise<void> {
     await this.s3.send(new DeleteObjectCommand({ Bucket: this.bucket, Key: key }));
   }
+
+  /** Every object under `prefix` in key order (after `startAfter`, when given), a page (1,000) at a time. */
+  async *list(prefix: string, startAfter?: string): AsyncGenerator<StoredObject> {
+    let token: string | undefined;
+    do {
+      const command = new ListObjectsV2Command({ Bucket: this.bucket, Prefix: prefix, ContinuationToken: token, StartAfter: startAfter });
+      // s3rver signs a bucket listing's path without its trailing slash (S3 accepts either).
+      command.middlewareStack.add(
+        (next) => (args) => {
+          const request = args.request as { path?: string };
+          if (request.path) request.path = request.path.replace(/^(\/[^/]+)\/$/, '$1');
+          return next(args);
+        },
+        { step: 'build', name: 'bucketPathWithoutSlash' },
+      );
+      const page = await this.s3.send(command);
+      for (const o of page.Contents ?? []) {
+        if (o.Key) yield { key: o.Key, size: o.Size ?? 0, lastModified: o.LastModified ?? new Date(0) };
+      }
+      token = page.IsTruncated ? page.NextContinuationToken : undefined;
+    } while (token);
+  }
+}
+
+export interface StoredObject {
+  key: string;
+  size: number;
+  lastModified: Date;
 }
 
 export const s3Keys = {
   /** Upload keys: what the presigned URLs name, writable by the tenant until the URL expires. */
   template: (tenantId: string, templateId: string) => `tenants/${tenantId}/templates/${templateId}.html`,
+  /** Where version n ≥ 2 of a template is uploaded (version 1 is `template`). */
+  templateVersion: (tenantId: string, templateId: string, version: number) =>
+    `tenants/${tenantId}/templates/${templateId}/v${version}.html`,
   file: (tenantId: string, fileId: string) => `tenants/${tenantId}/files/${fileId}.csv`,
   /** Pinned copies (written once by the engine, never presigned): a confirmed template's bytes, a campaign's CSV. */
   pinnedTemplate: (tenantId: string, templateId: string, version: string) => `pinned/${tenantId}/templates/${templateId}/${version}.html`,
   pinnedFile: (tenantId: string, fileId: string, version: string) => `pinned/${tenantId}/files/${fileId}/${version}.csv`,
+  /** Where a tenant's recipient files are (retention and erasure): its uploads, then their pinned copies. */
+  recipientFilePrefixes: (tenantId: string) => [`tenants/${tenantId}/files/`, `pinned/${tenantId}/files/`],
+  /**
+   * A campaign's result export (issue 15, item 5): written by the engine only, read through
+   * presigned links. Among the tenant's pinned recipient files, because it lists recipients: the
+   * retention sweep deletes it after the upload retention, and an erasure cuts the person's rows
+   * out of it (its `email` column) as from any recipient file.
+   */
+  campaignExport: (tenantId: string, transactionId: string, exportId: string) =>
+    `pinned/${tenantId}/files/exports/${transactionId}/${exportId}.csv`,
+  /** Where every tenant's objects are. */
+  tenantRoots: ['tenants/', 'pinned/'],
+  /** The tenant whose recipient file (upload or pinned copy) `key` is; undefined for any other object. */
+  recipientFileTenant: (key: string) => /^(?:tenants|pinned)\/([^/]+)\/files\//.exec(key)?.[1],
 };

@@ -5,6 +5,7 @@ import {
   GetConfigurationSetEventDestinationsCommand,
   SendEmailCommand,
   type EventDestination,
+  type SendEmailCommandInput,
   type SESv2Client,
 } from '@aws-sdk/client-sesv2';
 import { AWS_TIMEOUTS } from './aws';
@@ -18,6 +19,10 @@ export interface OutgoingEmail {
   text?: string;
   headers: Record<string, string>;
   tags: Record<string, string>;
+  /** The sender identity SES must send as (FromEmailAddressIdentityArn): the one that covers `from`. */
+  fromIdentityArn?: string;
+  /** The tenant's (or its identity's) configuration set, instead of the engine's. */
+  configurationSet?: string;
 }
 
 export type SendErrorKind = 'throttled' | 'recipient' | 'account' | 'transient';
@@ -65,6 +70,28 @@ export function classifySesError(error: unknown): SendError {
 // SES tag values allow only [A-Za-z0-9_-.@]: ids are kept to that alphabet.
 const tagValue = (v: string) => v.replace(/[^A-Za-z0-9_.@-]/g, '_').slice(0, 256);
 
+/** The SendEmail request for one message; the engine's configuration set unless the email names its own. */
+export function sendEmailInput(email: OutgoingEmail, defaultConfigurationSet: string | undefined): SendEmailCommandInput {
+  return {
+    FromEmailAddress: email.from,
+    ...(email.fromIdentityArn ? { FromEmailAddressIdentityArn: email.fromIdentityArn } : {}),
+    Destination: { ToAddresses: [email.to] },
+    ReplyToAddresses: email.replyTo ? [email.replyTo] : undefined,
+    ConfigurationSetName: email.configurationSet ?? defaultConfigurationSet,
+    EmailTags: Object.entries(email.tags).map(([Name, Value]) => ({ Name, Value: tagValue(Value) })),
+    Content: {
+      Simple: {
+        Subject: { Data: email.subject, Charset: 'UTF-8' },
+        Body: {
+          Html: { Data: email.html, Charset: 'UTF-8' },
+          ...(email.text ? { Text: { Data: email.text, Charset: 'UTF-8' } } : {}),
+        },
+        Headers: Object.entries(email.headers).map(([Name, Value]) => ({ Name, Value })),
+      },
+    },
+  };
+}
+
 export class SesMessenger implements Messenger {
   constructor(
     readonly ses: SESv2Client,
@@ -74,23 +101,7 @@ export class SesMessenger implements Messenger {
   async send(email: OutgoingEmail, signal?: AbortSignal): Promise<{ messageId: string }> {
     try {
       const result = await this.ses.send(
-        new SendEmailCommand({
-          FromEmailAddress: email.from,
-          Destination: { ToAddresses: [email.to] },
-          ReplyToAddresses: email.replyTo ? [email.replyTo] : undefined,
-          ConfigurationSetName: this.configurationSet,
-          EmailTags: Object.entries(email.tags).map(([Name, Value]) => ({ Name, Value: tagValue(Value) })),
-          Content: {
-            Simple: {
-              Subject: { Data: email.subject, Charset: 'UTF-8' },
-              Body: {
-                Html: { Data: email.html, Charset: 'UTF-8' },
-                ...(email.text ? { Text: { Data: email.text, Charset: 'UTF-8' } } : {}),
-              },
-              Headers: Object.entries(email.headers).map(([Name, Value]) => ({ Name, Value })),
-            },
-          },
-        }),
+        new SendEmailCommand(sendEmailInput(email, this.configurationSet)),
         // The request timeout ends a hung call; this ends it too should a handler not honour it.
         {
           abortSignal: signal

@@ -4,6 +4,7 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
+import { EventSource } from 'eventsource';
 
 const USAGE = `Usage: npm run campaign -- --template FILE.html --subject TEXT --csv FILE.csv [options]
   --from ADDRESS          sender (default: sender@example.com)
@@ -16,6 +17,48 @@ const USAGE = `Usage: npm run campaign -- --template FILE.html --subject TEXT --
   --until STATUS          stop waiting at this status (default: SENT)`;
 
 const FINAL = new Set(['COMPLETED', 'CANCELLED', 'FAILED']);
+
+// eslint-disable-next-line @typescript-eslint/no-explicit-any -- loosely typed API JSON, read for display
+type Status = Record<string, any>;
+/** Reconnects in a row without an event before the progress bar falls back to polling. */
+const STREAM_ATTEMPTS = 3;
+
+function drawProgress(status: Status): void {
+  const { total_messages: total, processed_messages: done, percentage } = status.progress;
+  const width = 30;
+  const filled = Math.round((Math.min(100, percentage) / 100) * width);
+  process.stderr.write(
+    `\r[${'#'.repeat(filled)}${'-'.repeat(width - filled)}] ${String(percentage).padStart(6)}%  ${done}/${total}  ${status.status.padEnd(13)}`,
+  );
+}
+
+/**
+ * Draws each status event of the campaign's stream until `settled` says stop: that status, or
+ * undefined when the stream cannot be had (refused, an older API without it, or failing
+ * STREAM_ATTEMPTS times in a row), for the caller to poll instead.
+ */
+function followStream(url: string, apiKey: string, settled: (status: Status) => boolean): Promise<Status | undefined> {
+  return new Promise((resolve) => {
+    let failures = 0;
+    const source = new EventSource(url, {
+      fetch: (input, init) => fetch(input, { ...init, headers: { ...init.headers, 'x-api-key': apiKey } }),
+    });
+    const finish = (status: Status | undefined) => {
+      source.close();
+      resolve(status);
+    };
+    source.addEventListener('status', (event) => {
+      failures = 0;
+      const status = JSON.parse(event.data as string) as Status;
+      drawProgress(status);
+      if (settled(status)) finish(status);
+    });
+    source.addEventListener('error', () => {
+      failures += 1;
+      if (source.readyState === EventSource.CLOSED || failures >= STREAM_ATTEMPTS) finish(undefined);
+    });
+  });
+}
 
 function fail(message: string): never {
   console.error(message);
@@ -89,18 +132,16 @@ async function main() {
   const id = started.transaction_id as string;
   console.error(`campaign ${id} accepted`);
 
-  // eslint-disable-next-line @typescript-eslint/no-explicit-any -- loosely typed API JSON, read for display
-  let status: Record<string, any> = {};
-  for (;;) {
-    status = await call('GET', `/api/v1/campaigns/${id}/status`);
-    const { total_messages: total, processed_messages: done, percentage } = status.progress;
-    const width = 30;
-    const filled = Math.round((Math.min(100, percentage) / 100) * width);
-    process.stderr.write(
-      `\r[${'#'.repeat(filled)}${'-'.repeat(width - filled)}] ${String(percentage).padStart(6)}%  ${done}/${total}  ${status.status.padEnd(13)}`,
-    );
-    if (status.status === values.until || FINAL.has(status.status)) break;
-    await new Promise((r) => setTimeout(r, 500));
+  const settled = (status: Status) => status.status === values.until || FINAL.has(status.status);
+  // The progress stream (GET …/stream, Server-Sent Events); polling where it cannot be had.
+  let status = await followStream(`${values.api}/api/v1/campaigns/${id}/stream`, key, settled);
+  if (!status) {
+    for (;;) {
+      status = (await call('GET', `/api/v1/campaigns/${id}/status`)) as Status;
+      drawProgress(status);
+      if (settled(status)) break;
+      await new Promise((r) => setTimeout(r, 500));
+    }
   }
   process.stderr.write('\n');
   console.log(JSON.stringify({ transaction_id: id, status: status.status, reason: status.reason, counts: status.counts }, null, 2));

@@ -66,6 +66,9 @@ export interface TransactionWorkflowInput {
   throttle?: Throttle;
   options: TransactionOptions;
   state?: CarriedState;
+  /** The campaign's labels (issue 15), for what the Temporal UI shows (absent on campaigns started before them). */
+  name?: string;
+  tags?: string[];
 }
 
 export interface BatchWorkflowInput {
@@ -84,6 +87,8 @@ export interface BatchWorkflowInput {
   finalStateDeadlineMs: number;
   outcomePollMs: number;
   sendingGraceMs: number;
+  /** The batch's messages, for the summaries of its send chunks (absent on batches started before them). */
+  messageCount?: number;
 }
 
 /** A batch's messages by where they ended up (from the stored messages, so exact). */
@@ -177,12 +182,17 @@ export const SEARCH_ATTRIBUTES = {
   transactionId: 'TransactionId',
   tenantId: 'TenantId',
   transactionStatus: 'TransactionStatus',
+  /** The campaign's name and tags (set at start when the campaign has them): `CampaignName = "…"`, `Tags = "…"`. */
+  campaignName: 'CampaignName',
+  tags: 'Tags',
 } as const;
 
 export const searchAttributeKeys = {
   transactionId: defineSearchAttributeKey(SEARCH_ATTRIBUTES.transactionId, SearchAttributeType.KEYWORD),
   tenantId: defineSearchAttributeKey(SEARCH_ATTRIBUTES.tenantId, SearchAttributeType.KEYWORD),
   transactionStatus: defineSearchAttributeKey(SEARCH_ATTRIBUTES.transactionStatus, SearchAttributeType.KEYWORD),
+  campaignName: defineSearchAttributeKey(SEARCH_ATTRIBUTES.campaignName, SearchAttributeType.KEYWORD),
+  tags: defineSearchAttributeKey(SEARCH_ATTRIBUTES.tags, SearchAttributeType.KEYWORD_LIST),
 };
 
 /** Emails per minute allowed by the campaign's throttle, or undefined when unthrottled. */

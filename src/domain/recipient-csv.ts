@@ -19,16 +19,51 @@ const MAX_REPORTED_EMAIL_LENGTH = 320;
 const RESERVED_PLACEHOLDERS: ReadonlySet<string> = new Set(['email', 'unsubscribe_url', 'message_id', 'transaction_id']);
 
 export type CsvHeaderErrorCode =
-  'EMPTY_FILE' | 'NO_EMAIL_COLUMN' | 'DUPLICATE_COLUMN' | 'EMPTY_COLUMN_NAME' | 'TOO_MANY_COLUMNS' | 'HEADER_TOO_LARGE';
+  | 'EMPTY_FILE'
+  | 'NO_EMAIL_COLUMN'
+  | 'DUPLICATE_COLUMN'
+  | 'EMPTY_COLUMN_NAME'
+  | 'TOO_MANY_COLUMNS'
+  | 'HEADER_TOO_LARGE'
+  /** A dotted variable of the template has no column of its name, or a text column stands in its way. */
+  | 'MISSING_COLUMNS';
 
 export class CsvHeaderError extends Error {
   constructor(
     readonly code: CsvHeaderErrorCode,
     message: string,
+    readonly details?: Record<string, unknown>,
   ) {
     super(message);
     this.name = 'CsvHeaderError';
   }
+}
+
+/**
+ * What a template needs of every row, as its confirm found it: column paths that must be present
+ * and non-blank, and ones the template can do without (see template-placeholders.ts).
+ */
+export interface ColumnRules {
+  required: string[];
+  optional: string[];
+}
+
+/** The placeholder lists a confirmed template stores. */
+export interface TemplatePlaceholders {
+  placeholders?: string[];
+  required_placeholders?: string[];
+  optional_placeholders?: string[];
+}
+
+/**
+ * The rules for a template's rows. A template confirmed before required and optional placeholders
+ * were told apart has only `placeholders` (top-level names): as when it was confirmed, every one
+ * of them is required, and only its first segment must be a column (a bare array, for
+ * createRowValidator).
+ */
+export function columnRulesOf(template: TemplatePlaceholders): ColumnRules | string[] {
+  if (template.required_placeholders === undefined) return template.placeholders ?? [];
+  return { required: template.required_placeholders, optional: template.optional_placeholders ?? [] };
 }
 
 export type RejectCode =
@@ -45,7 +80,9 @@ export type RejectCode =
   | 'ITEM_INVALID';
 
 export type RowResult =
-  { kind: 'valid'; email: string; data: Record<string, string> } | { kind: 'rejected'; code: RejectCode; message: string; email: string };
+  | { kind: 'valid'; email: string; data: Record<string, string> }
+  /** `missing`: the placeholders a MISSING_PLACEHOLDER row left blank or out (a preview names them). */
+  | { kind: 'rejected'; code: RejectCode; message: string; email: string; missing?: string[] };
 
 export interface RowValidator {
   columns: string[];
@@ -60,7 +97,11 @@ export interface RowValidatorOptions {
   item?: { bytes: number; size: (email: string, data: Record<string, string>) => number };
 }
 
-export function createRowValidator(header: string[], requiredPlaceholders: string[], options: RowValidatorOptions = {}): RowValidator {
+/**
+ * `rules` are the template's (columnRulesOf); a bare array is a template confirmed before rules,
+ * whose every placeholder is required by its first segment.
+ */
+export function createRowValidator(header: string[], rules: ColumnRules | string[], options: RowValidatorOptions = {}): RowValidator {
   const columns = normalizeHeader(header);
   const emailIndex = columns.indexOf('email');
   const columnIndex = new Map(columns.map((name, index) => [name, index]));
@@ -73,8 +114,10 @@ export function createRowValidator(header: string[], requiredPlaceholders: strin
     );
   }
 
-  const required = [...new Set(requiredPlaceholders.map(rootName))].filter((name) => name.length > 0 && !RESERVED_PLACEHOLDERS.has(name));
-  // A placeholder with no column can never be satisfied; it still rejects row by row so
+  if (!Array.isArray(rules)) checkDottedPaths(columns, rules);
+  const requiredNames = Array.isArray(rules) ? rules.map(rootName) : rules.required;
+  const required = [...new Set(requiredNames)].filter((name) => name.length > 0 && !RESERVED_PLACEHOLDERS.has(name));
+  // A (flat) placeholder with no column can never be satisfied; it still rejects row by row so
   // the caller gets one uniform report rather than a header failure it cannot act on.
   const absent = required.filter((name) => !columnIndex.has(name));
   const present = required.filter((name) => columnIndex.has(name));
@@ -85,11 +128,12 @@ export function createRowValidator(header: string[], requiredPlaceholders: strin
 
   function validate(row: string[]): RowResult {
     const rawEmail = (row[emailIndex] ?? '').trim().slice(0, MAX_REPORTED_EMAIL_LENGTH);
-    const reject = (code: RejectCode, message: string): RowResult => ({
+    const reject = (code: RejectCode, message: string, missing?: string[]): RowResult => ({
       kind: 'rejected',
       code,
       message,
       email: rawEmail,
+      ...(missing ? { missing } : {}),
     });
 
     if (row.length > columns.length) {
@@ -120,7 +164,7 @@ export function createRowValidator(header: string[], requiredPlaceholders: strin
     const missing = [...absent, ...present.filter((name) => (row[columnIndex.get(name) ?? -1] ?? '').trim() === '')];
     if (missing.length > 0) {
       const noun = missing.length === 1 ? 'placeholder' : 'placeholders';
-      return reject('MISSING_PLACEHOLDER', `Missing value for ${noun}: ${missing.join(', ')}.`);
+      return reject('MISSING_PLACEHOLDER', `Missing value for ${noun}: ${missing.join(', ')}.`, missing);
     }
 
     if (seen.has(email)) {
@@ -184,7 +228,41 @@ function normalizeHeader(header: string[]): string[] {
   return names;
 }
 
-// Templates may reference `user.name` or `items[0]`; only the root must be a column.
+/**
+ * A dotted variable reads the column of its full name ("user.name"), which the render data nests;
+ * a column named like one of its prefixes ("user", or the engine's "email") holds text and stands
+ * in the way. Either mistake would fail every message at send, so the file is refused up front.
+ */
+function checkDottedPaths(columns: string[], rules: ColumnRules): void {
+  const present = new Set(columns);
+  const text = new Set([...columns, ...RESERVED_PLACEHOLDERS]);
+  const required = new Set(rules.required);
+  const problems: string[] = [];
+  const variables: string[] = [];
+  for (const path of [...new Set([...rules.required, ...rules.optional])].sort()) {
+    const segments = path.split('.');
+    if (segments.length < 2) continue;
+    const blocker = segments.map((_, n) => segments.slice(0, n).join('.')).find((prefix) => prefix !== '' && text.has(prefix));
+    if (blocker !== undefined) {
+      const holder = RESERVED_PLACEHOLDERS.has(blocker) ? `"${blocker}" is text the engine supplies` : `the column "${blocker}" holds text`;
+      problems.push(`"${path}" (${holder}, which has no fields)`);
+    } else if (required.has(path) && !present.has(path)) {
+      problems.push(`"${path}" (no column of that name)`);
+    } else {
+      continue;
+    }
+    variables.push(path);
+  }
+  if (problems.length === 0) return;
+  throw new CsvHeaderError(
+    'MISSING_COLUMNS',
+    `The file cannot supply the template's ${problems.length === 1 ? 'variable' : 'variables'} ${problems.join(', ')}. ` +
+      'A dotted variable reads the column named exactly like it, dots included (e.g. a column "user.name" for {{ user.name }}).',
+    { variables },
+  );
+}
+
+// Templates confirmed before rules may reference `user.name` or `items[0]`; only the root must be a column.
 function rootName(placeholder: string): string {
   return (placeholder.split(/[.[]/, 1)[0] ?? '').trim();
 }

@@ -2,6 +2,7 @@
 // one does to a message. Pure: the event processor applies the effect with conditional writes.
 import { z } from 'zod';
 import type { MessageStatus } from './message-status';
+import { topicPreferenceChange } from './topics';
 
 const tagValues = z.record(z.string(), z.array(z.string())).optional();
 const header = z.object({ name: z.string(), value: z.string() });
@@ -82,6 +83,8 @@ export interface MessageEffect {
   /** The message's delivery outcome is known (the batch can stop waiting for it). */
   outcome: boolean;
   suppress?: { reason: 'BOUNCE_PERMANENT' | 'COMPLAINT' | 'UNSUBSCRIBED' };
+  /** A Subscription event's topics (issue 15, item 7): suppressed for those opted out, no longer for those opted in. */
+  topics?: { optOut: string[]; optIn: string[] };
   fields: Record<string, unknown>;
 }
 
@@ -105,6 +108,34 @@ export function messageRefOf(event: SesEvent): MessageRef {
     transactionId: firstTag(event, 'transaction_id', 'X-Transaction-Id'),
     batchId: firstTag(event, 'batch_id', 'X-Batch-Id'),
     messageId: firstTag(event, 'message_id', 'X-Message-Id'),
+  };
+}
+
+/**
+ * SES's list management: `unsubscribeAll` (or preferences that cannot be read, as every
+ * Subscription event was before topics) suppresses everything; otherwise each topic opted out
+ * of gets a topic suppression and each opted in loses its own. Only an opt-out marks the message
+ * unsubscribed.
+ */
+function subscriptionEffect(event: SesEvent, now: string): MessageEffect {
+  const change = topicPreferenceChange(event.subscription);
+  const at = typeof event.subscription?.timestamp === 'string' ? event.subscription.timestamp : now;
+  const leaves = change.unsubscribeAll || change.optOut.length > 0;
+  return {
+    kind: 'subscription',
+    at,
+    flag: leaves ? 'unsubscribed_time' : 'subscription_changed_time',
+    outcome: false,
+    ...(change.unsubscribeAll
+      ? { suppress: { reason: 'UNSUBSCRIBED' as const } }
+      : { topics: { optOut: change.optOut, optIn: change.optIn } }),
+    // A few names on the message, not all of them: its item stays small whatever the event lists.
+    fields: clean({
+      contact_list: typeof event.subscription?.contactList === 'string' ? event.subscription.contactList.slice(0, 200) : undefined,
+      unsubscribe_scope: change.unsubscribeAll ? 'all' : 'topic',
+      topics_opted_out: change.unsubscribeAll || change.optOut.length === 0 ? undefined : change.optOut.slice(0, 20),
+      topics_opted_in: change.unsubscribeAll || change.optIn.length === 0 ? undefined : change.optIn.slice(0, 20),
+    }),
   };
 }
 
@@ -212,7 +243,7 @@ export function effectOf(event: SesEvent, now: string): MessageEffect | undefine
         fields: clean({ delay_type: event.deliveryDelay?.delayType, delay_expires: event.deliveryDelay?.expirationTime }),
       };
     case 'subscription':
-      return { kind: 'subscription', at: now, flag: 'unsubscribed_time', outcome: false, suppress: { reason: 'UNSUBSCRIBED' }, fields: {} };
+      return subscriptionEffect(event, now);
     default:
       return undefined;
   }

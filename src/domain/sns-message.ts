@@ -26,7 +26,7 @@ const common = {
   TopicArn: text,
   // An empty Message is legal for SNS; everything else that is signed must be present.
   Message: z.string(),
-  Timestamp: text,
+  Timestamp: text.refine((t) => snsTimestampMs(t) !== undefined, 'must be an ISO 8601 UTC time such as 2012-05-02T00:54:06.655Z'),
   SignatureVersion: z.enum(['1', '2']),
   Signature: text,
   SigningCertURL: text,
@@ -88,8 +88,30 @@ export function snsStringToSign(m: SnsMessage): string {
   return out;
 }
 
-// Regions are lowercase letters, digits and dashes (us-east-1, cn-north-1, us-gov-west-1).
-const SNS_HOST = /^sns\.[a-z0-9-]+\.amazonaws\.com(\.cn)?$/;
+// sns.<region>.amazonaws.com, or .amazonaws.com.cn for the China regions, and nothing else:
+// a region is a real region's shape (us-east-1, ap-southeast-2, us-gov-west-1, cn-north-1),
+// so a bucket's virtual host (sns.s3.amazonaws.com) or sns.<anything>.amazonaws.com is not one.
+// Regions outside these two partitions (ISO, the European Sovereign Cloud) are not supported.
+const SNS_HOST = /^sns\.([a-z0-9-]+)\.(amazonaws\.com(?:\.cn)?)$/;
+const REGION = /^[a-z]{2}(?:-gov)?-(?:east|west|north|south|central|northeast|northwest|southeast|southwest)-[1-9]\d?$/;
+// Amazon's certificates sit at the root under one name pattern, 32 lowercase hex digits
+// (/SimpleNotificationService-01d088a6f77103d0fe307c0069e40ed6.pem): a URL that cannot be a
+// certificate is refused before any download.
+const CERT_PATH = /^\/SimpleNotificationService-[0-9a-f]{32}\.pem$/;
+
+function isSnsHost(hostname: string): boolean {
+  const match = SNS_HOST.exec(hostname);
+  if (!match || !REGION.test(match[1]!)) return false;
+  return match[2] === (match[1]!.startsWith('cn-') ? 'amazonaws.com.cn' : 'amazonaws.com');
+}
+
+function parseUrl(url: string): URL | undefined {
+  try {
+    return new URL(url);
+  } catch {
+    return undefined;
+  }
+}
 
 /**
  * Whether a URL is on an SNS regional endpoint over https with nothing that could redirect
@@ -97,19 +119,70 @@ const SNS_HOST = /^sns\.[a-z0-9-]+\.amazonaws\.com(\.cn)?$/;
  * sns.us-east-1.amazonaws.com.evil.com and evil.com/sns.us-east-1.amazonaws.com fail.
  */
 export function isAmazonSnsHostUrl(url: string): boolean {
-  let parsed: URL;
-  try {
-    parsed = new URL(url);
-  } catch {
-    return false;
-  }
+  const parsed = parseUrl(url);
   // WHATWG URL drops ":443" for https, so any remaining port is a non-default one.
   return (
-    parsed.protocol === 'https:' && parsed.username === '' && parsed.password === '' && parsed.port === '' && SNS_HOST.test(parsed.hostname)
+    parsed !== undefined &&
+    parsed.protocol === 'https:' &&
+    parsed.username === '' &&
+    parsed.password === '' &&
+    parsed.port === '' &&
+    isSnsHost(parsed.hostname)
   );
 }
 
+/**
+ * An SNS host URL naming one SNS certificate file at the root, spelt the one way SNS spells it:
+ * lowercase host, no port, no query or fragment, nothing percent-encoded. Every other spelling
+ * of the same file would be a cache entry and a download of its own, so it is refused.
+ */
 export function isAmazonSnsCertUrl(url: string): boolean {
   if (!isAmazonSnsHostUrl(url)) return false;
-  return new URL(url).pathname.endsWith('.pem');
+  const parsed = new URL(url);
+  return CERT_PATH.test(parsed.pathname) && url === `https://${parsed.hostname}${parsed.pathname}`;
+}
+
+/**
+ * Whether `url` lies under a trusted prefix (the local stack's certificate and confirmation
+ * URLs): the same scheme, host and port, no userinfo, and a path starting with the prefix's.
+ * Compared parsed, not as text, so "http://127.0.0.1:4567" does not also trust
+ * "http://127.0.0.1:45678/" or "http://127.0.0.1:4567@evil.example/".
+ */
+export function isUnderTrustedPrefix(url: string, prefix: string): boolean {
+  const target = parseUrl(url);
+  const base = parseUrl(prefix);
+  if (!target || !base || target.username !== '' || target.password !== '') return false;
+  return target.protocol === base.protocol && target.host === base.host && target.pathname.startsWith(base.pathname);
+}
+
+/** SNS writes ISO 8601 in UTC with milliseconds (2012-05-02T00:54:06.655Z); nothing looser is taken. */
+const TIMESTAMP = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(?:\.\d{1,9})?Z$/;
+
+/** The message's Timestamp in epoch milliseconds; undefined when it is not SNS's format. */
+export function snsTimestampMs(timestamp: string): number | undefined {
+  if (!TIMESTAMP.test(timestamp)) return undefined;
+  const ms = Date.parse(timestamp);
+  return Number.isNaN(ms) ? undefined : ms;
+}
+
+export interface SnsMessageWindow {
+  /** How old a message may be: the longest SNS redelivery accepted. */
+  maxAgeMs: number;
+  /** Clock difference allowed between Amazon and this host, either way. */
+  skewMs: number;
+}
+
+export type SnsTimestampProblem = 'INVALID_TIMESTAMP' | 'STALE_MESSAGE' | 'FUTURE_MESSAGE';
+
+/**
+ * Whether a message's Timestamp is acceptable at `nowMs`: not older than maxAge plus the skew
+ * (SNS keeps a message's Timestamp on every retry, so this bounds how late a redelivery, or a
+ * captured message replayed, can come), and not later than now plus the skew.
+ */
+export function snsTimestampProblem(timestamp: string, nowMs: number, window: SnsMessageWindow): SnsTimestampProblem | undefined {
+  const sentAt = snsTimestampMs(timestamp);
+  if (sentAt === undefined) return 'INVALID_TIMESTAMP';
+  if (nowMs - sentAt > window.maxAgeMs + window.skewMs) return 'STALE_MESSAGE';
+  if (sentAt - nowMs > window.skewMs) return 'FUTURE_MESSAGE';
+  return undefined;
 }

@@ -86,7 +86,12 @@ export class CappedCaptureTag extends CaptureTag {
     const budget = ctx.getRegister<OutputBudget | undefined>(OUTPUT_BUDGET) ?? new OutputBudget(MAX_RENDERED_PART_BYTES);
     const emitter = new CappedEmitter(budget);
     yield this.liquid.renderer.renderTemplates(this.templates, ctx, emitter);
-    (ctx.bottom() as Record<string, unknown>)[this.variable] = emitter.buffer;
+    (ctx.bottom() as Record<string, unknown>)[this.variable] = this.captured(emitter.buffer);
+  }
+
+  /** The value the variable gets: the text itself here (the HTML part marks it as markup). */
+  protected captured(text: string): unknown {
+    return text;
   }
 }
 

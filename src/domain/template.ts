@@ -1,7 +1,12 @@
 // Campaign templates (Liquid, via liquidjs): syntax check with placeholder discovery, and
 // sandboxed rendering of subject, HTML and text parts for one recipient at a time. What a part
-// may render is capped while it renders (template-output.ts).
+// may render is capped while it renders (template-output.ts); which placeholders are required or
+// optional is found by walking the parsed template (template-placeholders.ts); the HTML part
+// escapes once (template-html.ts); dates render in UTC or the render's time zone (template-dates.ts).
 import { Context, ForTag, Liquid, UndefinedVariableError, toPromise, type FS, type Template } from 'liquidjs';
+import { DEFAULT_TIME_ZONE, TIME_ZONE_REGISTER, dateFilters, isTimeZone } from './template-dates';
+import { HtmlCaptureTag, escapeOutput, htmlFilters } from './template-html';
+import { placeholderUse, renderData, type PlaceholderUse } from './template-placeholders';
 import {
   CappedCaptureTag,
   CappedEmitter,
@@ -14,6 +19,7 @@ import {
 } from './template-output';
 
 export { MAX_CONCURRENT_RENDERS, MAX_RENDERED_PART_BYTES } from './template-output';
+export { DEFAULT_TIME_ZONE, isTimeZone } from './template-dates';
 
 // Upper bounds for untrusted templates; liquidjs enforces them per parse/render call.
 export const PARSE_LIMIT = 1_000_000; // characters per part
@@ -29,30 +35,55 @@ type PartName = 'html' | 'subject' | 'text';
 
 export type ParseFailure = {
   ok: false;
-  /** Set when the template parses but can never render (every recipient would fail). */
-  code?: 'RENDER_TOO_LARGE';
+  /**
+   * Set when the template parses but can never render: every recipient would pass the output cap
+   * (RENDER_TOO_LARGE), or it reads a placeholder both as a value and as an object of fields, which
+   * no flat CSV row can supply (PLACEHOLDER_CONFLICT: `{{ user }}` and `{{ user.name }}`).
+   */
+  code?: 'RENDER_TOO_LARGE' | 'PLACEHOLDER_CONFLICT';
   part: PartName;
   line: number;
   column: number;
   message: string;
 };
-export type ParseResult = { ok: true; placeholders: string[] } | ParseFailure;
+export type ParseResult =
+  | {
+      ok: true;
+      /** The top-level names the template reads (`user` for `user.name`), required or not. */
+      placeholders: string[];
+      /** Column paths every recipient must supply, non-blank (`user.name` is the column "user.name"). */
+      required: string[];
+      /** Column paths read only where Liquid lets them be missing: a recipient may leave them blank or out. */
+      optional: string[];
+    }
+  | ParseFailure;
 
 export type TemplateRenderErrorCode =
   'UNDEFINED_VARIABLE' | 'RENDER_LIMIT' | 'MEMORY_LIMIT' | 'RENDER_TOO_LARGE' | 'RENDER_FAILED' | 'TEMPLATE_INVALID';
+
+/** Where a render failed: the part, and the line and column when liquidjs knows the token. */
+export type RenderErrorPosition = { part: PartName; line?: number; column?: number };
 
 export class TemplateRenderError extends Error {
   constructor(
     readonly code: TemplateRenderErrorCode,
     message: string,
+    /** Set for errors of a render (a preview reports it); absent for a template that cannot be used at all. */
+    readonly position?: RenderErrorPosition,
   ) {
     super(message);
     this.name = 'TemplateRenderError';
   }
 }
 
+export interface RenderOptions {
+  /** IANA time zone the date filters render in (default UTC), whatever the host's. */
+  timeZone?: string;
+}
+
 export interface CompiledTemplate {
-  render(data: Record<string, unknown>): Promise<{ subject: string; html: string; text?: string }>;
+  /** `data` is a recipient row (blank cells count as missing; dotted column names nest) plus what the engine adds. */
+  render(data: Record<string, unknown>, options?: RenderOptions): Promise<{ subject: string; html: string; text?: string }>;
 }
 
 // Belt and braces behind the disabled partial tags below: even if some code path tried
@@ -72,10 +103,13 @@ const noFileSystem: FS = {
 };
 
 // Templates come from API users, so anything that reaches outside the template text
-// (files, prototype properties) is off, and typos fail loudly instead of rendering blanks.
-function createEngine(outputEscape: 'escape' | undefined): Liquid {
+// (files, prototype properties) is off, and typos fail loudly instead of rendering blanks;
+// lenientIf lets conditions and a leading `default` read a missing variable as nil, as Liquid
+// authors expect (and the placeholder walk counts on).
+function createEngine(kind: 'html' | 'plain'): Liquid {
   const engine = new Liquid({
     strictVariables: true,
+    lenientIf: true,
     strictFilters: true,
     ownPropertyOnly: true,
     parseLimit: PARSE_LIMIT,
@@ -87,7 +121,7 @@ function createEngine(outputEscape: 'escape' | undefined): Liquid {
     partials: [],
     layouts: [],
     fs: noFileSystem,
-    ...(outputEscape ? { outputEscape } : {}),
+    ...(kind === 'html' ? { outputEscape: escapeOutput } : {}),
   });
   // Rejecting these at parse time gives the author a positioned syntax error up front,
   // instead of every recipient failing at send time.
@@ -101,14 +135,16 @@ function createEngine(outputEscape: 'escape' | undefined): Liquid {
       },
     });
   }
-  engine.registerTag('capture', CappedCaptureTag);
+  for (const [name, filter] of Object.entries(dateFilters)) engine.registerFilter(name, filter);
+  if (kind === 'html') for (const [name, filter] of Object.entries(htmlFilters)) engine.registerFilter(name, filter);
+  engine.registerTag('capture', kind === 'html' ? HtmlCaptureTag : CappedCaptureTag);
   return engine;
 }
 
 // Only the HTML part escapes by default; subject and text are not HTML, so escaping
 // there would show entities like "&amp;" to the reader.
-const htmlEngine = createEngine('escape');
-const plainEngine = createEngine(undefined);
+const htmlEngine = createEngine('html');
+const plainEngine = createEngine('plain');
 
 const engineFor = (part: PartName): Liquid => (part === 'html' ? htmlEngine : plainEngine);
 
@@ -167,21 +203,56 @@ export function parseTemplate(parts: TemplateParts): ParseResult {
   const parsed = parseAll(parts);
   if (!Array.isArray(parsed)) return parsed;
 
-  const placeholders = new Set<string>();
+  // Variables the render data must supply (loop variables, assign/capture targets and forloop
+  // are the template's own), per part, then for the message: required if any part requires it.
+  const uses: Array<{ part: PartName; use: PlaceholderUse }> = [];
   for (const { part, templates } of parsed) {
     const tooLarge = tooLargeForAnyone(part, templates);
     if (tooLarge) return tooLarge;
     try {
-      // "Global" variables are the ones the render data must supply: loop variables,
-      // assign/capture targets and forloop are excluded, and `user.name` yields `user`.
-      for (const name of engineFor(part).globalVariablesSync(templates, { partials: false })) {
-        placeholders.add(name);
-      }
+      uses.push({ part, use: placeholderUse(templates) });
     } catch (error) {
       return { ok: false, part, ...describeParseError(error) };
     }
   }
-  return { ok: true, placeholders: [...placeholders].sort() };
+  const all = new Set(uses.flatMap(({ use }) => [...use.all]));
+  const required = new Set(uses.flatMap(({ use }) => [...use.required]));
+  const conflict = conflictIn(uses, all, required);
+  if (conflict) return conflict;
+  const sorted = (names: Iterable<string>) => [...names].sort();
+  return {
+    ok: true,
+    placeholders: sorted(new Set([...all].map((path) => path.split('.', 1)[0]!))),
+    required: sorted(required),
+    optional: sorted([...all].filter((path) => !required.has(path))),
+  };
+}
+
+/** A required `user` read beside `user.name`: the column "user" holds text, which has no fields. */
+function conflictIn(
+  uses: Array<{ part: PartName; use: PlaceholderUse }>,
+  all: Set<string>,
+  required: Set<string>,
+): ParseFailure | undefined {
+  for (const path of [...all].sort()) {
+    const segments = path.split('.');
+    for (let n = 1; n < segments.length; n++) {
+      const prefix = segments.slice(0, n).join('.');
+      if (!required.has(prefix)) continue;
+      const at = uses.find(({ use }) => use.firstRequired.has(prefix))!;
+      const where = positionOf({ token: at.use.firstRequired.get(prefix) }) ?? { line: 1, column: 1 };
+      return {
+        ok: false,
+        code: 'PLACEHOLDER_CONFLICT',
+        part: at.part,
+        ...where,
+        message:
+          `"${prefix}" is read as a value here and "${path}" as a field of it, but a column of the recipient file ` +
+          `holds text, which has no fields: rename one of them`,
+      };
+    }
+  }
+  return undefined;
 }
 
 /** Compiles a confirmed template; a syntax error is a TemplateRenderError with code TEMPLATE_INVALID. */
@@ -199,15 +270,19 @@ export function compileTemplate(parts: TemplateParts): CompiledTemplate {
   const text = find('text');
 
   return {
-    render(data) {
+    render(row, options = {}) {
+      const timeZone = options.timeZone ?? DEFAULT_TIME_ZONE;
+      if (!isTimeZone(timeZone)) return Promise.reject(new TemplateRenderError('RENDER_FAILED', `Unknown time zone "${timeZone}".`));
+      const data = renderData(row);
       return renderSlot(async () => {
         // One time budget for the whole message, so a three-part template cannot take
         // three times as long as the limit suggests.
         const deadline = performance.now() + RENDER_LIMIT_MS;
-        const renderedSubject = cleanSubject(await renderPart('subject', subject, data, deadline));
-        const renderedHtml = await renderPart('html', html, data, deadline);
+        const at = { data, deadline, timeZone };
+        const renderedSubject = cleanSubject(await renderPart('subject', subject, at));
+        const renderedHtml = await renderPart('html', html, at);
         if (text === undefined) return { subject: renderedSubject, html: renderedHtml };
-        const renderedText = await renderPart('text', text, data, deadline);
+        const renderedText = await renderPart('text', text, at);
         return { subject: renderedSubject, html: renderedHtml, text: renderedText };
       });
     },
@@ -219,15 +294,19 @@ export function unusableTemplate(error: TemplateRenderError): CompiledTemplate {
   return { render: () => Promise.reject(error) };
 }
 
-async function renderPart(part: PartName, templates: Template[], data: Record<string, unknown>, deadline: number): Promise<string> {
+type RenderAt = { data: Record<string, unknown>; deadline: number; timeZone: string };
+
+async function renderPart(part: PartName, templates: Template[], { data, deadline, timeZone }: RenderAt): Promise<string> {
   const engine = engineFor(part);
   const remaining = Math.max(1, Math.floor(deadline - performance.now()));
   const budget = new OutputBudget(MAX_RENDERED_PART_BYTES);
   const emitter = new CappedEmitter(budget);
   try {
-    // What engine.render does, with an emitter of ours and the budget where captures find it.
+    // What engine.render does, with an emitter of ours, the budget where captures find it and
+    // the time zone where the date filters do.
     const ctx = new Context(data, engine.options, { renderLimit: remaining, sync: false }, { liquid: engine });
     ctx.setRegister(OUTPUT_BUDGET, budget);
+    ctx.setRegister(TIME_ZONE_REGISTER, timeZone);
     await toPromise(engine.renderer.renderTemplates(templates, ctx, emitter));
     return emitter.buffer;
   } catch (error) {
@@ -254,21 +333,19 @@ function toRenderError(part: PartName, error: unknown): TemplateRenderError {
   const message = stripPosition(errorMessage(error));
   const where = positionOf(error);
   const at = where ? ` (line ${where.line}, column ${where.column})` : '';
+  const fail = (code: TemplateRenderErrorCode, text: string) => new TemplateRenderError(code, text, { part, ...where });
 
   if (causeChain(error).some((e) => e instanceof OutputTooLarge)) {
-    return new TemplateRenderError(
-      'RENDER_TOO_LARGE',
-      `The ${part} renders to more than ${MAX_RENDERED_PART_BYTES} bytes, the limit per part${at}.`,
-    );
+    return fail('RENDER_TOO_LARGE', `The ${part} renders to more than ${MAX_RENDERED_PART_BYTES} bytes, the limit per part${at}.`);
   }
   // liquidjs raises limits as AssertionErrors wrapped in a RenderError, so the message
   // text is the only stable signal.
   const messages = causeChain(error).map(errorMessage);
   if (messages.some((m) => m.includes('template render limit exceeded'))) {
-    return new TemplateRenderError('RENDER_LIMIT', `Rendering the ${part} took longer than ${RENDER_LIMIT_MS} ms.`);
+    return fail('RENDER_LIMIT', `Rendering the ${part} took longer than ${RENDER_LIMIT_MS} ms.`);
   }
   if (messages.some((m) => m.includes('memory alloc limit exceeded'))) {
-    return new TemplateRenderError('MEMORY_LIMIT', `Rendering the ${part} used too much memory.`);
+    return fail('MEMORY_LIMIT', `Rendering the ${part} used too much memory.`);
   }
   const undefinedVariable = causeChain(error).some(
     (e) =>
@@ -276,9 +353,9 @@ function toRenderError(part: PartName, error: unknown): TemplateRenderError {
       (e instanceof Error && (e.name === 'UndefinedVariableError' || e.name === 'InternalUndefinedVariableError')),
   );
   if (undefinedVariable) {
-    return new TemplateRenderError('UNDEFINED_VARIABLE', `The ${part} uses an ${message}${at}.`);
+    return fail('UNDEFINED_VARIABLE', `The ${part} uses an ${message}${at}.`);
   }
-  return new TemplateRenderError('RENDER_FAILED', `Rendering the ${part} failed: ${message}${at}.`);
+  return fail('RENDER_FAILED', `Rendering the ${part} failed: ${message}${at}.`);
 }
 
 function describeParseError(error: unknown): { line: number; column: number; message: string } {

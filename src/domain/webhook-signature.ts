@@ -5,8 +5,20 @@ import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
 const SECRET_PREFIX = 'whsec_';
 const SIGNATURE_VERSION = 'v1';
 const DEFAULT_TOLERANCE_SECONDS = 300;
-// 24 bytes is what the reference libraries generate; comfortably above HMAC's needs.
+// 24 bytes is what the reference libraries generate; comfortably above HMAC's needs. The
+// Standard Webhooks specification asks for keys of 24 to 64 bytes.
 const SECRET_BYTES = 24;
+const MIN_SECRET_BYTES = 24;
+const MAX_SECRET_BYTES = 64;
+const BASE64 = /^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$/;
+
+/** A webhook secret that is not "whsec_" + base64 of a 24 to 64 byte key. */
+export class InvalidWebhookSecretError extends Error {
+  constructor(problem: string) {
+    super(`invalid webhook secret: ${problem}`);
+    this.name = 'InvalidWebhookSecretError';
+  }
+}
 
 export type WebhookHeaderName = 'webhook-id' | 'webhook-timestamp' | 'webhook-signature';
 
@@ -29,6 +41,8 @@ export function verifyWebhook(
   body: string,
   opts: { toleranceSeconds?: number; nowSeconds?: number } = {},
 ): boolean {
+  // A misconfigured secret is an error, not a webhook that happens not to verify.
+  assertWebhookSecret(secret);
   const id = firstHeader(headers, 'webhook-id');
   const timestampText = firstHeader(headers, 'webhook-timestamp');
   const signatures = allHeaders(headers, 'webhook-signature').flatMap((value) => value.split(' '));
@@ -56,10 +70,31 @@ export function generateWebhookSecret(): string {
   return SECRET_PREFIX + randomBytes(SECRET_BYTES).toString('base64');
 }
 
-// Standard Webhooks secrets are "whsec_" + base64 key bytes; anything else is taken as a
-// plain passphrase so hand-made secrets still work.
+/**
+ * What is wrong with a webhook secret, or undefined when it is one the official Standard Webhooks
+ * libraries accept: "whsec_" then the key in padded standard base64, 24 to 64 bytes. A secret
+ * of any other shape would be read differently by a receiver, which then rejects every webhook.
+ */
+export function webhookSecretProblem(secret: string): string | undefined {
+  if (!secret.startsWith(SECRET_PREFIX)) return `must start with "${SECRET_PREFIX}" (Standard Webhooks format)`;
+  const encoded = secret.slice(SECRET_PREFIX.length);
+  if (!BASE64.test(encoded)) return `must be "${SECRET_PREFIX}" followed by standard base64 (A-Z a-z 0-9 + /, padded with =)`;
+  const bytes = Buffer.from(encoded, 'base64').length;
+  if (bytes < MIN_SECRET_BYTES || bytes > MAX_SECRET_BYTES) {
+    return `the key must be ${MIN_SECRET_BYTES} to ${MAX_SECRET_BYTES} bytes, got ${bytes}`;
+  }
+  return undefined;
+}
+
+/** Throws InvalidWebhookSecretError unless the secret is in the Standard Webhooks format. */
+export function assertWebhookSecret(secret: string): void {
+  const problem = webhookSecretProblem(secret);
+  if (problem) throw new InvalidWebhookSecretError(problem);
+}
+
 function secretKey(secret: string): Buffer {
-  return secret.startsWith(SECRET_PREFIX) ? Buffer.from(secret.slice(SECRET_PREFIX.length), 'base64') : Buffer.from(secret, 'utf8');
+  assertWebhookSecret(secret);
+  return Buffer.from(secret.slice(SECRET_PREFIX.length), 'base64');
 }
 
 function allHeaders(headers: Record<string, string | string[] | undefined>, name: string): string[] {

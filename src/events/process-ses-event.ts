@@ -6,9 +6,11 @@ import { effectOf, messageRefOf, type EffectKind, type MessageEffect, type SesEv
 import { emailDomain } from '../domain/email-address';
 import { messageStatusRank } from '../domain/message-status';
 import type { MessageRecord } from '../adapters/dynamo/types';
-import type { EmailEventDoc, EmailMessageDoc } from '../adapters/opensearch';
-import type { Batches, Messages, Suppressions, Transactions } from '../ports';
+import { messageDocId, type EmailEventDoc, type EmailMessageDoc } from '../adapters/opensearch';
+import type { Batches, Messages, Suppressions, Topics, Transactions } from '../ports';
 import type { Logger } from '../logging';
+import { ERASED_ADDRESS } from '../domain/erasure';
+import { bounceTypeLabel, sesEventTypeLabel, type SesEventMetrics } from '../metrics/engine-metrics';
 
 export type EventOutcome = 'applied' | 'duplicate' | 'unknown_message' | 'ignored';
 
@@ -18,11 +20,23 @@ export interface EventProcessorDeps {
   messages: Pick<Messages, 'findBySesMessageId' | 'applyEffect'>;
   batches: Pick<Batches, 'addBatchOutcome'>;
   suppressions: Pick<Suppressions, 'addSuppression'>;
+  /** Topic suppressions, for Subscription events that name topics (issue 15, item 7); every API wires it. */
+  topics?: Pick<Topics, 'getTopic' | 'addTopicSuppression' | 'deleteTopicSuppression'>;
   log: Logger;
   /** Called when every sent message of a batch has an outcome, with the batch workflow to wake. */
   onOutcome: (batchWorkflowId: string) => void;
   /** Analytics documents for an event and its message, when analytics are on. */
   onIndex?: (event: EmailEventDoc | undefined, message: EmailMessageDoc | undefined) => void;
+  /** An event applied (never a duplicate), with its tenant: the reputation guard's counters (issue 16, item 4). */
+  onApplied?: (applied: { tenantId: string; kind: EffectKind; messageId: string; bounceType?: string }) => void;
+  /** The API's SES event metrics (issue 16, item 1): every outcome by type and tenant, applied bounces and complaints. */
+  metrics?: SesEventMetrics;
+}
+
+/** What an event turned out to be, for its metrics. */
+interface Seen {
+  kind?: EffectKind;
+  tenant?: string;
 }
 
 const FLAG_OF: Partial<Record<EffectKind, keyof EmailMessageDoc>> = {
@@ -46,7 +60,7 @@ function analyticsDocs(
   const f = effect.fields as Record<string, string | undefined>;
   // Same SES event twice → same id (indexing is idempotent); a second open is a new document.
   const event: EmailEventDoc = {
-    id: `${ref.sesMessageId || ref.messageId}:${effect.kind}:${effect.at}`,
+    id: `${ref.sesMessageId || messageDocId(ref.transactionId, ref.messageId)}:${effect.kind}:${effect.at}`,
     transaction_id: ref.transactionId,
     batch_id: ref.batchId,
     message_id: ref.messageId,
@@ -70,7 +84,7 @@ function analyticsDocs(
         ? effect.status
         : before.status;
   const message: EmailMessageDoc = {
-    id: ref.messageId,
+    id: messageDocId(ref.transactionId, ref.messageId),
     transaction_id: ref.transactionId,
     batch_id: ref.batchId,
     tenant_id: before.tenant_id,
@@ -85,10 +99,75 @@ function analyticsDocs(
   return { event, message };
 }
 
+/**
+ * A Subscription event's topics: a topic suppression for each opted out of (kept if there is
+ * one already), and for each opted in, the removal of one made before the event (an opt-in
+ * delivered late does not undo a later opt-out). Repeats of the event do the same again.
+ */
+async function applyTopicChanges(
+  deps: EventProcessorDeps,
+  effect: MessageEffect,
+  topics: { optOut: string[]; optIn: string[] },
+  before: MessageRecord,
+  target: { transactionId: string; messageId: string; sesMessageId: string },
+): Promise<void> {
+  if (!deps.topics) throw new Error('a Subscription event names topics, but the event processor has no topic store');
+  const store = deps.topics;
+  const source = {
+    event: effect.kind,
+    transaction_id: target.transactionId,
+    message_id: target.messageId,
+    ses_message_id: target.sesMessageId,
+  };
+  const email = before.recipient_email;
+  await Promise.all([
+    ...topics.optOut.map((topic) =>
+      store.addTopicSuppression({ tenant_id: before.tenant_id, email, topic, reason: 'UNSUBSCRIBED', source, created_at: effect.at }),
+    ),
+    ...topics.optIn.map((topic) => store.deleteTopicSuppression(before.tenant_id, topic, email, effect.at)),
+  ]);
+}
+
+/**
+ * The event's topics that the tenant has. An opt-out of one it has not (a contact list of its
+ * own naming topics the engine was never told of) is reported, for a global suppression instead.
+ */
+async function knownTopics(deps: EventProcessorDeps, tenantId: string, topics: { optOut: string[]; optIn: string[] }) {
+  if (!deps.topics) throw new Error('a Subscription event names topics, but the event processor has no topic store');
+  const store = deps.topics;
+  const exists = await Promise.all(topics.optOut.map(async (topic) => (await store.getTopic(tenantId, topic)) !== undefined));
+  const optOut = topics.optOut.filter((_, i) => exists[i]);
+  return { optOut, optIn: topics.optIn, unknownOptOut: optOut.length < topics.optOut.length };
+}
+
+export interface EventDelivery {
+  /** When SNS published the event (its Timestamp, the same on every redelivery): the time of an event that has none. */
+  publishedAt?: string;
+}
+
 export function createSesEventProcessor(deps: EventProcessorDeps) {
-  return async function processSesEvent(event: SesEvent): Promise<EventOutcome> {
-    const effect = effectOf(event, new Date().toISOString());
+  const metrics = deps.metrics;
+  return async function processSesEvent(event: SesEvent, delivery: EventDelivery = {}): Promise<EventOutcome> {
+    const seen: Seen = {};
+    const outcome = await apply(event, delivery, seen);
+    if (metrics) {
+      // An event that threw is not counted: SNS delivers it again.
+      const type = seen.kind ?? sesEventTypeLabel(event.eventType ?? event.notificationType);
+      const tenant = seen.tenant ?? '';
+      metrics.noteTenant(tenant);
+      metrics.events.inc({ type, outcome, tenant });
+      if (outcome === 'applied' && seen.kind === 'bounce') {
+        metrics.bounces.inc({ tenant, bounce_type: bounceTypeLabel(event.bounce?.bounceType) });
+      }
+      if (outcome === 'applied' && seen.kind === 'complaint') metrics.complaints.inc({ tenant });
+    }
+    return outcome;
+  };
+
+  async function apply(event: SesEvent, delivery: EventDelivery, seen: Seen): Promise<EventOutcome> {
+    const effect = effectOf(event, delivery.publishedAt ?? new Date().toISOString());
     if (!effect) return 'ignored';
+    seen.kind = effect.kind;
     let ref = messageRefOf(event);
     if (!ref.transactionId || !ref.batchId || !ref.messageId) {
       const found = await deps.messages.findBySesMessageId(ref.sesMessageId);
@@ -99,23 +178,37 @@ export function createSesEventProcessor(deps: EventProcessorDeps) {
     const result = await deps.messages.applyEffect(target, effect);
     if (!result.found) return 'unknown_message';
     const before = result.before;
-    if (effect.suppress && before) {
-      // Suppression is idempotent on its own, so a redelivered complaint still lands if the first write died.
-      await deps.suppressions.addSuppression({
-        tenant_id: before.tenant_id,
-        email: before.recipient_email,
-        reason: effect.suppress.reason,
-        source: {
-          event: effect.kind,
-          transaction_id: target.transactionId,
-          message_id: target.messageId,
-          ses_message_id: target.sesMessageId,
-          ...effect.fields,
+    seen.tenant = before?.tenant_id;
+    // An erased person's message still counts its late events, but nothing of them is kept:
+    // no suppression of the marker address (a bounce diagnostic can quote the real one), no analytics.
+    const erased = before?.recipient_email === ERASED_ADDRESS;
+    // An opt-out of a topic the tenant does not have would hold back nothing: it leaves everything.
+    const topics = effect.topics && before && !erased ? await knownTopics(deps, before.tenant_id, effect.topics) : undefined;
+    const suppress = effect.suppress ?? (topics?.unknownOptOut ? { reason: 'UNSUBSCRIBED' as const } : undefined);
+    if (suppress && before && !erased) {
+      // The event's first application suppresses. A repeat (SNS redelivering, SES publishing
+      // twice, or another event of the same kind) adds it too, so a complaint still lands if the
+      // first write died; but not past a deletion by the tenant after the event's time, or of
+      // the suppression this very event made: a replay must not undo the tenant's decision.
+      await deps.suppressions.addSuppression(
+        {
+          tenant_id: before.tenant_id,
+          email: before.recipient_email,
+          reason: suppress.reason,
+          source: {
+            event: effect.kind,
+            transaction_id: target.transactionId,
+            message_id: target.messageId,
+            ses_message_id: target.sesMessageId,
+            ...effect.fields,
+          },
+          created_at: effect.at,
         },
-        created_at: effect.at,
-      });
+        result.applied ? undefined : { unlessDeletedAfter: effect.at },
+      );
     }
-    if (before && deps.onIndex && (result.applied || effect.kind === 'open' || effect.kind === 'click')) {
+    if (topics && before) await applyTopicChanges(deps, effect, topics, before, target);
+    if (before && !erased && deps.onIndex && (result.applied || effect.kind === 'open' || effect.kind === 'click')) {
       const docs = analyticsDocs(effect, before, target, result.applied);
       deps.onIndex(docs.event, docs.message);
     }
@@ -136,6 +229,15 @@ export function createSesEventProcessor(deps: EventProcessorDeps) {
       }
     }
     deps.log.debug('ses event applied', { transaction_id: target.transactionId, message_id: target.messageId, event: effect.kind });
+    if (before && deps.onApplied) {
+      const bounceType = (effect.fields as Record<string, string | undefined>).bounce_type;
+      deps.onApplied({
+        tenantId: before.tenant_id,
+        kind: effect.kind,
+        messageId: `${target.transactionId}/${target.messageId}`,
+        bounceType,
+      });
+    }
     return 'applied';
-  };
+  }
 }

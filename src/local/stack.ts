@@ -16,6 +16,7 @@ import { dynamicConfigArgs, readTemporalDevConfig } from './temporal-dev-config'
 import { freePort, waitUntil } from './ports';
 import { startOpenSearch } from './opensearch';
 import { stopProcess } from './processes';
+import { engineScrapeTargets, startPrometheus } from './prometheus';
 
 export interface StackOptions {
   /** 'fixed': the well-known ports of temporal-dev.yaml and below; 'random': free ports (tests). */
@@ -25,18 +26,20 @@ export interface StackOptions {
   temporalUi: boolean;
   /** Start a local OpenSearch for analytics (unless OPENSEARCH_URL names one or OPENSEARCH_LOCAL=off). */
   opensearch?: boolean;
+  /** Start Prometheus (Debian's package, installed where missing) scraping the config's metrics endpoints, with ops/prometheus/alerts.yml. */
+  prometheus?: boolean;
   log?: (line: string) => void;
 }
 
 export interface LocalStack {
   /** Environment overrides that point the engine at the started components. */
   env: Record<string, string>;
-  urls: { temporalUi?: string; sesInbox?: string; opensearch?: string };
+  urls: { temporalUi?: string; sesInbox?: string; opensearch?: string; prometheus?: string };
   started: string[];
   stop(): Promise<void>;
 }
 
-const FIXED_PORTS = { dynamodb: 8000, s3: 4569, ses: 8005, opensearch: 9200 };
+const FIXED_PORTS = { dynamodb: 8000, s3: 4569, ses: 8005, opensearch: 9200, prometheus: 9090 };
 const HOST = '127.0.0.1';
 
 function hasJava(): boolean {
@@ -54,7 +57,11 @@ async function pick(options: StackOptions, fixed: number): Promise<number> {
 
 function sasFromConfig(attributes: Record<string, string>) {
   return Object.entries(attributes).map(([name, type]) =>
-    defineSearchAttributeKey(name, SearchAttributeType[type.toUpperCase() as keyof typeof SearchAttributeType]),
+    // KeywordList → KEYWORD_LIST
+    defineSearchAttributeKey(
+      name,
+      SearchAttributeType[type.replace(/([a-z])([A-Z])/g, '$1_$2').toUpperCase() as keyof typeof SearchAttributeType],
+    ),
   );
 }
 
@@ -175,6 +182,22 @@ export async function startLocalStack(config: Config, options: StackOptions): Pr
         await ensureTable(aws.dynamo, config.DYNAMODB_TABLE);
       } finally {
         destroyAwsClients(aws);
+      }
+    }
+    if (options.prometheus) {
+      // Like analytics, not on the send path: without it the engine runs, and says so.
+      try {
+        const prometheus = await startPrometheus({
+          dir: join(dir, 'prometheus'),
+          port: await pick(options, FIXED_PORTS.prometheus),
+          targets: engineScrapeTargets(config, log),
+          log,
+        });
+        stoppers.push(prometheus.stop);
+        urls.prometheus = prometheus.url;
+        started.push(`prometheus ${prometheus.version}`);
+      } catch (error) {
+        log(`Prometheus did not start, no alerts: ${(error as Error).message}`);
       }
     }
   } catch (error) {

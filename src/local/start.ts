@@ -9,8 +9,15 @@ import { startLocalEventsPipeline } from './events-pipeline';
 import { devTenantCredentials, seedTenant } from './dev-tenant';
 import { waitUntil } from './ports';
 import { startProcess, stopProcess } from './processes';
+import { startJaeger, type RunningJaeger } from './jaeger';
 
 async function main() {
+  // The local stack's webhook receivers listen on this machine; a production launch (or an
+  // explicit setting) decides for itself.
+  if (process.env.APP_ENV !== 'production') process.env.CALLBACK_ALLOW_PRIVATE_NETWORKS ??= 'true';
+  // The worker's metrics endpoints on well-known local ports, so the local Prometheus scrapes them.
+  process.env.WORKER_METRICS_PORT ??= '9464';
+  process.env.TEMPORAL_METRICS_PORT ??= '9465';
   let config: Config;
   try {
     config = loadConfig();
@@ -33,7 +40,7 @@ async function main() {
   process.on('SIGINT', () => void shutdown(0));
   process.on('SIGTERM', () => void shutdown(0));
   try {
-    const stack = await startLocalStack(config, { ports: 'fixed', persistent: true, temporalUi: true, opensearch: true });
+    const stack = await startLocalStack(config, { ports: 'fixed', persistent: true, temporalUi: true, opensearch: true, prometheus: true });
     stopAll.push(stack.stop);
     Object.assign(process.env, stack.env);
     config = loadConfig();
@@ -44,6 +51,15 @@ async function main() {
     if (events) {
       stopAll.push(events.stop);
       Object.assign(process.env, events.env);
+      config = loadConfig();
+    }
+    // TRACING=jaeger: a local Jaeger, and the worker's and the API's spans sent to it (src/tracing).
+    let jaeger: RunningJaeger | undefined;
+    if (config.TRACING === 'jaeger') {
+      jaeger = await startJaeger();
+      stopAll.push(jaeger.stop);
+      process.env.OTEL_TRACES_EXPORTER ??= 'otlp';
+      process.env.OTEL_EXPORTER_OTLP_ENDPOINT ??= jaeger.otlpEndpoint;
       config = loadConfig();
     }
     const tenant = devTenantCredentials(config.LOCAL_STACK_DIR, config.DEV_TENANT_ID, {
@@ -70,9 +86,13 @@ async function main() {
       stack.urls.temporalUi ? `  Temporal UI:      ${stack.urls.temporalUi}` : `  Temporal:         ${config.TEMPORAL_ADDRESS}`,
       stack.urls.sesInbox ? `  SES inbox:        ${stack.urls.sesInbox}` : '',
       stack.urls.opensearch ? `  OpenSearch:       ${stack.urls.opensearch}   (analytics: GET /api/v1/campaigns/{id}/analytics)` : '',
+      stack.urls.prometheus
+        ? `  Prometheus:       ${stack.urls.prometheus}   (alerts: ${stack.urls.prometheus}/alerts, rules: ops/prometheus/alerts.yml)`
+        : '',
+      jaeger ? `  Jaeger UI:        ${jaeger.uiUrl}   (traces of email-engine-api and email-engine-worker)` : '',
       `  Dev API key:      ${tenant.apiKey}`,
       `  Webhook secret:   ${tenant.webhookSecret}`,
-      `  Started locally:  ${[...stack.started, ...(events ? ['ses-event-source'] : [])].join(', ') || 'nothing (all endpoints configured)'}`,
+      `  Started locally:  ${[...stack.started, ...(events ? ['ses-event-source'] : []), ...(jaeger ? ['jaeger'] : [])].join(', ') || 'nothing (all endpoints configured)'}`,
       'Try: npm run campaign -- --template t.html --subject "Hi {{ first_name }}" --csv list.csv',
       'Press Ctrl-C to stop everything.',
       '',

@@ -4,38 +4,16 @@
 // through the real stores and the real ingest activity. What is checked is the routes' own
 // logic: pagination cursors, tenancy, Idempotency-Key replays and conflicts, validation, what
 // messages show for their campaign's status, control without a workflow, health and metrics.
-import type { Server } from 'node:http';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createApp } from '../../api/app';
 import type { ApiDeps } from '../../api/deps';
-import { buildApiDeps } from '../../api/server';
-import type { Config } from '../../src/config';
+import { MAX_QUERIES_PER_LISTING } from '../../api/routes/campaigns';
 import { transactionWorkflowId } from '../../src/contracts';
 import { generateWebhookSecret } from '../../src/domain/webhook-signature';
 import { seedTenant } from '../../src/local/dev-tenant';
 import { freePort } from '../../src/local/ports';
-import { apiClient, testConfig, type ApiClient, type ApiResponse } from '../support/harness';
+import { serveApp } from './in-process';
+import { apiClient, startApi, testConfig, type ApiClient, type ApiResponse } from '../support/harness';
 import { campaign, createFile, createTemplate, runActivity, setupDeps, TENANTS, uid } from '../integration/fixtures';
-
-/** createApp(deps) on 127.0.0.1 and a free port of this process; `deps` stay at hand. */
-async function serveApp(config: Config) {
-  const { deps, close } = await buildApiDeps(config);
-  const app = createApp(deps);
-  const server = await new Promise<Server>((resolve, reject) => {
-    const s = app.listen(0, '127.0.0.1', () => resolve(s));
-    s.once('error', reject);
-  });
-  const { port } = server.address() as { port: number };
-  return {
-    deps,
-    url: `http://127.0.0.1:${port}`,
-    close: async () => {
-      server.closeAllConnections();
-      await new Promise<void>((r) => server.close(() => r()));
-      await close();
-    },
-  };
-}
 
 // The stores and activities, for records the routes then read.
 const data = setupDeps();
@@ -262,6 +240,59 @@ describe('what messages show', () => {
   });
 });
 
+describe('bounded work per request', () => {
+  /** Counts the DynamoDB queries the messages route makes while `fn` runs. */
+  async function countingQueries<T>(fn: () => Promise<T>): Promise<{ result: T; queries: number }> {
+    const original = deps.messages.pageMessages;
+    let queries = 0;
+    deps.messages.pageMessages = (...args) => {
+      queries += 1;
+      return original.apply(deps.messages, args);
+    };
+    try {
+      return { result: await fn(), queries };
+    } finally {
+      deps.messages.pageMessages = original;
+    }
+  }
+
+  it('a filtered listing that matches nothing stops at its budget and returns a cursor that continues where it stopped', async () => {
+    // 12 messages in 3 batches, then 5,000 batches on record: a filter that matches nothing
+    // used to query every batch, one page of `limit` items at a time, in one request.
+    const { id } = await ingested();
+    await data.deps.store.setTransactionFields(id, { batch_count: 5000 });
+    const first = await countingQueries(() => api.get(`/api/v1/campaigns/${id}/messages?status=BOUNCED&limit=1`));
+    expect(first.result.status, JSON.stringify(first.result.body)).toBe(200);
+    expect(first.result.body.items).toEqual([]);
+    expect(first.result.body.next_cursor).toEqual(expect.any(String));
+    expect(first.queries).toBeLessThanOrEqual(MAX_QUERIES_PER_LISTING);
+
+    // Following the cursors walks the whole campaign, each request within the budget.
+    let cursor: string | null = first.result.body.next_cursor;
+    let requests = 1;
+    while (cursor) {
+      const next = await countingQueries(() =>
+        api.get(`/api/v1/campaigns/${id}/messages?status=BOUNCED&limit=1&cursor=${encodeURIComponent(cursor!)}`),
+      );
+      expect(next.result.status).toBe(200);
+      expect(next.queries).toBeLessThanOrEqual(MAX_QUERIES_PER_LISTING);
+      cursor = next.result.body.next_cursor;
+      requests += 1;
+    }
+    expect(requests).toBeGreaterThanOrEqual(Math.ceil(5000 / MAX_QUERIES_PER_LISTING));
+  });
+
+  it('a filter that matches few of many messages still finds each, scanning pages larger than the limit', async () => {
+    const { id, emails } = await ingested();
+    await data.deps.store.setTransactionStatus(id, 'PROCESSING');
+    await data.deps.store.setTransactionStatus(id, 'SCHEDULED');
+    const { result, queries } = await countingQueries(() => allPages(api, `/api/v1/campaigns/${id}/messages?status=SCHEDULED`, 1));
+    expect(result.flat().map((m) => m.recipient_email)).toEqual(emails);
+    // One query per message and batch at most (a page of one, then the cursor), never per scanned item.
+    expect(queries).toBeLessThanOrEqual(emails.length + 3);
+  });
+});
+
 describe('validation', () => {
   it('answers 400 VALIDATION_FAILED for each route with a bad body or query, and 404 for what names nothing', async () => {
     const { id } = await ingested();
@@ -334,13 +365,53 @@ describe('service routes', () => {
     expect(metrics).toContain('http_request_duration_seconds_bucket');
   });
 
-  // Fails today: a request that ends in an error (here the route's own 404) is labelled
-  // route="/:id/status", as api/app.ts reads req.baseUrl on 'finish', after the router has
-  // reset it. Remove `.fails` once the label is taken while the route is matched.
+  // A request that ends in an error (here the route's own 404) was labelled route="/:id/status",
+  // as api/app.ts read req.baseUrl on 'finish', after the router had reset it.
   it('/metrics labels a request that ends in an error with its full route pattern too', async () => {
     await api.get('/api/v1/campaigns/unknown-id/status');
     const metrics = await (await fetch(`${served.url}/metrics`)).text();
     expect(requestCount(metrics, '/api/v1/campaigns/:id/status', 404)).toBeGreaterThanOrEqual(1);
+  });
+});
+
+describe('operator surfaces', () => {
+  const token = `op-${'x'.repeat(40)}`;
+
+  it('with OPERATOR_TOKEN, /healthz tells anyone only up or down, its details and /metrics need the token', async () => {
+    const guarded = await serveApp(testConfig({ OPERATOR_TOKEN: token }));
+    try {
+      const anonymous = (await (await fetch(`${guarded.url}/healthz`)).json()) as any;
+      expect(anonymous).toEqual({ status: 'up' });
+      const wrong = await fetch(`${guarded.url}/healthz`, { headers: { 'x-operator-token': `${token}y` } });
+      expect(((await wrong.json()) as any).components).toBeUndefined();
+      const operator = (await (await fetch(`${guarded.url}/healthz`, { headers: { 'x-operator-token': token } })).json()) as any;
+      expect(operator.components.dynamodb.status).toBe('up');
+
+      const metrics = await fetch(`${guarded.url}/metrics`);
+      expect(metrics.status).toBe(401);
+      expect(((await metrics.json()) as any).error.code).toBe('OPERATOR_TOKEN_REQUIRED');
+      const allowed = await fetch(`${guarded.url}/metrics`, { headers: { 'x-operator-token': token } });
+      expect(allowed.status).toBe(200);
+      expect(await allowed.text()).toContain('http_requests_total');
+    } finally {
+      await guarded.close();
+    }
+  });
+
+  it('METRICS_PORT serves /metrics on a port of its own and nowhere else; the API binds HOST', async () => {
+    const metricsPort = await freePort();
+    const api = await startApi(testConfig({ OPERATOR_TOKEN: token, METRICS_PORT: String(metricsPort), HOST: '127.0.0.1' }));
+    try {
+      expect(api.url).toMatch(/^http:\/\/127\.0\.0\.1:\d+$/);
+      expect(api.metricsUrl).toBe(`http://127.0.0.1:${metricsPort}/metrics`);
+      const there = await fetch(api.metricsUrl!);
+      expect(there.status).toBe(200);
+      expect(await there.text()).toContain('process_cpu_seconds_total');
+      // Not on the API's port, even with the token.
+      expect((await fetch(`${api.url}/metrics`, { headers: { 'x-operator-token': token } })).status).toBe(404);
+    } finally {
+      await api.close();
+    }
   });
 });
 

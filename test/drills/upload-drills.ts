@@ -33,13 +33,18 @@ import { BENCH_TENANT, startPlatform } from '../support/platform';
 export interface UploadDrillContext {
   config: Config;
   apiUrl: string;
-  a: { apiKey: string };
-  b: { apiKey: string };
+  /** Each tenant's key and its sender identities (a domain each: they send as sender@<domain>). */
+  a: DrillTenant;
+  b: DrillTenant;
   /** The worker process, when it is one: its resident memory is sampled during the drill. */
   workerPid?: number;
   /** Says if the worker or the API ended on its own. */
   engineError?: () => string | undefined;
 }
+
+type DrillTenant = { apiKey: string; senders: readonly string[] };
+/** An address the tenant may send from: at its first sender domain. */
+const senderOf = (tenant: DrillTenant) => `sender@${tenant.senders[0]}`;
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -70,13 +75,18 @@ async function presigned(api: ApiClient, path: string, body: Record<string, unkn
   };
 }
 
-const presignTemplate = (api: ApiClient, subject: string) =>
-  presigned(api, '/api/v1/templates/presigned-url', { name: 'drill', subject, from: 'sender@example.com' }, 'template_id');
+const presignTemplate = (api: ApiClient, subject: string, from: string) =>
+  presigned(api, '/api/v1/templates/presigned-url', { name: 'drill', subject, from }, 'template_id');
 const presignCsv = (api: ApiClient) =>
   presigned(api, '/api/v1/files/presigned-url', { file_name: 'recipients.csv', content_type: 'text/csv' }, 'file_id');
 
-async function confirmedTemplate(api: ApiClient, subject: string, html: string): Promise<{ upload: Upload; placeholders: string[] }> {
-  const upload = await presignTemplate(api, subject);
+async function confirmedTemplate(
+  api: ApiClient,
+  subject: string,
+  html: string,
+  from: string,
+): Promise<{ upload: Upload; placeholders: string[] }> {
+  const upload = await presignTemplate(api, subject, from);
   await upload.put(html);
   const res = await api.post(`/api/v1/templates/${upload.id}/confirm`);
   check(res.status === 200, `confirm: HTTP ${res.status} ${JSON.stringify(res.body)}`);
@@ -209,7 +219,7 @@ export async function templateBomb(
   const run = tag();
 
   // What can be refused before any recipient is: the literal loop, with where it is.
-  const literal = await presignTemplate(b, 'Hi {{ first_name }}');
+  const literal = await presignTemplate(b, 'Hi {{ first_name }}', senderOf(ctx.b));
   await literal.put(bombHtml('2000'));
   const refused = await b.post(`/api/v1/templates/${literal.id}/confirm`);
   check(
@@ -222,10 +232,10 @@ export async function templateBomb(
     `details ${JSON.stringify(refused.body.error.details)}`,
   );
   // The same template with its bound from the recipient data passes: only rendering can stop it.
-  const bomb = await confirmedTemplate(b, 'Hi {{ first_name }}', bombHtml('times'));
+  const bomb = await confirmedTemplate(b, 'Hi {{ first_name }}', bombHtml('times'), senderOf(ctx.b));
   check(JSON.stringify(bomb.placeholders) === '["first_name","times"]', `bomb placeholders ${bomb.placeholders.join(',')}`);
 
-  const plain = await confirmedTemplate(a, 'Hello {{ first_name }}', '<p>Hello {{ first_name }}</p>');
+  const plain = await confirmedTemplate(a, 'Hello {{ first_name }}', '<p>Hello {{ first_name }}</p>', senderOf(ctx.a));
   const aCampaign = async (label: string) => {
     const recipients = Array.from({ length: opts.recipients }, (_, i) => `a${label}${run}x${i}@example.com`);
     const csv = await presignCsv(a);
@@ -253,7 +263,7 @@ export async function templateBomb(
   // Beside an ordinary campaign of tenant B as large as the bomb: the cost of sharing the worker.
   let control: number | undefined;
   if (opts.control) {
-    const ordinary = await confirmedTemplate(b, 'Hi {{ first_name }}', '<p>Hi {{ first_name }}</p>');
+    const ordinary = await confirmedTemplate(b, 'Hi {{ first_name }}', '<p>Hi {{ first_name }}</p>', senderOf(ctx.b));
     const others = Array.from({ length: opts.bombRecipients }, (_, i) => `c${run}x${i}@example.com`);
     const othersCsv = await presignCsv(b);
     await othersCsv.put(['email,first_name', ...others.map((r, i) => `${r},C${i}`)].join('\n'));
@@ -361,7 +371,12 @@ export async function mutatedUpload(ctx: UploadDrillContext, opts: { recipients:
 
   // The template: confirmed, then replaced through the same presigned URL by everything confirm
   // would have refused: over the size limit, a syntax error, a new placeholder, a literal bomb.
-  const { upload: template, placeholders } = await confirmedTemplate(api, 'Hi {{ first_name }}', '<p>Confirmed {{ first_name }}</p>');
+  const { upload: template, placeholders } = await confirmedTemplate(
+    api,
+    'Hi {{ first_name }}',
+    '<p>Confirmed {{ first_name }}</p>',
+    senderOf(ctx.a),
+  );
   const swappedTemplate =
     `<p>SWAPPED {{ coupon }}</p>{% if unclosed %}{% for a in (1..2000) %}${'x'.repeat(100_000)}{% endfor %}` +
     'y'.repeat(Math.max(0, ctx.config.MAX_TEMPLATE_BYTES + 1024 - 100_000));
@@ -438,6 +453,8 @@ export const DRILL_TENANT_B = {
   tenantId: 'drill-b',
   apiKey: 'drill-b-key-0123456789abcdef',
   webhookSecret: 'whsec_ZHJpbGwtYi1zZWNyZXQtMDEyMzQ1Njc4OQ==',
+  // A domain of its own: the bench tenant (A) holds example.com.
+  senders: ['drill-b.example'],
 };
 
 async function uploadPlatform<T>(fn: (ctx: UploadDrillContext) => Promise<T>): Promise<T> {

@@ -2,31 +2,16 @@
 // event indexed from the event path, and campaign analytics from aggregations that agree with
 // the status API; with OpenSearch stopped mid-campaign, sending is unaffected and analytics
 // catch up once it is back.
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startOpenSearch } from '../../src/local/opensearch';
-import { freePort } from '../../src/local/ports';
+import { describe, expect, it } from 'vitest';
+import { useOpenSearchNode } from '../support/opensearch-node';
 import { uploadCsv, uploadTemplate, useEngine, waitFor, waitForStatus } from '../support/harness';
 
-const dataDir = mkdtempSync(join(tmpdir(), 'email-engine-opensearch-'));
-let port: number;
-let node: Awaited<ReturnType<typeof startOpenSearch>> | undefined;
-
 // Registered before the engine's hooks: the node starts first and stops last.
-beforeAll(async () => {
-  port = await freePort();
-  node = await startOpenSearch({ port, dataDir });
-}, 300_000);
-afterAll(async () => {
-  await node?.stop();
-  rmSync(dataDir, { recursive: true, force: true });
-});
+const node = useOpenSearchNode('opensearch');
 const engine = useEngine({
   events: 'connect',
   config: () => ({
-    OPENSEARCH_URL: node!.url,
+    OPENSEARCH_URL: node.url,
     OPENSEARCH_INDEX_PREFIX: `t${Date.now()}-`,
     OUTCOME_POLL_SECONDS: '5',
     FINAL_STATE_DEADLINE_SECONDS: '120',
@@ -85,8 +70,7 @@ describe('campaign analytics from OpenSearch', () => {
   });
 
   it('keeps sending and completing while OpenSearch is down, and catches up once it is back', async () => {
-    await node!.stop();
-    node = undefined;
+    await node.stop();
     const run = Date.now();
     const id = await campaign(Array.from({ length: 12 }, (_, i) => `late${run}x${i}@example.org`));
     const status = await waitForStatus(api, id, ['COMPLETED'], 120_000);
@@ -95,7 +79,7 @@ describe('campaign analytics from OpenSearch', () => {
     expect(down.status).toBe(503);
     expect(down.body.error.code).toBe('ANALYTICS_UNAVAILABLE');
 
-    node = await startOpenSearch({ port, dataDir });
+    await node.start();
     const analytics = await waitFor(
       'analytics to catch up after the outage',
       async () => {

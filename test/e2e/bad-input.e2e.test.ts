@@ -95,8 +95,10 @@ describe('request-level errors', () => {
       testConfig({
         APP_ENV: 'production',
         UNSUBSCRIBE_SECRET: 'a-production-secret-0123456789',
+        OPERATOR_TOKEN: 'an-operator-token-0123456789-0123456789',
         PUBLIC_BASE_URL: 'https://mail.example.com',
         SNS_TRUSTED_CERT_URLS: '',
+        CALLBACK_ALLOW_PRIVATE_NETWORKS: '',
       }),
     );
     try {

@@ -15,6 +15,8 @@ const engine = useEngine({
 const api = engine.api;
 
 const SIM = 'simulator.amazonses.com';
+/** Tenant b sends from its own domain. */
+const from = `sender@${TENANTS.b.senders[0]}`;
 const run = `${Date.now()}`;
 const group = (label: string, n: number) => Array.from({ length: n }, (_, i) => `${label}${run}x${i}@${SIM}`);
 const list = {
@@ -45,6 +47,7 @@ describe('delivery events to COMPLETED', () => {
     const hooks = await startWebhookReceiver(TENANTS.b.webhookSecret);
     try {
       const templateId = await uploadTemplate(api, {
+        from,
         subject: 'News for {{ name }}',
         html: '<p>Hi {{ name }}</p><p><a href="{{ unsubscribe_url }}">Unsubscribe</a></p>',
       });
@@ -132,7 +135,7 @@ describe('delivery events to COMPLETED', () => {
   });
 
   it('one-click unsubscribe: the headers are on the mail and a POST suppresses the address', async () => {
-    const templateId = await uploadTemplate(api, { subject: 'Hello', html: '<p>Hello</p>' });
+    const templateId = await uploadTemplate(api, { from, subject: 'Hello', html: '<p>Hello</p>' });
     const email = `reader${run}@example.com`;
     const started = await api.post('/api/v1/campaigns', { template_id: templateId, file_id: await uploadCsv(api, `email\n${email}\n`) });
     const id = started.body.transaction_id;

@@ -8,6 +8,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { sesEventsFor } from '../../src/local/event-source';
 import type { SnsMessage } from '../../src/domain/sns-message';
 import { header, sesInbox, uploadCsv, uploadTemplate, useEngine, waitForStatus } from '../support/harness';
+import { postSnsMessage, signedNotification } from '../support/sns';
 
 // Stands in for SNS's SubscribeURL: the endpoint confirms a subscription by fetching it.
 const confirmations: string[] = [];
@@ -27,20 +28,8 @@ const engine = useEngine({
 });
 const api = engine.api;
 
-const post = (message: SnsMessage | string) =>
-  fetch(`${engine.url}/api/v1/events/ses`, {
-    method: 'POST',
-    headers: { 'content-type': 'text/plain; charset=UTF-8', 'x-amz-sns-message-type': 'Notification' },
-    body: typeof message === 'string' ? message : JSON.stringify(message),
-  });
-const notification = (event: unknown, messageId = randomUUID()) =>
-  engine.pipeline.signer.sign({
-    Type: 'Notification',
-    MessageId: messageId,
-    TopicArn: engine.pipeline.signer.topicArn,
-    Message: JSON.stringify(event),
-    Timestamp: new Date().toISOString(),
-  });
+const post = (message: SnsMessage | string) => postSnsMessage(engine.url, message);
+const notification = (event: unknown) => signedNotification(engine.pipeline.signer, event);
 function shuffle<T>(items: T[]): T[] {
   const out = [...items];
   for (let i = out.length - 1; i > 0; i--) {

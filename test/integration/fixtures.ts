@@ -71,7 +71,17 @@ export async function expectFailure<P extends unknown[]>(
 
 export async function createTemplate(
   deps: Deps,
-  opts: { tenantId?: string; subject: string; html: string; text?: string; placeholders?: string[]; status?: 'READY' | 'PENDING_UPLOAD' },
+  opts: {
+    tenantId?: string;
+    subject: string;
+    html: string;
+    text?: string;
+    placeholders?: string[];
+    status?: 'READY' | 'PENDING_UPLOAD';
+    /** Default sender@example.com (tenant a's domain). */
+    from?: string;
+    replyTo?: string;
+  },
 ): Promise<string> {
   const tenantId = opts.tenantId ?? TENANTS.a.tenantId;
   const templateId = `tpl-${uid()}`;
@@ -85,7 +95,8 @@ export async function createTemplate(
     tenant_id: tenantId,
     name: 'integration template',
     subject: opts.subject,
-    from: 'sender@example.com',
+    from: opts.from ?? 'sender@example.com',
+    ...(opts.replyTo !== undefined ? { reply_to: opts.replyTo } : {}),
     ...(opts.text !== undefined ? { text: opts.text } : {}),
     status: opts.status ?? 'READY',
     placeholders: opts.placeholders ?? (parsed.ok ? parsed.placeholders : []),
@@ -116,7 +127,7 @@ export async function createFile(deps: Deps, content: string | Buffer | undefine
 
 export async function createTransaction(
   deps: Deps,
-  fields: { templateId: string; fileId: string; tenantId?: string; callbackUrl?: string },
+  fields: { templateId: string; fileId: string; tenantId?: string; callbackUrl?: string; extra?: Partial<TransactionRecord> },
 ): Promise<TransactionRecord> {
   return deps.store.createTransaction({
     transaction_id: `txn-${uid()}`,
@@ -124,6 +135,7 @@ export async function createTransaction(
     template_id: fields.templateId,
     file_id: fields.fileId,
     ...(fields.callbackUrl ? { callback_url: fields.callbackUrl } : {}),
+    ...fields.extra,
   });
 }
 

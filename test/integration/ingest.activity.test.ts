@@ -202,6 +202,41 @@ describe('ingestRecipients file-level failures', () => {
     );
   });
 
+  it('checks the rows against the template version the campaign pinned, not the first one', async () => {
+    const templateId = await createTemplate(deps, { subject: 'Hi {{ first_name }}', html: '<p>{{ first_name }}</p>' });
+    const first = (await deps.templates.getTemplateVersion(TENANTS.a.tenantId, templateId, 1))!;
+    expect(first.required_placeholders ?? first.placeholders).toEqual(['first_name']);
+    // Version 2 needs a city and no first name.
+    await deps.templates.createTemplateVersion({
+      ...first,
+      version: 2,
+      subject: 'News for {{ city }}',
+      placeholders: ['city'],
+      required_placeholders: ['city'],
+      optional_placeholders: [],
+    });
+    const fileId = await createFile(deps, `email,city\nv2-${uid()}@example.com,Paris\nv2b-${uid()}@example.com,\n`);
+    const txn = await createTransaction(deps, { templateId, fileId, extra: { template_version: 2 } });
+    const input = { transactionId: txn.transaction_id, tenantId: TENANTS.a.tenantId, templateId, fileId, batchSize: 5 };
+
+    const { result } = await runActivity(activities.ingestRecipients, [input]);
+
+    expect(result).toMatchObject({ totalMessages: 1, valid: 1, invalid: 1 });
+    expect((await allRowErrors(deps, txn.transaction_id)).map((e) => [e.row, e.code])).toEqual([[2, 'MISSING_PLACEHOLDER']]);
+  });
+
+  it('refuses a campaign whose pinned version is not confirmed', async () => {
+    const templateId = await createTemplate(deps, { subject: 'Hi', html: '<p>Hi</p>' });
+    const first = (await deps.templates.getTemplateVersion(TENANTS.a.tenantId, templateId, 1))!;
+    await deps.templates.createTemplateVersion({ ...first, version: 2, status: 'PENDING_UPLOAD' });
+    const fileId = await createFile(deps, `email\nx-${uid()}@example.com\n`);
+    const txn = await createTransaction(deps, { templateId, fileId, extra: { template_version: 2 } });
+    await expectInvalidFile(
+      { transactionId: txn.transaction_id, tenantId: TENANTS.a.tenantId, templateId, fileId, batchSize: 5 },
+      'TEMPLATE_NOT_READY',
+    );
+  });
+
   it('refuses a file larger than the configured limit', async () => {
     const small = { ...deps, settings: { ...deps.settings, maxCsvBytes: 20 } };
     const { input } = await campaign(deps, `email\nsomeone-${uid()}@example.com\n`);

@@ -4,8 +4,11 @@ import { createServer, type IncomingHttpHeaders, type Server } from 'node:http';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { createActivities } from '../../activities';
 import { emptyCounts } from '../../src/adapters/dynamo/types';
-import { verifyWebhook } from '../../src/domain/webhook-signature';
-import { createFile, createTemplate, createTransaction, expectFailure, runActivity, setupDeps, TENANTS } from './fixtures';
+import { Webhook, WebhookVerificationError } from 'standardwebhooks';
+import { generateWebhookSecret, verifyWebhook } from '../../src/domain/webhook-signature';
+import { seedTenant } from '../../src/local/dev-tenant';
+import type { CampaignLabels } from '../../src/domain/campaign-labels';
+import { createFile, createTemplate, createTransaction, expectFailure, runActivity, setupDeps, TENANTS, uid } from './fixtures';
 
 const { deps, activities, close } = setupDeps();
 
@@ -46,17 +49,18 @@ beforeEach(() => {
   answer = () => ({ status: 204 });
 });
 
-async function txnWithCallback(callbackUrl: string | undefined, tenantId: string = TENANTS.a.tenantId) {
+async function txnWithCallback(callbackUrl: string | undefined, tenantId: string = TENANTS.a.tenantId, labels?: CampaignLabels) {
   const templateId = await createTemplate(deps, { tenantId, subject: 'Hi', html: '<p>Hi</p>' });
   const fileId = await createFile(deps, 'email\n', tenantId);
-  return createTransaction(deps, { templateId, fileId, tenantId, callbackUrl });
+  return createTransaction(deps, { templateId, fileId, tenantId, callbackUrl, extra: labels });
 }
 
 const request = (transactionId: string) => ({ transactionId, status: 'SENT' as const, timestamp: '2026-01-02T03:04:05.000Z' });
 
 describe('deliverWebhook', () => {
-  it('POSTs the status and summary, signed with the tenant secret (Standard Webhooks)', async () => {
-    const txn = await txnWithCallback(`${baseUrl}/hooks/a?x=1`);
+  it("POSTs the status, summary and the campaign's labels, signed with the tenant secret (Standard Webhooks)", async () => {
+    const labels = { name: 'Spring sale', tags: ['spring', 'eu'], metadata: { crm_id: 'c-42' } };
+    const txn = await txnWithCallback(`${baseUrl}/hooks/a?x=1`, TENANTS.a.tenantId, labels);
     await deps.store.setTransactionFields(txn.transaction_id, { total_messages: 10 });
     await deps.store.updateCounts(txn.transaction_id, { sent: 7, failed: 1, suppressed: 2 }, 'set');
     const before = Math.floor(Date.now() / 1000);
@@ -74,6 +78,7 @@ describe('deliverWebhook', () => {
       status: 'SENT',
       timestamp: '2026-01-02T03:04:05.000Z',
       summary: { total_messages: 10, ...emptyCounts(), sent: 7, failed: 1, suppressed: 2 },
+      ...labels,
     });
     expect(hook.headers['webhook-id']).toBe(`msg_${txn.transaction_id}_sent`);
     expect(Number(hook.headers['webhook-timestamp'])).toBeGreaterThanOrEqual(before);
@@ -81,6 +86,28 @@ describe('deliverWebhook', () => {
     expect(verifyWebhook(TENANTS.a.webhookSecret, hook.headers, hook.body)).toBe(true);
     expect(verifyWebhook(TENANTS.b.webhookSecret, hook.headers, hook.body)).toBe(false);
     expect(verifyWebhook(TENANTS.a.webhookSecret, hook.headers, hook.body.replace('"SENT"', '"FAILED"'))).toBe(false);
+  });
+
+  it('is verified by the official Standard Webhooks library (npm standardwebhooks), generated secrets included', async () => {
+    const fresh = { tenantId: `hooks-${uid()}`, apiKey: `hooks-key-${uid()}`, webhookSecret: generateWebhookSecret() };
+    await seedTenant(deps.store, fresh, fresh.tenantId);
+    const sent = await txnWithCallback(`${baseUrl}/hooks/official-a`);
+    const completed = await txnWithCallback(`${baseUrl}/hooks/official-fresh`, fresh.tenantId);
+    await runActivity(activities.deliverWebhook, [request(sent.transaction_id)]);
+    await runActivity(activities.deliverWebhook, [{ ...request(completed.transaction_id), status: 'COMPLETED' }]);
+    const [a, b] = received as [Received, Received];
+    const signed = (hook: Received) =>
+      Object.fromEntries(Object.entries(hook.headers).filter(([name]) => name.startsWith('webhook-'))) as Record<string, string>;
+
+    expect(new Webhook(TENANTS.a.webhookSecret).verify(a.body, signed(a))).toEqual(JSON.parse(a.body));
+    expect(new Webhook(fresh.webhookSecret).verify(b.body, signed(b))).toMatchObject({
+      transaction_id: completed.transaction_id,
+      status: 'COMPLETED',
+    });
+    expect(() => new Webhook(fresh.webhookSecret).verify(a.body, signed(a))).toThrow(WebhookVerificationError);
+    expect(() => new Webhook(TENANTS.a.webhookSecret).verify(a.body.replace('"SENT"', '"FAILED"'), signed(a))).toThrow(
+      WebhookVerificationError,
+    );
   });
 
   it("signs with the transaction's own tenant secret", async () => {

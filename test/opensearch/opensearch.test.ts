@@ -155,6 +155,30 @@ describe('OpenSearch analytics adapter on a real node', () => {
     expect(template.template.mappings.properties.recipient_domain).toEqual({ type: 'keyword' });
   });
 
+  it('adds fields mapped since to an index made before them (tags)', async () => {
+    const older = new Analytics({ node: node.url, prefix: 'older-', replicas: 0 });
+    try {
+      // The messages index as an engine before tags made it.
+      await older.client.indices.create({
+        index: 'older-email-messages',
+        body: { settings: { number_of_replicas: 0 }, mappings: { dynamic: false, properties: { status: { type: 'keyword' } } } },
+      });
+      const mappingOf = async () =>
+        ((await older.client.indices.getMapping({ index: 'older-email-messages' })).body as any)['older-email-messages'].mappings
+          .properties;
+      expect((await mappingOf()).tags).toBeUndefined();
+      await older.ensureTemplates();
+      const properties = await mappingOf();
+      expect(properties.tags).toEqual({ type: 'keyword' });
+      expect(properties.status).toEqual({ type: 'keyword' });
+      await older.upsertMessages([{ id: 't:m', transaction_id: 't', status: 'SENT', tags: ['spring'] }], { refresh: true });
+      const found = await older.client.count({ index: 'older-email-messages', body: { query: { term: { tags: 'spring' } } } });
+      expect(found.body.count).toBe(1);
+    } finally {
+      await older.close();
+    }
+  });
+
   it('indexes events idempotently and reports per-item failures', async () => {
     const docs = [...EVENTS.map((r) => event(r)), ...NOISE_EVENTS];
     const first = await analytics.indexEvents(docs, { refresh: true });
@@ -291,7 +315,9 @@ describe('SigV4 for Amazon OpenSearch Service', () => {
     const signed = new Analytics({ node: `http://127.0.0.1:${port}`, aws: { region: 'eu-west-1', service: 'es' } });
     try {
       await signed.ensureTemplates();
-      expect(seen).toHaveLength(2);
+      // An index template and a mapping update for each of the two indices.
+      expect(seen).toHaveLength(4);
+      for (const headers of seen) expect(String(headers.authorization)).toMatch(/^AWS4-HMAC-SHA256 /);
       expect(String(seen[0]!.authorization)).toMatch(/^AWS4-HMAC-SHA256 Credential=AKIDEXAMPLE\/\d{8}\/eu-west-1\/es\/aws4_request/);
       expect(seen[0]!['x-amz-security-token']).toBe('token-1');
       expect(seen[0]!['x-amz-date']).toMatch(/^\d{8}T\d{6}Z$/);

@@ -4,7 +4,7 @@ import { describe, expect, it } from 'vitest';
 import { inject } from 'vitest';
 import { Worker } from '@temporalio/worker';
 import { committedHistories } from '../support/histories';
-import { PROVE_BATCH_SENT } from '../../workflows/batch.workflow';
+import { PROVE_BATCH_SENT, UI_SUMMARIES } from '../../workflows/batch.workflow';
 import { CAMPAIGN_PHASES } from '../../workflows/transaction.workflow';
 
 describe('replay of recorded histories', () => {
@@ -27,6 +27,8 @@ describe('replay of recorded histories', () => {
     for (const [patch, workflowType] of [
       [CAMPAIGN_PHASES, 'transactionWorkflow'],
       [PROVE_BATCH_SENT, 'batchWorkflow'],
+      [UI_SUMMARIES, 'transactionWorkflow'],
+      [UI_SUMMARIES, 'batchWorkflow'],
     ] as const) {
       const ofType = histories.filter((h) => typeOf(h.history) === workflowType);
       const withIt = ofType.filter((h) => patchesIn(h.history).includes(patch)).map((h) => h.workflowId);

@@ -19,7 +19,8 @@
 //   only when it moves the message to FAILED, with `event_failed`).
 // - `updateCounts` is Store.updateCounts (add, set, raise), `reconcileCounts` Store.reconcileCounts
 //   (sent = sentOrRejected − event_failed, failed = failedBySend + event_failed), `setBatchFields` and
-//   `addBatchOutcome` are BatchTable's, `suppressedAmong` / `addSuppression` SuppressionTable's.
+//   `addBatchOutcome` are BatchTable's, `suppressedAmong` / `addSuppression` SuppressionTable's
+//   (`suppressedOrErasedAmong` is `suppressedAmong`: no recipient is erased here).
 //
 // test/integration/send-interleavings.property.test.ts runs the same model against DynamoDB
 // Local itself, so this stand-in cannot drift from the real thing unnoticed.
@@ -294,6 +295,7 @@ export class ConditionalStore {
   readonly suppressions = {
     suppressedAmong: async (tenantId: string, emails: string[]) =>
       new Set(emails.filter((e) => this.suppressionItems.has(JSON.stringify(keys.suppression(tenantId, e))))),
+    suppressedOrErasedAmong: async (tenantId: string, emails: string[]) => this.suppressions.suppressedAmong(tenantId, emails),
     addSuppression: async (record: SuppressionRecord) => {
       const key = JSON.stringify(keys.suppression(record.tenant_id, record.email));
       if (this.suppressionItems.has(key)) return false;

@@ -36,6 +36,8 @@ export async function startWorkers(config: Config) {
   const running = workers.run();
   return {
     running,
+    /** The worker's metrics endpoint, when the config sets WORKER_METRICS_PORT ('0': a free port). */
+    metricsUrl: workers.metricsUrl,
     stop: async () => {
       await workers.shutdown();
       await running;

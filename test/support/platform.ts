@@ -21,7 +21,9 @@ import type { ChildProcess } from 'node:child_process';
 export const BENCH_TENANT = {
   tenantId: 'bench',
   apiKey: 'bench-key-0123456789abcdef',
-  webhookSecret: 'whsec_YmVuY2gtc2VjcmV0LTAxMjM0NTY3ODk=',
+  webhookSecret: 'whsec_YmVuY2gtc2VjcmV0LTAxMjM0NTY3ODlh',
+  // The benches and drills send as sender@example.com (harness-http's default) to example.com and the simulator.
+  senders: ['example.com', 'simulator.amazonses.com'],
 };
 
 /**
@@ -57,6 +59,8 @@ export async function startPlatform(
     ...process.env,
     LOCAL_STACK_DIR: dir,
     LOG_LEVEL: 'warn',
+    // The drills' and benchmarks' webhook receivers listen on 127.0.0.1.
+    CALLBACK_ALLOW_PRIVATE_NETWORKS: 'true',
     ...overrides,
     ...stack.env,
     ...events.env,

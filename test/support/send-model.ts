@@ -59,7 +59,8 @@ import { DefaultLogger } from '@temporalio/worker';
 import { createActivities, type ActivityDeps } from '../../activities';
 import type { SendChunkInput, SendChunkResult } from '../../activities/send.activities';
 import { classifySesError, SendError, type Messenger, type OutgoingEmail } from '../../src/adapters/ses';
-import { emptyCounts, type Counts, type MessageRecord, type TemplateRecord } from '../../src/adapters/dynamo/types';
+import { emptyCounts, type Counts, type IdentityRecord, type MessageRecord, type TemplateRecord } from '../../src/adapters/dynamo/types';
+import { LocalIdentityVerifier } from '../../src/adapters/identity-verifier';
 import { ConditionalStore } from './conditional-store';
 import { SEND_HEARTBEAT_TIMEOUT_MS, type BatchTally } from '../../src/contracts';
 import { SENDABLE_STATUSES, type MessageStatus } from '../../src/domain/message-status';
@@ -202,11 +203,26 @@ export function inMemoryBackend(tenantId = 'tenant-a'): Backend {
     updated_at: at,
   };
   table.putTemplate(template, TEMPLATE.html);
+  // The template's sender domain is the tenant's identity, as local seeding makes it.
+  const identity: IdentityRecord = {
+    tenant_id: tenantId,
+    identity: 'example.com',
+    type: 'DOMAIN',
+    verified_for_sending: true,
+    verification_status: 'SUCCESS',
+    dkim_tokens: [],
+    created_at: at,
+    updated_at: at,
+  };
   const deps = {
     store: table.store,
     messages: table.messages,
     batches: table.batches,
     suppressions: table.suppressions,
+    identities: {
+      senderIdentities: async (_tenantId: string, names: string[]) => ({ identities: names.includes(identity.identity) ? [identity] : [] }),
+    },
+    identityVerifier: new LocalIdentityVerifier(),
     objects: table.objects,
     log: silentLog,
     settings: {
@@ -633,6 +649,8 @@ class World {
       }),
       batches: tracked(base.batches),
       suppressions: tracked(base.suppressions),
+      identities: tracked(base.identities),
+      identityVerifier: tracked(base.identityVerifier),
       objects: tracked(base.objects),
       messenger: this.messenger(run),
       log: silentLog,

@@ -40,12 +40,13 @@ async function reason(promise: Promise<void>): Promise<string> {
 }
 
 /** The verifier over the signer's cert, counting certificate downloads. */
-function verifierFor(opts: { topicArns?: string[]; trusted?: string[]; cacheSize?: number } = {}) {
+function verifierFor(opts: { topicArns?: string[]; trusted?: string[]; cacheSize?: number; now?: () => number } = {}) {
   const fetched: string[] = [];
   const verifier = new SnsVerifier({
     topicArns: opts.topicArns ?? [TOPIC],
     trustedCertUrlPrefixes: opts.trusted ?? [signer.certUrl],
     cacheSize: opts.cacheSize,
+    now: opts.now,
     fetch: (input, init) => {
       fetched.push(String(input));
       return fetch(input, init);
@@ -83,38 +84,45 @@ describe('local SNS signer with the SNS verifier', () => {
     expect(await reason(verifierFor({ trusted: ['http://127.0.0.1:1/'] }).verifier.verify(signed))).toBe('UNTRUSTED_CERT_URL');
   });
 
-  it('rejects unparsable and far-future timestamps and unknown signature versions', async () => {
+  it('rejects unparsable, stale and far-future timestamps and unknown signature versions', async () => {
     const { verifier } = verifierFor();
-    const future = new Date(Date.now() + 2 * 3600_000).toISOString();
-    expect(await reason(verifier.verify(signer.sign(notification({ Timestamp: 'yesterday' }))))).toBe('BAD_SIGNATURE');
-    expect(await reason(verifier.verify(signer.sign(notification({ Timestamp: future }))))).toBe('BAD_SIGNATURE');
-    const soon = new Date(Date.now() + 10 * 60_000).toISOString();
-    expect(await reason(verifier.verify(signer.sign(notification({ Timestamp: soon }))))).toBe('VERIFIED');
+    const at = (offsetMs: number) => new Date(Date.now() + offsetMs).toISOString();
+    expect(await reason(verifier.verify(signer.sign(notification({ Timestamp: 'yesterday' }))))).toBe('INVALID_TIMESTAMP');
+    expect(await reason(verifier.verify(signer.sign(notification({ Timestamp: at(2 * 3600_000) }))))).toBe('FUTURE_MESSAGE');
+    expect(await reason(verifier.verify(signer.sign(notification({ Timestamp: at(-2 * 3600_000) }))))).toBe('STALE_MESSAGE');
+    expect(await reason(verifier.verify(signer.sign(notification({ Timestamp: at(4 * 60_000) }))))).toBe('VERIFIED');
+    expect(await reason(verifier.verify(signer.sign(notification({ Timestamp: at(-59 * 60_000) }))))).toBe('VERIFIED');
     const v3 = { ...signer.sign(notification()), SignatureVersion: '3' } as unknown as SnsMessage;
     expect(await reason(verifier.verify(v3))).toBe('UNSUPPORTED_VERSION');
   });
 
-  it('fetches a certificate once, sharing concurrent downloads, and caps the cache', async () => {
+  it('fetches a certificate once, sharing concurrent downloads; a failing URL does not evict it', async () => {
     const { verifier, fetched } = verifierFor({ trusted: [signer.certUrl.replace(/\/[^/]*$/, '/')], cacheSize: 1 });
     const signed = signer.sign(notification());
     await Promise.all([verifier.verify(signed), verifier.verify(signed), verifier.verify(signed)]);
     await verifier.verify(signed);
     expect(fetched).toEqual([signer.certUrl]);
-    // A second URL (same server, query differs) evicts the first from a one-entry cache.
+    // A second URL (same server, query differs) fails; failures are cached apart, so the one-entry cache keeps the certificate.
     const other = { ...signed, SigningCertURL: `${signer.certUrl}?v=2` };
     expect(await reason(verifier.verify(other))).toBe('CERT_FETCH_FAILED'); // the query is a different path → 404
     await verifier.verify(signed);
-    expect(fetched).toEqual([signer.certUrl, other.SigningCertURL, signer.certUrl]);
+    expect(fetched).toEqual([signer.certUrl, other.SigningCertURL]);
   });
 
-  it('reports CERT_FETCH_FAILED for an unreachable or non-certificate URL, and retries later', async () => {
-    const { verifier, fetched } = verifierFor({ trusted: ['http://127.0.0.1:'] });
+  it('reports CERT_FETCH_FAILED for an unreachable or non-certificate URL, remembers it a while, then retries', async () => {
+    let clock = Date.now();
+    const origin = new URL(signer.certUrl).origin;
+    const { verifier, fetched } = verifierFor({ trusted: [`${origin}/`, 'http://127.0.0.1:1/'], now: () => clock });
     const signed = signer.sign(notification());
     const missing = { ...signed, SigningCertURL: signer.certUrl.replace('.pem', '-missing.pem') };
     expect(await reason(verifier.verify(missing))).toBe('CERT_FETCH_FAILED');
     expect(await reason(verifier.verify(missing))).toBe('CERT_FETCH_FAILED');
+    expect(fetched).toHaveLength(1);
+    clock += 16_000; // past the 15 s a failure is remembered
+    expect(await reason(verifier.verify(missing))).toBe('CERT_FETCH_FAILED');
     expect(fetched).toHaveLength(2);
-    expect(await reason(verifier.verify({ ...signed, SigningCertURL: 'http://127.0.0.1:1/x.pem' }))).toBe('CERT_FETCH_FAILED');
+    // From another address: this one has used its own share of downloads (two) by now.
+    expect(await reason(verifier.verify({ ...signed, SigningCertURL: 'http://127.0.0.1:1/x.pem' }, '192.0.2.2'))).toBe('CERT_FETCH_FAILED');
   });
 
   it('allows SubscribeURLs on SNS hosts over https or under a trusted prefix only', () => {
@@ -125,6 +133,9 @@ describe('local SNS signer with the SNS verifier', () => {
     expect(isAllowedSubscribeUrl('https://sns.us-east-1.amazonaws.com.evil.com/', trusted)).toBe(false);
     expect(isAllowedSubscribeUrl('http://127.0.0.1:45678/confirm', trusted)).toBe(false);
     expect(isAllowedSubscribeUrl('http://127.0.0.1:4567/confirm', [''])).toBe(false);
+    // The bucket named sns, and a trusted prefix given without its slash, followed by userinfo.
+    expect(isAllowedSubscribeUrl('https://sns.s3.amazonaws.com/?Action=ConfirmSubscription', trusted)).toBe(false);
+    expect(isAllowedSubscribeUrl('http://127.0.0.1:4567@evil.example/confirm', ['http://127.0.0.1:4567'])).toBe(false);
   });
 });
 

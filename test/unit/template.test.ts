@@ -32,11 +32,14 @@ describe('parseTemplate', () => {
     expect(result).toEqual({
       ok: true,
       placeholders: ['coupon', 'first_name', 'items', 'salutation', 'unsubscribe_url', 'user'],
+      // Issue 15: the column paths, and `salutation`, read only under `default`, is optional.
+      required: ['coupon', 'first_name', 'items', 'unsubscribe_url', 'user.address.city', 'user.name'],
+      optional: ['salutation'],
     });
   });
 
   it('reports no placeholders for static text', () => {
-    expect(parseTemplate({ html: '<p>Hi</p>', subject: 'Hello' })).toEqual({ ok: true, placeholders: [] });
+    expect(parseTemplate({ html: '<p>Hi</p>', subject: 'Hello' })).toEqual({ ok: true, placeholders: [], required: [], optional: [] });
   });
 
   it('reports an unclosed output with part, line and column', () => {

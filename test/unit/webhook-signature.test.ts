@@ -1,7 +1,19 @@
 // Unit tests for Standard Webhooks signing and verification.
 import { createHmac } from 'node:crypto';
-import { describe, expect, it } from 'vitest';
-import { generateWebhookSecret, signWebhook, verifyWebhook, webhookHeaders } from '../../src/domain/webhook-signature';
+import { describe, expect, it, vi } from 'vitest';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { loadConfig } from '../../src/config';
+import { devTenantCredentials, seedTenant } from '../../src/local/dev-tenant';
+import {
+  generateWebhookSecret,
+  InvalidWebhookSecretError,
+  signWebhook,
+  verifyWebhook,
+  webhookHeaders,
+  webhookSecretProblem,
+} from '../../src/domain/webhook-signature';
 
 const secret = 'whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw';
 const id = 'msg_p5jXN8AQM9LWM0D4loKWxJek';
@@ -17,9 +29,12 @@ describe('signWebhook', () => {
     expect(signWebhook(secret, id, timestamp, body)).toBe('v1,g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OE=');
   });
 
-  it('uses the UTF-8 bytes of a secret without the whsec_ prefix', () => {
-    const expected = createHmac('sha256', Buffer.from('plain-sécret', 'utf8')).update(`${id}.${timestamp}.héllo`, 'utf8').digest('base64');
-    expect(signWebhook('plain-sécret', id, timestamp, 'héllo')).toBe(`v1,${expected}`);
+  it('refuses to sign with a secret that is not whsec_ + base64 (receivers could never verify it)', () => {
+    expect(() => signWebhook('plain-sécret-of-some-length', id, timestamp, body)).toThrow(InvalidWebhookSecretError);
+    expect(() => webhookHeaders('whsec_not base64!', id, timestamp, body)).toThrow(/standard base64/);
+    expect(() => verifyWebhook('plain-sécret-of-some-length', webhookHeaders(secret, id, timestamp, body), body)).toThrow(
+      InvalidWebhookSecretError,
+    );
   });
 });
 
@@ -111,5 +126,69 @@ describe('generateWebhookSecret', () => {
     expect(a).toMatch(/^whsec_[A-Za-z0-9+/]{32}$/);
     expect(Buffer.from(a.slice('whsec_'.length), 'base64')).toHaveLength(24);
     expect(a).not.toBe(b);
+  });
+});
+
+describe('webhookSecretProblem', () => {
+  const key = (bytes: number) => 'whsec_' + Buffer.alloc(bytes, 7).toString('base64');
+
+  it('accepts whsec_ and padded standard base64 of a 24 to 64 byte key', () => {
+    for (const ok of [secret, key(24), key(25), key(32), key(64), generateWebhookSecret()])
+      expect(webhookSecretProblem(ok), ok).toBeUndefined();
+  });
+
+  it('names what is wrong with anything else', () => {
+    expect(webhookSecretProblem('MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw')).toMatch(/must start with "whsec_"/);
+    expect(webhookSecretProblem('a-plain-passphrase-used-as-utf8')).toMatch(/must start with "whsec_"/);
+    expect(webhookSecretProblem(key(23))).toMatch(/24 to 64 bytes, got 23/);
+    expect(webhookSecretProblem(key(65))).toMatch(/24 to 64 bytes, got 65/);
+    expect(webhookSecretProblem('whsec_')).toMatch(/got 0/);
+    // Base64 that Buffer would half-read but the official libraries refuse.
+    for (const bad of [
+      'whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaS',
+      'whsec_MfKQ9r8G KYqrTwjUPD8ILPZIo2LaLaSw',
+      'whsec_MfKQ9r8G_YqrTwjUPD8ILPZIo2LaLaSw',
+    ]) {
+      expect(webhookSecretProblem(bad), bad).toMatch(/standard base64/);
+    }
+    expect(webhookSecretProblem(key(25).replace(/=+$/, ''))).toMatch(/standard base64/);
+  });
+});
+
+describe('where webhook secrets enter', () => {
+  const dir = () => mkdtempSync(join(tmpdir(), 'webhook-secret-test-'));
+
+  it('DEV_WEBHOOK_SECRET must be a Standard Webhooks secret', () => {
+    expect(loadConfig({ LOCAL_STACK_DIR: dir(), DEV_WEBHOOK_SECRET: secret }).DEV_WEBHOOK_SECRET).toBe(secret);
+    expect(() => loadConfig({ LOCAL_STACK_DIR: dir(), DEV_WEBHOOK_SECRET: 'a-plain-passphrase-used-as-utf8' })).toThrow(
+      /DEV_WEBHOOK_SECRET: must start with "whsec_"/,
+    );
+  });
+
+  it('the dev tenant gets a generated one, and a saved or given one is checked', () => {
+    const fresh = dir();
+    const tenant = devTenantCredentials(fresh, 'dev', {});
+    expect(webhookSecretProblem(tenant.webhookSecret)).toBeUndefined();
+    expect(devTenantCredentials(fresh, 'dev', {}).webhookSecret).toBe(tenant.webhookSecret);
+
+    const old = dir();
+    writeFileSync(
+      join(old, 'dev-tenant.json'),
+      JSON.stringify({ apiKey: 'dev_key_0123456789abcdef', webhookSecret: 'an-old-plain-secret-0123' }),
+    );
+    expect(() => devTenantCredentials(old, 'dev', {})).toThrow(
+      /tenant dev: the webhook secret \(from .*dev-tenant\.json\) must start with "whsec_"/,
+    );
+    expect(() => devTenantCredentials(dir(), 'dev', { webhookSecret: 'whsec_c2hvcnQ=' })).toThrow(/DEV_WEBHOOK_SECRET.*24 to 64 bytes/);
+  });
+
+  it('no tenant is seeded with a secret its receivers could not verify', async () => {
+    const store = { putTenant: vi.fn(async () => undefined) };
+    await expect(
+      seedTenant(store, { tenantId: 't1', apiKey: 'key-0123456789abcdef', webhookSecret: 'plain-secret-0123456789' }),
+    ).rejects.toThrow(/tenant t1: the webhook secret must start with "whsec_"/);
+    expect(store.putTenant).not.toHaveBeenCalled();
+    await seedTenant(store, { tenantId: 't2', apiKey: 'key-0123456789abcdef', webhookSecret: secret });
+    expect(store.putTenant).toHaveBeenCalledTimes(1);
   });
 });

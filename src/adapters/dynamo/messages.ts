@@ -5,6 +5,7 @@
 // retried as it was.
 import { GetCommand, QueryCommand, TransactWriteCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import { boundStrings } from '../../domain/item-size';
+import { ERASED_ADDRESS } from '../../domain/erasure';
 import { statusesBefore, type MessageStatus } from '../../domain/message-status';
 import type { MessageEffect } from '../../domain/ses-event';
 import type { Cursor, MessageLocation, Messages, Page, TableItem, TransitionOptions } from '../../ports';
@@ -55,6 +56,7 @@ export class MessageTable extends Table implements Messages {
     limit: number,
     cursor?: Cursor,
     statuses?: readonly MessageStatus[],
+    opts: { scan?: number } = {},
   ): Promise<Page<MessageRecord>> {
     const filter = statuses && statuses.length > 0;
     const range = ranges.messages(transactionId, batchId);
@@ -68,14 +70,16 @@ export class MessageTable extends Table implements Messages {
         ExpressionAttributeValues: values,
         // Unfiltered, one item more than asked says whether another page exists, so a page
         // that ends the batch carries no cursor (no empty follow-up query, no empty send chunk).
-        Limit: filter ? limit : limit + 1,
+        // Filtered, Limit counts the items read before the filter: read `scan` of them (when
+        // larger), keep the first `limit` that match and resume after the last one kept.
+        Limit: filter ? Math.max(limit, opts.scan ?? limit) : limit + 1,
         ExclusiveStartKey: cursor,
         ConsistentRead: true,
       }),
     );
     let items = Items ?? [];
     let next = LastEvaluatedKey;
-    if (!filter && items.length > limit) {
+    if (items.length > limit) {
       items = items.slice(0, limit);
       const last = items[limit - 1]!;
       next = { PK: last.PK, SK: last.SK };
@@ -165,6 +169,9 @@ export class MessageTable extends Table implements Messages {
     // whether an outcome is known, room in the history): the counter moves in the same
     // transaction as the flag, so it is counted exactly once whatever crashes or repeats.
     let before = await this.readForEffect(key, effect.flag);
+    // An erased recipient's late event still counts (flag, status, counter) but writes none of
+    // its details (user agent, IP address, URL, SMTP diagnostics).
+    if (before?.recipient_email === ERASED_ADDRESS) effect = { ...effect, fields: {} };
     let compact: 'no' | 'history' | 'data' = 'no';
     for (let attempt = 0; attempt < 12; attempt++) {
       if (!before) return { found: false, applied: false };

@@ -9,7 +9,9 @@ export class RowErrorTable extends Table implements RowErrors {
     return { ...keys.rowError(transactionId, error.row), ...error };
   }
 
-  listRowErrors(transactionId: string, limit: number, cursor?: Cursor): Promise<Page<RowErrorRecord>> {
-    return this.queryPage<RowErrorRecord>(ranges.rowErrors(transactionId), limit, cursor);
+  async listRowErrors(transactionId: string, limit: number, cursor?: Cursor): Promise<Page<RowErrorRecord>> {
+    const page = await this.queryPage<RowErrorRecord>(ranges.rowErrors(transactionId), limit, cursor);
+    // The retention and recipient-index attributes ingest adds are the engine's, not the row's.
+    return { ...page, items: page.items.map(({ row, email, code, message }) => ({ row, email, code, message })) };
   }
 }

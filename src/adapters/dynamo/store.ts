@@ -1,11 +1,14 @@
 // Tenants, API keys, templates, recipient files, idempotency keys and transactions in DynamoDB.
 import { createHash } from 'node:crypto';
 import { GetCommand, PutCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
+import { ulid } from 'ulid';
 import { canTransition, TRANSACTION_STATUSES, type TransactionStatus } from '../../domain/transaction-status';
 import type { Catalog, Transactions } from '../../ports';
 import { SetExpression, TRANSACTION_HISTORY_CAP, valueList } from './expressions';
+import { ApiKeyTable, prefixOf } from './api-keys';
 import { keys } from './keys';
-import { conditionHeld, isConditionFailure, recordOf, retryConflicts, Table, withCappedHistory } from './table';
+import { searchAttributes } from './campaign-index';
+import { conditionHeld, failedCondition, isConditionFailure, recordOf, retryConflicts, Table, withCappedHistory } from './table';
 import {
   emptyCounts,
   type CountName,
@@ -17,6 +20,8 @@ import {
 } from './types';
 
 export const sha256 = (value: string) => createHash('sha256').update(value).digest('hex');
+/** A key made by seeding (the dev tenant, the test tenants). */
+export type SeededKey = { name: string; scopes: string[] };
 const now = () => new Date().toISOString();
 
 export class Store extends Table implements Catalog, Transactions {
@@ -25,29 +30,34 @@ export class Store extends Table implements Catalog, Transactions {
     return Item ? recordOf<T>(Item) : undefined;
   }
 
+  private readonly apiKeys = new ApiKeyTable(this.doc, this.table);
+
   // ---- tenants and API keys ----
-  async putTenant(tenant: TenantRecord, apiKey: string): Promise<void> {
+  /** Seeds a tenant and one key for it; a key seeded before is left as it is (revoked stays revoked). */
+  async putTenant(tenant: TenantRecord, apiKey: string, key: SeededKey = { name: 'seeded key', scopes: ['admin'] }): Promise<void> {
     await this.doc.send(new PutCommand({ TableName: this.table, Item: { ...keys.tenant(tenant.tenant_id), ...tenant } }));
-    await this.doc.send(
-      new PutCommand({
-        TableName: this.table,
-        Item: { ...keys.apiKey(sha256(apiKey)), tenant_id: tenant.tenant_id, created_at: now() },
-      }),
-    );
+    const hash = sha256(apiKey);
+    const record = { tenant_id: tenant.tenant_id, key_id: ulid(), ...key, prefix: prefixOf(apiKey), created_at: now() };
+    try {
+      await this.apiKeys.createApiKey({ hash, record });
+    } catch (error) {
+      if (!failedCondition(error, 0)) throw error;
+      const existing = await this.apiKeys.findApiKey(hash);
+      if (existing?.tenant_id !== tenant.tenant_id) throw new Error('this API key already belongs to another tenant');
+    }
   }
 
   getTenant(tenantId: string) {
     return this.get<TenantRecord>(keys.tenant(tenantId));
   }
 
-  async tenantForApiKey(apiKey: string): Promise<string | undefined> {
-    const item = await this.get<{ tenant_id: string }>(keys.apiKey(sha256(apiKey)));
-    return item?.tenant_id;
-  }
-
   // ---- templates and files ----
+  /** Also the template's entry in the tenant's list (GSI_TENANT), newest first by its creation. */
   async putTemplate(template: TemplateRecord): Promise<void> {
-    await this.doc.send(new PutCommand({ TableName: this.table, Item: { ...keys.template(template.template_id), ...template } }));
+    const listed = keys.tenantTemplate(template.tenant_id, template.created_at, template.template_id);
+    await this.doc.send(
+      new PutCommand({ TableName: this.table, Item: { ...keys.template(template.template_id), ...listed, ...template } }),
+    );
   }
 
   async getTemplate(tenantId: string, templateId: string): Promise<TemplateRecord | undefined> {
@@ -55,14 +65,19 @@ export class Store extends Table implements Catalog, Transactions {
     return template?.tenant_id === tenantId ? template : undefined;
   }
 
-  async markTemplateReady(templateId: string, placeholders: string[]): Promise<void> {
+  async markTemplateReady(templateId: string, placeholders: string[], lists?: { required: string[]; optional: string[] }): Promise<void> {
     await this.doc.send(
       new UpdateCommand({
         TableName: this.table,
         Key: keys.template(templateId),
-        UpdateExpression: 'SET #s = :ready, placeholders = :p, updated_at = :now',
+        UpdateExpression: `SET #s = :ready, placeholders = :p, updated_at = :now${lists ? ', required_placeholders = :req, optional_placeholders = :opt' : ''}`,
         ExpressionAttributeNames: { '#s': 'status' },
-        ExpressionAttributeValues: { ':ready': 'READY', ':p': placeholders, ':now': now() },
+        ExpressionAttributeValues: {
+          ':ready': 'READY',
+          ':p': placeholders,
+          ':now': now(),
+          ...(lists ? { ':req': lists.required, ':opt': lists.optional } : {}),
+        },
       }),
     );
   }
@@ -121,6 +136,7 @@ export class Store extends Table implements Catalog, Transactions {
           ...keys.transaction(record.transaction_id),
           ...keys.tenantTransaction(record.tenant_id, at, record.transaction_id),
           ...record,
+          ...searchAttributes(record),
         },
         ConditionExpression: 'attribute_not_exists(PK)',
       }),

@@ -1,6 +1,6 @@
 // What every store of the single table shares: the client and table name, the queries they
 // read with, records read back without their keys, and how DynamoDB's refusals are told apart.
-import { QueryCommand, type DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
+import { BatchGetCommand, QueryCommand, type BatchGetCommandOutput, type DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { ConditionalCheckFailedException, TransactionCanceledException, type AttributeValue } from '@aws-sdk/client-dynamodb';
 import { unmarshall } from '@aws-sdk/util-dynamodb';
 import type { Cursor, Page } from '../../ports';
@@ -110,6 +110,8 @@ export const recordOf = <T>(item: Record<string, unknown>): T => {
 /** Waits before retry `attempt` of the unprocessed part of a batch request (exponential, at most 2 s). */
 export const retryDelay = (attempt: number) => new Promise((r) => setTimeout(r, Math.min(2000, 50 * 2 ** attempt)));
 
+const MAX_BATCH_GET_KEYS = 100;
+
 export abstract class Table {
   constructor(
     readonly doc: DynamoDBDocumentClient,
@@ -141,6 +143,36 @@ export abstract class Table {
       }),
     );
     return { items: (Items ?? []).map((i) => recordOf<T>(i)), cursor: LastEvaluatedKey };
+  }
+
+  /**
+   * The items under `itemKeys` that exist, in requests of at most 100 keys (BatchGetItem's limit)
+   * sent together, each retried until DynamoDB has processed all its keys.
+   */
+  protected async batchGet(
+    itemKeys: Record<string, unknown>[],
+    read: { consistent?: boolean; projection?: string } = {},
+  ): Promise<Record<string, unknown>[]> {
+    const groups: Record<string, unknown>[][] = [];
+    for (let i = 0; i < itemKeys.length; i += MAX_BATCH_GET_KEYS) groups.push(itemKeys.slice(i, i + MAX_BATCH_GET_KEYS));
+    const found = await Promise.all(
+      groups.map(async (group) => {
+        const items: Record<string, unknown>[] = [];
+        let request: Record<string, unknown>[] | undefined = group;
+        for (let attempt = 0; request && request.length > 0; attempt++) {
+          if (attempt > 0) await retryDelay(attempt);
+          const result: BatchGetCommandOutput = await this.doc.send(
+            new BatchGetCommand({
+              RequestItems: { [this.table]: { Keys: request, ConsistentRead: read.consistent, ProjectionExpression: read.projection } },
+            }),
+          );
+          items.push(...(result.Responses?.[this.table] ?? []));
+          request = result.UnprocessedKeys?.[this.table]?.Keys;
+        }
+        return items;
+      }),
+    );
+    return found.flat();
   }
 
   /** Every item in `range`, read consistently. */

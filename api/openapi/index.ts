@@ -2,67 +2,44 @@
 // schemas the routes validate with, so the two cannot drift. Every response a route can give
 // is listed, errors included (test/drills/fuzz-api.sh checks that with Schemathesis).
 import { z } from 'zod';
-import { MESSAGE_STATUSES } from '../src/domain/message-status';
-import { TRANSACTION_STATUSES } from '../src/domain/transaction-status';
-import { COUNT_NAMES } from '../src/adapters/dynamo/types';
-import type { EffectKind } from '../src/domain/ses-event';
-import { MAX_ID_LENGTH } from './ids';
-import { createTemplateBody } from './routes/templates';
-import { createFileBody } from './routes/files';
-import { createCampaignBody, rescheduleBody } from './routes/campaigns';
-import { putSuppressionBody } from './routes/suppressions';
+import { MESSAGE_STATUSES } from '../../src/domain/message-status';
+import { TRANSACTION_STATUSES } from '../../src/domain/transaction-status';
+import { COUNT_NAMES } from '../../src/adapters/dynamo/types';
+import type { EffectKind } from '../../src/domain/ses-event';
+import { createTemplateBody } from '../routes/templates';
+import { createFileBody } from '../routes/files';
+import { createCampaignBody, rescheduleBody } from '../routes/campaigns';
+import { campaignLabelProperties, derivedCampaignSchemas, listCampaignsOperation } from './campaigns';
+import { putSuppressionBody } from '../routes/suppressions';
+import {
+  body,
+  cursorParam,
+  dateTime,
+  emailParam,
+  err,
+  html,
+  idParam,
+  json,
+  limitParam,
+  meta,
+  nullable,
+  ok,
+  ref,
+  v1,
+  type Responses,
+} from './common';
+import { TOPIC_NAME_PATTERN } from '../../src/domain/topics';
+import { AREAS } from './areas';
+import { withReputationHold } from './reputation';
 
-type Responses = Record<string, Record<string, unknown>>;
-
-const json = (schema: unknown) => ({ content: { 'application/json': { schema } } });
-const html = { content: { 'text/html': { schema: { type: 'string' } } } };
-const ref = (name: string) => ({ $ref: `#/components/schemas/${name}` });
-const ok = (description: string, schema: unknown) => ({ description, ...json(schema) });
-const err = (description: string) => ({ description, ...json(ref('Error')) });
-const idParam = (name: string) => ({
-  name,
-  in: 'path',
-  required: true,
-  schema: { type: 'string', minLength: 1, maxLength: MAX_ID_LENGTH },
-});
-const emailParam = { name: 'email', in: 'path', required: true, schema: { type: 'string', minLength: 1, maxLength: 254 } };
-const body = (schema: z.ZodType) => ({ required: true, ...json(z.toJSONSchema(schema, { io: 'input' })) });
-const nullable = (type: string) => ({ type: [type, 'null'] });
-const dateTime = { type: 'string', format: 'date-time' };
-const cursorParam = { name: 'cursor', in: 'query', required: false, schema: { type: 'string', maxLength: 4096 } };
-const limitParam = { name: 'limit', in: 'query', required: false, schema: { type: 'integer', minimum: 1, maximum: 1000, default: 100 } };
-
-/**
- * The responses every /api/v1 operation can give besides its own: 401 and 429 from the API key
- * check; for operations that read a body, 400 (not JSON, or not the schema), 413 (over 64 KiB)
- * and 415 (a charset or Content-Encoding the server does not read); for operations with path
- * parameters, 400 for a path that is not valid percent-encoding and 404 for ids that name
- * nothing the caller's tenant owns.
- */
-function v1(responses: Responses, opts: { body?: boolean; path?: boolean; notFound?: string } = {}): Responses {
-  const out: Responses = { ...responses };
-  const bad = [
-    opts.body && 'the body is not JSON or does not match the schema',
-    opts.path && 'the path is not valid percent-encoding (MALFORMED_PATH)',
-  ]
-    .filter(Boolean)
-    .join('; ');
-  if (bad && !out['400']) out['400'] = err(`Invalid request: ${bad}`);
-  if (opts.body) {
-    out['413'] ??= err('The body is larger than 64 KiB (BODY_TOO_LARGE)');
-    out['415'] ??= err('The body charset or Content-Encoding is not supported (UNSUPPORTED_ENCODING)');
-  }
-  if (opts.path) out['404'] ??= err(opts.notFound ?? 'Not found, or owned by another tenant (NOT_FOUND)');
-  out['401'] = err('Missing or unknown API key (MISSING_API_KEY, UNKNOWN_API_KEY)');
-  out['429'] = {
-    description: "Too many requests for this tenant's key (RATE_LIMITED)",
-    headers: {
-      'Retry-After': { required: true, description: 'Seconds until the next request is accepted', schema: { type: 'integer', minimum: 0 } },
-    },
-    ...json(ref('Error')),
-  };
-  return out;
-}
+/** `?topic=` on the suppression routes: a topic's own suppressions (issue 15, item 7). */
+const topicQueryParam = {
+  name: 'topic',
+  in: 'query',
+  required: false,
+  description: "A topic name: the address's suppression for that topic only, never the global one",
+  schema: { type: 'string', pattern: TOPIC_NAME_PATTERN.source },
+};
 
 const upload = {
   type: 'object',
@@ -119,6 +96,22 @@ const RECONCILIATION_COUNTS = [
   'unknown',
 ] as const;
 
+// Issue 15 item 4: what a recipient row must fill, and what it may leave blank or out.
+const placeholderListProperties = {
+  required_placeholders: {
+    type: 'array',
+    items: { type: 'string' },
+    description:
+      'Column paths every row must fill (non-blank). A dotted name such as user.name is the column named exactly "user.name". Names the engine supplies (email, unsubscribe_url, message_id, transaction_id) need no column. A template confirmed before these lists existed requires all its placeholders.',
+  },
+  optional_placeholders: {
+    type: 'array',
+    items: { type: 'string' },
+    description:
+      'Column paths read only under a `default` filter or a condition (if/unless/case): a row may leave them blank or have no such column, and they render as nil.',
+  },
+};
+
 const schemas = {
   Error: {
     type: 'object',
@@ -133,7 +126,24 @@ const schemas = {
   },
   Template: {
     type: 'object',
-    required: ['template_id', 'name', 'subject', 'from', 'reply_to', 'text', 'status', 'placeholders', 'created_at', 'updated_at'],
+    required: [
+      'template_id',
+      'name',
+      'subject',
+      'from',
+      'reply_to',
+      'text',
+      'status',
+      'placeholders',
+      'required_placeholders',
+      'optional_placeholders',
+      'created_at',
+      'updated_at',
+      'latest_version',
+      'latest_confirmed_version',
+      'versions',
+    ],
+    description: 'The fields before `latest_version` are those of version 1, as they were before templates had versions.',
     properties: {
       template_id: { type: 'string' },
       name: { type: 'string' },
@@ -143,14 +153,23 @@ const schemas = {
       text: nullable('string'),
       status: { enum: ['PENDING_UPLOAD', 'READY'] },
       placeholders: { type: 'array', items: { type: 'string' } },
+      ...placeholderListProperties,
       created_at: { type: 'string' },
       updated_at: { type: 'string' },
+      latest_version: { type: 'integer', minimum: 1 },
+      latest_confirmed_version: { ...nullable('integer'), minimum: 1 },
+      versions: { type: 'array', items: ref('TemplateVersion'), description: 'Every version in number order (their text parts left out)' },
     },
   },
   TemplateConfirmed: {
     type: 'object',
-    required: ['template_id', 'status', 'placeholders'],
-    properties: { template_id: { type: 'string' }, status: { const: 'READY' }, placeholders: { type: 'array', items: { type: 'string' } } },
+    required: ['template_id', 'status', 'placeholders', 'required_placeholders', 'optional_placeholders'],
+    properties: {
+      template_id: { type: 'string' },
+      status: { const: 'READY' },
+      placeholders: { type: 'array', items: { type: 'string' } },
+      ...placeholderListProperties,
+    },
   },
   CampaignAccepted: {
     type: 'object',
@@ -166,6 +185,11 @@ const schemas = {
       'held_reason',
       'template_id',
       'file_id',
+      'name',
+      'tags',
+      'metadata',
+      'topic',
+      'template_version',
       'progress',
       'counts',
       'schedule',
@@ -183,6 +207,9 @@ const schemas = {
       held_reason: nullable('string'),
       template_id: { type: 'string' },
       file_id: { type: 'string' },
+      ...campaignLabelProperties,
+      topic: { ...nullable('string'), description: "The tenant's topic the campaign was started with (its topic suppressions apply)" },
+      template_version: { type: 'integer', minimum: 1, description: 'The template version the campaign sends, pinned at creation' },
       progress: {
         type: 'object',
         required: ['total_messages', 'processed_messages', 'percentage'],
@@ -295,6 +322,7 @@ const schemas = {
       email: { type: 'string' },
       reason: { type: 'string' },
       source: { type: 'object' },
+      topic: { type: 'string', description: 'Only on a topic suppression (?topic=): the topic whose campaigns leave the address out' },
       created_at: { type: 'string' },
     },
   },
@@ -401,7 +429,6 @@ const schemas = {
 };
 
 /** What client generators name and group operations by: a unique operationId, a summary, one tag. */
-const meta = (operationId: string, summary: string, tag: string) => ({ operationId, summary, tags: [tag] });
 
 const controlConflict = err('The campaign is in a state that does not take this request, or has ended (CAMPAIGN_STATE_CONFLICT)');
 
@@ -420,22 +447,29 @@ const campaignPaths = (base: string, noun: 'Campaign' | 'Transaction', tag: stri
   });
   return {
     [base]: {
-      post: {
+      get: listCampaignsOperation(m('list', 's', 'List and search campaigns, newest first')),
+      post: withReputationHold({
         ...m('create', '', 'Start a campaign from a confirmed template and an uploaded recipient file'),
         parameters: [{ name: 'Idempotency-Key', in: 'header', required: false, schema: { type: 'string', minLength: 1, maxLength: 255 } }],
         requestBody: body(createCampaignBody),
         responses: v1(
           {
             '202': ok('Accepted', ref('CampaignAccepted')),
-            '400': err('Invalid JSON or input, Idempotency-Key of the wrong length, callback URL not http(s)'),
-            '404': err('Template or file not found (NOT_FOUND)'),
-            '409': err('Idempotency-Key reused with another body (IDEMPOTENCY_KEY_REUSED)'),
+            '400': err(
+              'Invalid JSON or input (VALIDATION_FAILED; details name the field, e.g. a name with control characters, more than 10 tags, metadata nested, over 20 keys or 2 KiB), Idempotency-Key of the wrong length, callback URL not http(s)',
+            ),
+            '404': err('Template or file not found (NOT_FOUND), or the template has no such template_version (TEMPLATE_VERSION_NOT_FOUND)'),
+            '409': err(
+              'Idempotency-Key reused with another body (IDEMPOTENCY_KEY_REUSED), or the template_version asked for is not confirmed (TEMPLATE_VERSION_NOT_CONFIRMED; details: version, status)',
+            ),
             '413': err('Body over 64 KiB (BODY_TOO_LARGE) or recipient file too large (FILE_TOO_LARGE)'),
-            '422': err('Template not confirmed, file not uploaded or empty, unusable CSV header, callback not allowed'),
+            '422': err(
+              'Template not confirmed, file not uploaded or empty, unusable CSV header (among them MISSING_COLUMNS: a dotted template variable without a column of its name, or behind a text column; details: variables), callback not allowed, or a topic the tenant does not have (TOPIC_NOT_FOUND)',
+            ),
           },
           { body: true },
         ),
-      },
+      }),
     },
     [`${base}/{id}/status`]: {
       get: {
@@ -444,9 +478,48 @@ const campaignPaths = (base: string, noun: 'Campaign' | 'Transaction', tag: stri
         responses: v1({ '200': ok('Status', ref('CampaignStatus')) }, { path: true }),
       },
     },
+    [`${base}/{id}/stream`]: {
+      get: {
+        ...m('stream', 'Status', 'Stream the status, progress and counts as Server-Sent Events'),
+        description:
+          'A `text/event-stream` of `status` events, each `data` the CampaignStatus that GET …/status answers and `id` naming that state. ' +
+          'The current state comes at once, then each change, at most one event a second; a `: keep-alive` comment every 15 s ' +
+          '(STREAM_HEARTBEAT_SECONDS). The server ends the stream after the event of a terminal status (COMPLETED, FAILED, CANCELLED). ' +
+          'A client reconnecting with `Last-Event-ID` gets the current state at once only when it differs from that id, and 204 ' +
+          '(which tells an EventSource to stop reconnecting) when the id is the final state. A stream lasts at most 15 minutes ' +
+          '(STREAM_MAX_SECONDS); the server then ends it and an EventSource reconnects with `Last-Event-ID`. At most STREAMS_MAX_PER_TENANT ' +
+          'streams per tenant (default 20) are open at once, and a bounded number per server.',
+        parameters: [
+          idParam('id'),
+          {
+            name: 'Last-Event-ID',
+            in: 'header',
+            required: false,
+            description: 'The id of the last event received (sent by EventSource on reconnect)',
+            schema: { type: 'string', maxLength: 256 },
+          },
+        ],
+        responses: streamResponses(
+          v1(
+            {
+              '200': {
+                description:
+                  'The stream: `id: <state>`, `event: status`, `data: <CampaignStatus as JSON>`, blank line; comments as keep-alives',
+                content: { 'text/event-stream': { schema: { type: 'string' } } },
+              },
+              '204': { description: 'The campaign has ended and Last-Event-ID is its final state: nothing more will come' },
+            },
+            { path: true },
+          ),
+        ),
+      },
+    },
     [`${base}/{id}/messages`]: {
       get: {
         ...m('list', 'Messages', 'List the messages, optionally of one status'),
+        description:
+          'A request reads a bounded part of the campaign: a filtered page may hold fewer items than `limit`, or none, ' +
+          'and still have a `next_cursor`. Follow `next_cursor` until it is null.',
         parameters: [
           idParam('id'),
           { name: 'status', in: 'query', required: false, schema: { enum: MESSAGE_STATUSES } },
@@ -502,18 +575,30 @@ const campaignPaths = (base: string, noun: 'Campaign' | 'Transaction', tag: stri
     },
     [`${base}/{id}/cancel`]: control('cancel', 'Cancel the campaign', 'Cancel accepted'),
     [`${base}/{id}/pause`]: control('pause', 'Pause sending', 'Pause accepted'),
-    [`${base}/{id}/resume`]: control('resume', 'Resume a paused campaign', 'Resume accepted'),
-    [`${base}/{id}/send-now`]: control('sendNow', 'Send now instead of at the scheduled time', 'Send-now accepted'),
+    [`${base}/{id}/resume`]: { post: withReputationHold(control('resume', 'Resume a paused campaign', 'Resume accepted').post) },
+    [`${base}/{id}/send-now`]: {
+      post: withReputationHold(control('sendNow', 'Send now instead of at the scheduled time', 'Send-now accepted').post),
+    },
     [`${base}/{id}/schedule`]: {
-      patch: {
+      patch: withReputationHold({
         ...m('reschedule', '', 'Change the scheduled send time'),
         parameters: [idParam('id')],
         requestBody: body(rescheduleBody),
         responses: v1({ '200': ok('Rescheduled', ref('ControlResult')), '409': controlConflict }, { body: true, path: true }),
-      },
+      }),
     },
   };
 };
+
+/** The stream's 429 is also its cap on open streams (TOO_MANY_STREAMS), with the same Retry-After. */
+function streamResponses(responses: Responses): Responses {
+  const limited = responses['429'] as { description: string };
+  responses['429'] = {
+    ...limited,
+    description: `${limited.description}; or too many streams open for this tenant or on this server (TOO_MANY_STREAMS; details: limit)`,
+  };
+  return responses;
+}
 
 /** Node's HTTP parser answers any route with 431 (see api/server.ts), before the app runs. */
 function withTransportErrors<T extends Record<string, Record<string, { responses: Responses }>>>(paths: T): T {
@@ -542,12 +627,17 @@ export const openApiDocument = {
     { name: 'Events', description: 'SES events delivered by Amazon SNS' },
     { name: 'Unsubscribe', description: 'List-Unsubscribe links (RFC 8058)' },
     { name: 'System', description: 'Health, metrics and documentation' },
+    ...AREAS.flatMap((area) => area.tags),
   ],
   components: {
-    securitySchemes: { apiKey: { type: 'apiKey', in: 'header', name: 'X-API-Key' } },
-    schemas,
+    securitySchemes: {
+      apiKey: { type: 'apiKey', in: 'header', name: 'X-API-Key' },
+      // Optional beside the key (never instead of it), or required by the tenant's require_token.
+      bearer: { type: 'http', scheme: 'bearer', bearerFormat: 'JWT', description: "An OAuth 2.0 access token from the engine's issuer" },
+    },
+    schemas: { ...schemas, ...derivedCampaignSchemas(schemas), ...Object.assign({}, ...AREAS.map((area) => area.schemas)) },
   },
-  security: [{ apiKey: [] }],
+  security: [{ apiKey: [] }, { apiKey: [], bearer: [] }],
   paths: withTransportErrors({
     '/healthz': {
       get: {
@@ -588,6 +678,14 @@ export const openApiDocument = {
               required: [...upload.required, 'template_id'],
               properties: { ...upload.properties, template_id: { type: 'string' } },
             }),
+            '400': err(
+              'Invalid request: the body is not JSON or does not match the schema (VALIDATION_FAILED; details: path, message), ' +
+                'e.g. a subject or from with a control character (line breaks, TAB, NUL, C1), or a from that is not one mailbox ' +
+                'with a plain display name (no @ also after NFKC, no =? encoded-word, no bidi control)',
+            ),
+            '422': err(
+              "from or reply_to is not covered by one of the tenant's verified sender identities (SENDER_NOT_VERIFIED; details: field, address)",
+            ),
           },
           { body: true },
         ),
@@ -603,7 +701,7 @@ export const openApiDocument = {
             '404': err('Not found (NOT_FOUND) or nothing uploaded (TEMPLATE_NOT_UPLOADED)'),
             '413': err('Body over 64 KiB (BODY_TOO_LARGE) or uploaded template too large (TEMPLATE_TOO_LARGE)'),
             '422': err(
-              'Liquid syntax error (TEMPLATE_SYNTAX_ERROR), or output past the per-part cap for every recipient (RENDER_TOO_LARGE); details: part, line, column',
+              'Liquid syntax error (TEMPLATE_SYNTAX_ERROR), output past the per-part cap for every recipient (RENDER_TOO_LARGE), or a placeholder read both as a value and as an object of fields, as `{{ user }}` beside `{{ user.name }}` (PLACEHOLDER_CONFLICT); details: part, line, column',
             ),
           },
           { body: true, path: true },
@@ -638,7 +736,9 @@ export const openApiDocument = {
     '/api/v1/suppressions': {
       get: {
         ...meta('listSuppressions', 'List the suppressed addresses', 'Suppressions'),
-        parameters: [limitParam, cursorParam],
+        description:
+          "Without topic: the global list (every campaign leaves these out). With topic: that topic's suppressions only; such a page may hold fewer than limit items while next_cursor is set.",
+        parameters: [limitParam, cursorParam, topicQueryParam],
         responses: v1({
           '200': ok('A page of suppressed addresses', ref('SuppressionPage')),
           '400': err('Invalid query or cursor (VALIDATION_FAILED, INVALID_CURSOR)'),
@@ -648,7 +748,7 @@ export const openApiDocument = {
     '/api/v1/suppressions/{email}': {
       get: {
         ...meta('getSuppression', 'Get whether and why an address is suppressed', 'Suppressions'),
-        parameters: [emailParam],
+        parameters: [emailParam, topicQueryParam],
         responses: v1(
           { '200': ok('Suppressed', ref('Suppression')), '400': err('Invalid address (INVALID_EMAIL) or malformed path') },
           { path: true, notFound: 'Not suppressed (NOT_FOUND)' },
@@ -665,7 +765,7 @@ export const openApiDocument = {
       },
       delete: {
         ...meta('deleteSuppression', 'Remove an address from the suppression list', 'Suppressions'),
-        parameters: [emailParam],
+        parameters: [emailParam, topicQueryParam],
         responses: v1(
           { '204': { description: 'Removed' }, '400': err('Invalid address (INVALID_EMAIL) or malformed path') },
           { path: true, notFound: 'Not suppressed (NOT_FOUND)' },
@@ -681,17 +781,23 @@ export const openApiDocument = {
         responses: {
           '200': ok('Applied, duplicate, ignored, or subscription confirmed', { type: 'object' }),
           '400': err('Not an SNS message (INVALID_SNS_MESSAGE), or a body that cannot be read'),
-          '403': err('Signature, certificate or topic not trusted'),
+          '403': err(
+            'Signature, certificate URL or topic not trusted (BAD_SIGNATURE, UNTRUSTED_CERT_URL, UNKNOWN_TOPIC, UNSUPPORTED_VERSION), or Timestamp outside the accepted window (STALE_MESSAGE, FUTURE_MESSAGE, INVALID_TIMESTAMP)',
+          ),
           '413': err('Body over 512 KiB (BODY_TOO_LARGE)'),
           '415': err('Unsupported body charset or Content-Encoding (UNSUPPORTED_ENCODING)'),
           '502': err('SNS refused the subscription confirmation (CONFIRMATION_FAILED)'),
+          '503': err(
+            'The signing certificate could not be fetched now (CERT_FETCH_FAILED, CERT_FETCH_THROTTLED); Retry-After says when to try again',
+          ),
         },
       },
     },
     '/u/{token}': {
       get: {
         ...meta('getUnsubscribePage', 'Show the unsubscribe page of a List-Unsubscribe link', 'Unsubscribe'),
-        description: 'The List-Unsubscribe page: one button, never unsubscribes by itself.',
+        description:
+          'The List-Unsubscribe page, which never unsubscribes by itself: one button, or for a campaign with a topic two (that topic, or everything).',
         security: [],
         parameters: [{ name: 'token', in: 'path', required: true, schema: { type: 'string' } }],
         responses: {
@@ -702,10 +808,24 @@ export const openApiDocument = {
       },
       post: {
         ...meta('unsubscribe', 'Unsubscribe (RFC 8058 one-click)', 'Unsubscribe'),
-        description: 'RFC 8058 one-click unsubscribe.',
+        description:
+          'RFC 8058 one-click unsubscribe. For a campaign with a topic it leaves that topic only, unless scope is all; otherwise (and for links made before topics) it leaves everything.',
         security: [],
         parameters: [{ name: 'token', in: 'path', required: true, schema: { type: 'string' } }],
-        requestBody: { required: false, content: { 'application/x-www-form-urlencoded': { schema: { type: 'object' } } } },
+        requestBody: {
+          required: false,
+          content: {
+            'application/x-www-form-urlencoded': {
+              schema: {
+                type: 'object',
+                properties: {
+                  'List-Unsubscribe': { type: 'string', description: 'One-Click (RFC 8058)' },
+                  scope: { enum: ['topic', 'all'], description: "all: everything; otherwise the campaign's topic when it has one" },
+                },
+              },
+            },
+          },
+        },
         responses: {
           '200': { description: 'Unsubscribed', ...html },
           '400': err('Malformed path or form body'),
@@ -715,6 +835,7 @@ export const openApiDocument = {
         },
       },
     },
+    ...Object.assign({}, ...AREAS.map((area) => area.paths)),
   }),
 };
 

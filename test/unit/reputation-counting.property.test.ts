@@ -1,0 +1,194 @@
+// The reputation guard's sharded counting (src/reputation), driven through the real SES event
+// processor: for any stream of events (repeats included, as SNS and SES deliver them), any
+// tenants, messages, times and shard counts, the window's sums are exactly the distinct
+// counting events applied (sends, hard bounces, complaints), each on one shard of one bucket;
+// a repeat never counts. The message store is a stand-in that applies each (message, effect)
+// once, as the real one's conditional write does; the counters are a map keyed as the table's.
+import fc from 'fast-check';
+import { Registry } from 'prom-client';
+import { describe, expect, it } from 'vitest';
+import { createSesEventProcessor } from '../../src/events/process-ses-event';
+import { sesEventSchema } from '../../src/domain/ses-event';
+import { ReputationGuard, type ReputationCounters } from '../../src/reputation/guard';
+import { COUNT_KINDS, noTotals, windowBuckets, type CountKind, type GuardSettings, type Totals } from '../../src/reputation/rates';
+import type { MessageRecord } from '../../src/adapters/dynamo/types';
+
+const quiet = { info() {}, warn() {}, error() {}, debug() {} };
+
+/** Counters as the table keeps them: one cell per (tenant, shard, bucket); how often each was written. */
+function memoryCounters() {
+  const cells = new Map<string, Totals>();
+  const writes = new Map<string, number>();
+  const counters: ReputationCounters = {
+    async increment(tenantId, kind, shard, bucket) {
+      const key = `${tenantId}|${shard}|${bucket}`;
+      const cell = cells.get(key) ?? noTotals();
+      cell[kind] += 1;
+      cells.set(key, cell);
+      writes.set(key, (writes.get(key) ?? 0) + 1);
+    },
+    async totals(tenantId, shards, from, to) {
+      const out = noTotals();
+      for (const [key, cell] of cells) {
+        const [t, shard, bucket] = key.split('|');
+        if (t !== tenantId || Number(shard) >= shards || Number(bucket) < from || Number(bucket) > to) continue;
+        for (const k of COUNT_KINDS) out[k] += cell[k];
+      }
+      return out;
+    },
+    getState: async () => undefined,
+    hold: async () => true,
+    release: async () => true,
+  };
+  return { counters, cells, writes };
+}
+
+const TYPES = ['Send', 'Delivery', 'BouncePermanent', 'BounceTransient', 'Complaint', 'Open'] as const;
+type EventType = (typeof TYPES)[number];
+const COUNTED: Partial<Record<EventType, CountKind>> = { Send: 'sends', BouncePermanent: 'bounces', Complaint: 'complaints' };
+
+function sesEvent(type: EventType, txn: string, row: number) {
+  const messageId = `b00001-r${String(row).padStart(9, '0')}`;
+  const mail = {
+    messageId: `ses-${txn}-${row}`,
+    timestamp: '2026-01-01T00:00:00.000Z',
+    tags: { transaction_id: [txn], batch_id: ['b00001'] },
+    headers: [{ name: 'X-Message-Id', value: messageId }],
+  };
+  const body =
+    type === 'Send'
+      ? { eventType: 'Send' }
+      : type === 'Delivery'
+        ? { eventType: 'Delivery', delivery: { timestamp: '2026-01-01T00:00:01.000Z' } }
+        : type === 'BouncePermanent'
+          ? { eventType: 'Bounce', bounce: { bounceType: 'Permanent', bounceSubType: 'General' } }
+          : type === 'BounceTransient'
+            ? { eventType: 'Bounce', bounce: { bounceType: 'Transient', bounceSubType: 'MailboxFull' } }
+            : type === 'Complaint'
+              ? { eventType: 'Complaint', complaint: { complaintFeedbackType: 'abuse' } }
+              : { eventType: 'Open', open: { timestamp: '2026-01-01T00:00:02.000Z' } };
+  return sesEventSchema.parse({ mail, ...body });
+}
+
+const event = fc.record({
+  tenant: fc.constantFrom('t-a', 't-b', 't-c'),
+  txn: fc.constantFrom('x1', 'x2'),
+  row: fc.integer({ min: 1, max: 40 }),
+  type: fc.constantFrom(...TYPES),
+  /** Milliseconds into the run: the events spread over several buckets. */
+  at: fc.integer({ min: 0, max: 6 * 3_600_000 }),
+});
+
+const OBSERVING = {
+  mode: 'observe',
+  windowMs: 24 * 3_600_000,
+  bucketMs: 3_600_000,
+  minSends: 1,
+  bounceRate: 0.05,
+  complaintRate: 0.001,
+} as const;
+
+/** A guard that only observes, with stand-ins for everything but its counters. */
+function observingGuard(
+  counters: ConstructorParameters<typeof ReputationGuard>[0]['counters'],
+  now: () => number,
+  tuning: Pick<GuardSettings, 'debounceMs' | 'shards'>,
+) {
+  const settings: GuardSettings = { ...OBSERVING, ...tuning };
+  return new ReputationGuard(
+    {
+      counters,
+      campaigns: { listCampaigns: async () => ({ items: [] }) },
+      store: { setTransactionFields: async () => undefined },
+      temporal: {} as never,
+      audit: { record: async () => undefined },
+      registry: new Registry(),
+      log: quiet,
+      now,
+    },
+    settings,
+  );
+}
+
+describe('reputation counting (sharded, through the event processor)', () => {
+  it('sums to the distinct counting events applied; repeats never count', async () => {
+    await fc.assert(
+      fc.asyncProperty(
+        fc.array(event, { minLength: 1, maxLength: 120 }),
+        fc.integer({ min: 1, max: 16 }),
+        fc.integer({ min: 0, max: 3 }),
+        async (events, shards, repeats) => {
+          // Every event again `repeats` times, interleaved later in the stream (redeliveries).
+          const stream = [...events];
+          for (let r = 0; r < repeats; r++) for (let i = 0; i < events.length; i += 2) stream.push(events[i]!);
+          const { counters, cells } = memoryCounters();
+          let now = 0;
+          const guard = observingGuard(counters, () => now, { debounceMs: 60_000, shards });
+          // A message's tenant is fixed by its first event (a message belongs to one tenant).
+          const tenantOf = new Map<string, string>();
+          const applied = new Set<string>();
+          const expected = new Map<string, Totals>();
+          const processor = createSesEventProcessor({
+            log: quiet as never,
+            batches: { addBatchOutcome: async () => ({ outcomes: 0 }) as never },
+            suppressions: { addSuppression: async () => undefined as never },
+            onOutcome: () => undefined,
+            messages: {
+              findBySesMessageId: async () => undefined,
+              async applyEffect(target, effect) {
+                const key = `${target.transactionId}/${target.messageId}`;
+                const before = { tenant_id: tenantOf.get(key)!, recipient_email: 'r@example.com', status: 'SENT' } as MessageRecord;
+                const once = `${key}/${effect.kind}/${effect.kind === 'bounce' ? 'any' : ''}`;
+                // The real store sets each effect's flag once: a second bounce of any type is a repeat.
+                const first = !applied.has(once);
+                applied.add(once);
+                return { found: true, applied: first, before } as never;
+              },
+            },
+            onApplied: (a) => void guard.noteApplied(a),
+          });
+          for (const e of stream) {
+            const key = `${e.txn}/b00001-r${String(e.row).padStart(9, '0')}`;
+            if (!tenantOf.has(key)) tenantOf.set(key, e.tenant);
+            const tenant = tenantOf.get(key)!;
+            const kindKey = `${key}/${e.type.startsWith('Bounce') ? 'bounce' : e.type}`;
+            const firstOfKind = !expected.has(`seen:${kindKey}`);
+            if (firstOfKind) expected.set(`seen:${kindKey}`, noTotals());
+            const counted = COUNTED[e.type];
+            if (firstOfKind && counted) {
+              const t = expected.get(tenant) ?? noTotals();
+              t[counted] += 1;
+              expected.set(tenant, t);
+            }
+            now = e.at;
+            expect(['applied', 'duplicate']).toContain(await processor(sesEvent(e.type, e.txn, e.row)));
+          }
+          await guard.close();
+          const range = windowBuckets(10 * 3_600_000, 24 * 3_600_000, OBSERVING.bucketMs);
+          for (const tenant of ['t-a', 't-b', 't-c']) {
+            expect(await counters.totals(tenant, shards, range.from, range.to)).toEqual(expected.get(tenant) ?? noTotals());
+          }
+          // Every cell is on a shard the settings have.
+          for (const key of cells.keys()) expect(Number(key.split('|')[1])).toBeLessThan(shards);
+        },
+      ),
+      { numRuns: 300 },
+    );
+  });
+
+  it('spreads one bucket over the shards (no item takes every write)', async () => {
+    const { counters, writes } = memoryCounters();
+    const guard = observingGuard(counters, () => 0, { debounceMs: 0, shards: 16 });
+    const n = 16_000;
+    for (let i = 0; i < n; i++)
+      await guard.noteApplied({ tenantId: 't', kind: 'send', messageId: `txn/b00001-r${String(i).padStart(9, '0')}` });
+    const perItem = [...writes.values()];
+    console.log(
+      `[figures] ${n} sends over 16 shards: ${perItem.length} items, busiest ${Math.max(...perItem)}, quietest ${Math.min(...perItem)}`,
+    );
+    expect(perItem).toHaveLength(16);
+    // Each shard within 15 % of an even share.
+    for (const w of perItem) expect(Math.abs(w - n / 16)).toBeLessThan(0.15 * (n / 16));
+    expect(await counters.totals('t', 16, 0, 0)).toEqual({ sends: n, bounces: 0, complaints: 0 });
+  });
+});
