@@ -37,6 +37,8 @@ export interface EventProcessorDeps {
 interface Seen {
   kind?: EffectKind;
   tenant?: string;
+  /** The message took the event (its first application), whatever fails after. */
+  applied?: boolean;
 }
 
 const FLAG_OF: Partial<Record<EffectKind, keyof EmailMessageDoc>> = {
@@ -149,20 +151,51 @@ export function createSesEventProcessor(deps: EventProcessorDeps) {
   const metrics = deps.metrics;
   return async function processSesEvent(event: SesEvent, delivery: EventDelivery = {}): Promise<EventOutcome> {
     const seen: Seen = {};
-    const outcome = await apply(event, delivery, seen);
-    if (metrics) {
-      // An event that threw is not counted: SNS delivers it again.
-      const type = seen.kind ?? sesEventTypeLabel(event.eventType ?? event.notificationType);
-      const tenant = seen.tenant ?? '';
-      metrics.noteTenant(tenant);
-      metrics.events.inc({ type, outcome, tenant });
-      if (outcome === 'applied' && seen.kind === 'bounce') {
-        metrics.bounces.inc({ tenant, bounce_type: bounceTypeLabel(event.bounce?.bounceType) });
+    let outcome: EventOutcome | undefined;
+    try {
+      outcome = await apply(event, delivery, seen);
+      return outcome;
+    } finally {
+      // An event that threw before the message took it is not counted: SNS delivers it again.
+      // One that threw after (a suppression write) counts as applied now; its redelivery is a repeat.
+      const counted = seen.applied ? 'applied' : outcome;
+      if (metrics && counted) {
+        const type = seen.kind ?? sesEventTypeLabel(event.eventType ?? event.notificationType);
+        const tenant = seen.tenant ?? '';
+        metrics.noteTenant(tenant);
+        metrics.events.inc({ type, outcome: counted, tenant });
+        if (counted === 'applied' && seen.kind === 'bounce') {
+          metrics.bounces.inc({ tenant, bounce_type: bounceTypeLabel(event.bounce?.bounceType) });
+        }
+        if (counted === 'applied' && seen.kind === 'complaint') metrics.complaints.inc({ tenant });
       }
-      if (outcome === 'applied' && seen.kind === 'complaint') metrics.complaints.inc({ tenant });
     }
-    return outcome;
   };
+
+  /**
+   * At an event's first application, the message's first outcome: one more for its batch. Before
+   * the suppression write, which can fail the delivery (its redelivery is a repeat).
+   */
+  async function countOutcome(
+    effect: NonNullable<ReturnType<typeof effectOf>>,
+    before: MessageRecord | undefined,
+    target: { transactionId: string; batchId: string },
+  ): Promise<void> {
+    if (effect.outcome && before && (before as MessageRecord & { outcome_time?: string }).outcome_time === undefined) {
+      // The event that completes the batch's count (known once sending is over) wakes the batch workflow, once.
+      const batch = await deps.batches.addBatchOutcome(target.transactionId, target.batchId).catch((error: unknown) => {
+        deps.log.warn('batch outcome count not updated', {
+          transaction_id: target.transactionId,
+          batch_id: target.batchId,
+          error: (error as Error).message,
+        });
+        return undefined;
+      });
+      if (batch && batch.awaiting !== undefined && batch.outcomes === batch.awaiting) {
+        deps.onOutcome(batchWorkflowId(target.transactionId, Number(target.batchId.slice(1))));
+      }
+    }
+  }
 
   async function apply(event: SesEvent, delivery: EventDelivery, seen: Seen): Promise<EventOutcome> {
     const effect = effectOf(event, delivery.publishedAt ?? new Date().toISOString());
@@ -179,6 +212,19 @@ export function createSesEventProcessor(deps: EventProcessorDeps) {
     if (!result.found) return 'unknown_message';
     const before = result.before;
     seen.tenant = before?.tenant_id;
+    seen.applied = result.applied;
+    // Counted at the event's first application, before the writes that can still fail below (a
+    // failed suppression write fails the delivery and SNS redelivers it, which is then a repeat).
+    if (result.applied && before && deps.onApplied) {
+      const bounceType = (effect.fields as Record<string, string | undefined>).bounce_type;
+      deps.onApplied({
+        tenantId: before.tenant_id,
+        kind: effect.kind,
+        messageId: `${target.transactionId}/${target.messageId}`,
+        bounceType,
+      });
+    }
+    if (result.applied) await countOutcome(effect, before, target);
     // An erased person's message still counts its late events, but nothing of them is kept:
     // no suppression of the marker address (a bounce diagnostic can quote the real one), no analytics.
     const erased = before?.recipient_email === ERASED_ADDRESS;
@@ -213,31 +259,7 @@ export function createSesEventProcessor(deps: EventProcessorDeps) {
       deps.onIndex(docs.event, docs.message);
     }
     if (!result.applied) return 'duplicate';
-    if (effect.outcome && before && (before as MessageRecord & { outcome_time?: string }).outcome_time === undefined) {
-      // The message's first outcome: one more for its batch. The event that completes the
-      // batch's count (known once sending is over) wakes the batch workflow, once.
-      const batch = await deps.batches.addBatchOutcome(target.transactionId, target.batchId).catch((error: unknown) => {
-        deps.log.warn('batch outcome count not updated', {
-          transaction_id: target.transactionId,
-          batch_id: target.batchId,
-          error: (error as Error).message,
-        });
-        return undefined;
-      });
-      if (batch && batch.awaiting !== undefined && batch.outcomes === batch.awaiting) {
-        deps.onOutcome(batchWorkflowId(target.transactionId, Number(target.batchId.slice(1))));
-      }
-    }
     deps.log.debug('ses event applied', { transaction_id: target.transactionId, message_id: target.messageId, event: effect.kind });
-    if (before && deps.onApplied) {
-      const bounceType = (effect.fields as Record<string, string | undefined>).bounce_type;
-      deps.onApplied({
-        tenantId: before.tenant_id,
-        kind: effect.kind,
-        messageId: `${target.transactionId}/${target.messageId}`,
-        bounceType,
-      });
-    }
     return 'applied';
   }
 }

@@ -176,6 +176,84 @@ describe('reputation counting (sharded, through the event processor)', () => {
     );
   });
 
+  it('counts an event once even when a write after its application fails and SNS delivers it again', async () => {
+    // The suppression write (bounces, complaints) or the batch's outcome count can fail after
+    // the message took the event; the delivery then fails and SNS redelivers it, when the
+    // message store sees a repeat. The reputation count must come from the first application.
+    await fc.assert(
+      fc.asyncProperty(
+        fc.array(event, { minLength: 1, maxLength: 60 }),
+        fc.array(fc.boolean(), { minLength: 60, maxLength: 60 }),
+        async (events, fails) => {
+          const { counters } = memoryCounters();
+          const guard = observingGuard(counters, () => 0, { debounceMs: 60_000, shards: 4 });
+          const tenantOf = new Map<string, string>();
+          const applied = new Set<string>();
+          let step = 0;
+          const failing = () => fails[step % fails.length] === true;
+          const processor = createSesEventProcessor({
+            log: quiet as never,
+            batches: {
+              addBatchOutcome: async () => {
+                if (failing()) throw new Error('batch outcome write failed');
+                return { outcomes: 0 } as never;
+              },
+            },
+            suppressions: {
+              addSuppression: async () => {
+                if (failing()) throw new Error('suppression write failed');
+                return undefined as never;
+              },
+            },
+            onOutcome: () => undefined,
+            messages: {
+              findBySesMessageId: async () => undefined,
+              async applyEffect(target, effect) {
+                const key = `${target.transactionId}/${target.messageId}`;
+                const before = { tenant_id: tenantOf.get(key)!, recipient_email: 'r@example.com', status: 'SENT' } as MessageRecord;
+                const once = `${key}/${effect.kind}`;
+                const first = !applied.has(once);
+                applied.add(once);
+                return { found: true, applied: first, before } as never;
+              },
+            },
+            onApplied: (a) => void guard.noteApplied(a),
+          });
+          const expected = new Map<string, Totals>();
+          const firsts = new Set<string>();
+          const queue = [...events];
+          // SNS gives up some day too: bounded, the counts are due from the first application anyway.
+          for (let i = 0; i < queue.length && i < 1000; i++, step++) {
+            const e = queue[i]!;
+            const key = `${e.txn}/b00001-r${String(e.row).padStart(9, '0')}`;
+            if (!tenantOf.has(key)) tenantOf.set(key, e.tenant);
+            const kindKey = `${key}/${e.type.startsWith('Bounce') ? 'bounce' : e.type}`;
+            const counted = COUNTED[e.type];
+            if (!firsts.has(kindKey)) {
+              firsts.add(kindKey);
+              if (counted) {
+                const t = expected.get(tenantOf.get(key)!) ?? noTotals();
+                t[counted] += 1;
+                expected.set(tenantOf.get(key)!, t);
+              }
+            }
+            try {
+              await processor(sesEvent(e.type, e.txn, e.row));
+            } catch {
+              // SNS delivers it again later (until a delivery succeeds; the failures are by step).
+              queue.push(e);
+            }
+          }
+          await guard.close();
+          for (const tenant of ['t-a', 't-b', 't-c']) {
+            expect(await counters.totals(tenant, 4, 0, 0)).toEqual(expected.get(tenant) ?? noTotals());
+          }
+        },
+      ),
+      { numRuns: 300 },
+    );
+  });
+
   it('spreads one bucket over the shards (no item takes every write)', async () => {
     const { counters, writes } = memoryCounters();
     const guard = observingGuard(counters, () => 0, { debounceMs: 0, shards: 16 });
