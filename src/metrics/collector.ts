@@ -15,7 +15,9 @@
 //   (DescribeWorkflowExecution of each running campaign; the webhooks queued behind the pending
 //   one are not counted). Its age is from the webhook's first schedule (its expiration minus the
 //   activity's schedule-to-close timeout), else from its current attempt's.
-// A failed collection is logged and the gauges keep their last values; the worker carries on.
+// A failed collection is logged and the gauges keep their last values; the worker carries on;
+// email_engine_gauge_collection_last_success_timestamp_seconds{step} says when each step last
+// succeeded (the EmailEngineGaugesStale alert fires when one has not for 10 minutes).
 import type { Client } from '@temporalio/client';
 import { TRANSACTION_STATUSES, isFinalTransactionStatus, type TransactionStatus } from '../domain/transaction-status';
 import { SEARCH_ATTRIBUTES } from '../contracts';
@@ -27,6 +29,8 @@ export const WEBHOOK_SCHEDULE_TO_CLOSE_MS = 3 * 24 * 3600 * 1000;
 /** At most this many campaigns are described (webhook backlog) or read (send_at) per round. */
 const MAX_LOOKUPS_PER_ROUND = 1000;
 const LOOKUP_CONCURRENCY = 8;
+/** PROCESSING campaigns listed per round for the oldest one's age (ids only). */
+const MAX_PROCESSING_LISTED = 100_000;
 
 // temporal.api.enums.v1 values (TaskQueueKind.NORMAL, TaskQueueType.ACTIVITY), without a dependency on @temporalio/proto.
 const TASK_QUEUE_KIND_NORMAL = 1;
@@ -94,6 +98,7 @@ export function createGaugeCollector(deps: CollectorDeps, intervalMs?: number): 
   async function step(name: string, fn: () => Promise<void>): Promise<void> {
     try {
       await fn();
+      metrics.collectionLastSuccess.set({ step: name }, now() / 1000);
     } catch (error) {
       log.warn('metrics collection failed; gauges keep their last value', { step: name, error: (error as Error).message });
     }
@@ -105,7 +110,8 @@ export function createGaugeCollector(deps: CollectorDeps, intervalMs?: number): 
   }
 
   async function oldestProcessing() {
-    const processing = await listIds(withStatus('PROCESSING'), MAX_LOOKUPS_PER_ROUND);
+    // Listed newest first: all of them (ids only; campaigns ingesting at once are few), so the oldest is not cut off.
+    const processing = await listIds(withStatus('PROCESSING'), MAX_PROCESSING_LISTED);
     const oldest = Math.min(...processing.map((w) => w.startTime.getTime()));
     metrics.oldestProcessingCampaign.set(processing.length === 0 ? 0 : Math.max(0, (now() - oldest) / 1000));
   }

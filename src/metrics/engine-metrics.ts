@@ -42,6 +42,8 @@ export interface EngineMetrics {
   sendQueueBacklog: Gauge<'task_queue'>;
   webhookBacklog: Gauge;
   webhookOldestPending: Gauge;
+  /** When each of the collector's steps last succeeded (a gauge that stopped moving is stale, not calm). */
+  collectionLastSuccess: Gauge<'step'>;
 }
 
 const name = (n: string) => `${METRIC_PREFIX}${n}`;
@@ -156,6 +158,12 @@ function defineEngineMetrics(registry: Registry): EngineMetrics {
     webhookOldestPending: new Gauge({
       name: name('webhook_oldest_pending_seconds'),
       help: 'Age of the oldest status webhook not yet delivered; 0 if none',
+      registers,
+    }),
+    collectionLastSuccess: new Gauge({
+      name: name('gauge_collection_last_success_timestamp_seconds'),
+      help: "Unix time of the last successful refresh of the worker's gauges, by collection step (the gauges keep their last values between)",
+      labelNames: ['step'],
       registers,
     }),
   };

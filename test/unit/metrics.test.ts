@@ -37,6 +37,7 @@ const WORKER_CONTRACT: Record<string, { type: string; labels: string[] }> = {
   email_engine_send_queue_backlog: { type: 'gauge', labels: ['task_queue'] },
   email_engine_webhook_backlog: { type: 'gauge', labels: [] },
   email_engine_webhook_oldest_pending_seconds: { type: 'gauge', labels: [] },
+  email_engine_gauge_collection_last_success_timestamp_seconds: { type: 'gauge', labels: ['step'] },
 };
 const API_CONTRACT: Record<string, { type: string; labels: string[] }> = {
   email_engine_ses_events_total: { type: 'counter', labels: ['type', 'outcome', 'tenant'] },
@@ -248,7 +249,7 @@ describe('gauge collector', () => {
   it('ages the oldest PROCESSING campaign, the most overdue one not yet sending, and the oldest pending webhook', async () => {
     const registry = new Registry();
     const metrics = createEngineMetrics(registry);
-    const now = Date.parse('2026-12-02T10:00:00Z');
+    let now = Date.parse('2026-12-02T10:00:00Z');
     const workflows = [
       { workflowId: 'txn-A', startTime: new Date(now - 120_000), status: 'PROCESSING' },
       { workflowId: 'txn-B', startTime: new Date(now - 30_000), status: 'PROCESSING' },
@@ -318,6 +319,28 @@ describe('gauge collector', () => {
     await collector.collect();
     expect(reads.filter((id) => id === 'A')).toHaveLength(1);
     expect(reads.filter((id) => id === 'C')).toHaveLength(2);
+    // Each step says when it last succeeded; a failing one keeps its time (and its gauges) from before.
+    const lastSuccess = async () =>
+      Object.fromEntries(
+        (await registry.getSingleMetric('email_engine_gauge_collection_last_success_timestamp_seconds')!.get()).values.map((v) => [
+          v.labels.step,
+          v.value,
+        ]),
+      );
+    expect(await lastSuccess()).toEqual({
+      campaigns: now / 1000,
+      oldest_processing: now / 1000,
+      scheduled_overdue: now / 1000,
+      send_queue_backlog: now / 1000,
+      webhook_backlog: now / 1000,
+    });
+    const before = now;
+    now += 60_000;
+    (client.workflowService as unknown as { describeTaskQueue: () => Promise<unknown> }).describeTaskQueue = async () => {
+      throw new Error('visibility unreachable');
+    };
+    await collector.collect();
+    expect(await lastSuccess()).toMatchObject({ campaigns: now / 1000, send_queue_backlog: before / 1000 });
     await collector.stop();
   });
 });

@@ -90,6 +90,7 @@ describe('alert rules with promtool', { timeout: PROMTOOL_MS }, () => {
         'EmailEngineCampaignFailureRateHigh',
         'EmailEngineCampaignProcessingSlow',
         'EmailEngineCampaignStuckProcessing',
+        'EmailEngineGaugesStale',
         'EmailEngineScheduledSendLate',
         'EmailEngineSendErrorRateHigh',
         'EmailEngineSendQueueBacklogGrowing',
