@@ -154,6 +154,11 @@ export async function startLocalStack(config: Config, options: StackOptions): Pr
         // The emulator answers GetAccount (our health probe) from this variable.
         process.env.AWS_SES_ACCOUNT ??= JSON.stringify(localSesAccount(config.SEND_RATE_PER_SECOND));
         const server = await sesServer({ host: HOST, port });
+        // Node's 5 s keep-alive would close idle sockets just as the SDK reuses one: a send that
+        // dies with "socket hang up" is ambiguous to the engine (SES may have it), so the message
+        // waits out SENDING_GRACE_SECONDS. SES's own endpoints keep idle connections far longer.
+        server.keepAliveTimeout = 65_000;
+        server.headersTimeout = 66_000;
         stoppers.push(() => closeServer(server));
         env.SES_ENDPOINT = `http://${HOST}:${port}`;
         urls.sesInbox = env.SES_ENDPOINT;

@@ -4,7 +4,7 @@
 import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, inject } from 'vitest';
 import { Client, Connection } from '@temporalio/client';
-import { loadConfig, type Config } from '../../src/config';
+import { loadConfig, MIN_SENDING_GRACE_SECONDS, type Config } from '../../src/config';
 import { createEngineWorkers } from '../../workers/create-worker';
 import { serveApi } from '../../api/server';
 import { TENANTS } from './global-setup';
@@ -22,6 +22,9 @@ export function testConfig(overrides: Record<string, string> = {}): Config {
     SEND_RATE_PER_SECOND: '2000',
     SEND_CHUNK_SIZE: '50',
     BATCH_SIZE: '250',
+    // The production minimum (heartbeat timeout twice plus the SES request timeout), not the
+    // 300 s default: a message an interrupted send left SENDING is resent within a test's time.
+    SENDING_GRACE_SECONDS: String(MIN_SENDING_GRACE_SECONDS),
     MAX_CONCURRENT_BATCHES: '3',
     PORT: '0',
     ...overrides,
