@@ -1,5 +1,6 @@
 // What activities need from the outside world; built once in the worker (composition root),
 // and by tests with their own settings.
+import type { SendGate } from '../src/reputation/send-gate';
 import type { ByteBudget } from './byte-budget';
 import type {
   Batches,
@@ -60,6 +61,11 @@ export interface ActivityDeps {
     webhookTimeoutMs: number;
     /** Parallel SES calls inside one send chunk. */
     sendConcurrency: number;
+    /**
+     * Set when the platform's send rate was lowered below the one the chunks were sized for (SES
+     * MaxSendRate under SEND_RATE_PER_SECOND): a chunk's messages start at most this many a second.
+     */
+    paceMessagesPerSecond?: number;
     /** Base of the one-click unsubscribe links. */
     publicBaseUrl: string;
     unsubscribeSecret: string;
@@ -88,6 +94,11 @@ export interface ActivityDeps {
   exports?: Pick<ExportTable, 'getExport' | 'pageExportMessages' | 'setExportProgress' | 'finishExport'>;
   /** OpenSearch, when analytics are on: erasure and retention delete documents there too. */
   analytics?: Pick<Analytics, 'eraseMessageDocuments' | 'deleteOlderThan' | 'tenantsWithDocuments'>;
+  /**
+   * The reputation hold at the point of sending (src/reputation/send-gate.ts; REPUTATION_GUARD=hold):
+   * asked before each send chunk. Absent, only the guard's sweeps pause a held tenant's campaigns.
+   */
+  sendGate?: SendGate;
   /** The worker's Prometheus metrics (issue 16; the worker wires them): absent, nothing is counted. */
   metrics?: EngineMetrics;
 }

@@ -68,7 +68,7 @@ const MAX_BATCH_SIZE = 1000;
  * the call settles only once every worker has stopped, so nothing of a failed attempt is still
  * talking to SES when its retry starts.
  */
-async function mapLimit<T, R>(items: T[], limit: number, fn: (item: T, stopped: () => boolean) => Promise<R>): Promise<R[]> {
+async function mapLimit<T, R>(items: T[], limit: number, fn: (item: T, stopped: () => boolean, index: number) => Promise<R>): Promise<R[]> {
   const out: R[] = new Array(items.length);
   let next = 0;
   let failure: { error: unknown } | undefined;
@@ -77,7 +77,7 @@ async function mapLimit<T, R>(items: T[], limit: number, fn: (item: T, stopped: 
     while (next < items.length && !stopped()) {
       const i = next++;
       try {
-        out[i] = await fn(items[i]!, stopped);
+        out[i] = await fn(items[i]!, stopped, i);
       } catch (error) {
         failure ??= { error };
       }
@@ -333,6 +333,26 @@ export function createSendActivities(deps: ActivityDeps) {
     const sender = await checkSenders({ identities: deps.identities, verifier: deps.identityVerifier }, input.tenantId, template);
     const page = await readChunk(input);
     const sendable = page.items.filter((m) => SENDABLE_STATUSES.includes(m.status));
+    // A held tenant sends nothing, whatever started this chunk (a send_at that arrived during the
+    // hold, a chunk queued before it): its messages stay untouched, deferred, and the gate has
+    // asked for the campaign's pause. The batch tries them again after the grace, once resumed.
+    const held = sendable.length > 0 ? await deps.sendGate?.heldBack(input.tenantId, input.transactionId) : undefined;
+    if (held !== undefined) {
+      deps.log.warn('send chunk held back: the tenant is held by the reputation guard', {
+        transaction_id: input.transactionId,
+        batch_id: input.batchId,
+        deferred: sendable.length,
+        held_reason: held,
+      });
+      return {
+        sent: 0,
+        failed: 0,
+        suppressed: 0,
+        skipped: page.items.length - sendable.length,
+        deferred: sendable.length,
+        nextCursor: page.cursor,
+      };
+    }
     // Erased recipients too (by the hash of the address), and the campaign topic's suppressions, in the same requests.
     const suppressed = await suppressions.suppressedOrErasedAmong(
       input.tenantId,
@@ -352,7 +372,15 @@ export function createSendActivities(deps: ActivityDeps) {
     };
     // Temporal cancels an attempt it gave up on (heartbeat timed out, workflow gone): stop then.
     const signal = ctx.cancellationSignal;
-    const outcomes = await mapLimit(page.items, deps.settings.sendConcurrency, async (message, failed) => {
+    const pace = deps.settings.paceMessagesPerSecond;
+    const chunkStarted = Date.now();
+    const outcomes = await mapLimit(page.items, deps.settings.sendConcurrency, async (message, failed, index) => {
+      // Under a rate lower than the chunk was sized for (SES MaxSendRate), the chunk's messages
+      // are spread over its share of time instead of going out in one burst.
+      if (pace) {
+        const wait = chunkStarted + (index * 1000) / pace - Date.now();
+        if (wait > 0) await new Promise((resolve) => setTimeout(resolve, wait));
+      }
       const outcome = await sendOne(message, {
         stopped: () => failed() || signal.aborted,
         signal,

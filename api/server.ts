@@ -117,7 +117,7 @@ export async function buildApiDeps(config: Config): Promise<{ deps: ApiDeps; clo
         log,
         onOutcome: (id) => signaller.note(id),
         // email_engine_ses_events_total, _bounces_total, _complaints_total (issue 16).
-        metrics: createSesEventMetrics(registry),
+        ...(config.ENGINE_METRICS === 'on' ? { metrics: createSesEventMetrics(registry) } : {}),
         onApplied: (applied) => void reputation.noteApplied(applied),
         // Each document with its campaign's tags (issue 15, item 1).
         onIndex: indexer

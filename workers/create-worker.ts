@@ -3,7 +3,7 @@
 // queue runs only SES sends under the server-enforced rate limit.
 import { execFile } from 'node:child_process';
 import { existsSync, mkdtempSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { hostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { Client, WorkflowNotFoundError } from '@temporalio/client';
@@ -27,6 +27,10 @@ import { BUILT_WORKFLOW_BUNDLE_PATH, RUNNING_FROM_BUILD } from './workflows-path
 import { ensureRetentionSchedule } from './retention-schedule';
 import { createSuppressionListActivities, suppressionListSettings } from '../activities';
 import { Registry } from 'prom-client';
+import { ReputationTable } from '../src/adapters/dynamo/reputation';
+import { appendAudit } from '../src/adapters/dynamo/audit';
+import { guardSettings } from '../src/reputation/rates';
+import { reputationSendGate } from '../src/reputation/send-gate';
 import { createEngineMetrics } from '../src/metrics/engine-metrics';
 import { ensureTemporalRuntimeMetrics, serveWorkerMetrics } from './worker-metrics';
 import { holdForQuota, platformSendRate, quotaWouldBeCrossed, SesQuotaMonitor, temporalQuotaHoldDeps } from '../src/reputation/ses-quota';
@@ -89,7 +93,7 @@ export function activityDepsFromConfig(config: Config, log: Logger = createLogge
     destroyAwsClients(aws);
     void analytics?.close();
   };
-  return { deps, ses: aws.ses, close };
+  return { deps, ses: aws.ses, doc: aws.doc, close };
 }
 
 /**
@@ -157,16 +161,18 @@ export async function createEngineWorkers(
   // The SDK's runtime metrics (TEMPORAL_METRICS_PORT) need the runtime installed before any connection.
   ensureTemporalRuntimeMetrics(config, createLogger({ component: 'worker' }, config.LOG_LEVEL));
   const connection = await NativeConnection.connect(temporalConnectionOptions(config));
-  const { deps, ses, close } = activityDepsFromConfig(config);
+  const { deps, ses, doc, close } = activityDepsFromConfig(config);
   // The engine's metrics (issue 16), counted by the activities and served on WORKER_METRICS_PORT.
   const registry = overrides.registry ?? new Registry();
-  deps.metrics = createEngineMetrics(registry);
+  if (config.ENGINE_METRICS === 'on') deps.metrics = createEngineMetrics(registry);
   await checkSendEventsAtStart(config, ses, deps);
   // The SES account quota (issue 16, item 4): gauges, and the send rate follows MaxSendRate.
   const quota = new SesQuotaMonitor(ses, config, deps.log, registry);
-  const sendRate = platformSendRate(config, await quota.refresh());
+  const sendRate = platformSendRate(config, await quota.refreshAtStart());
   if (sendRate < config.SEND_RATE_PER_SECOND) {
     deps.log.warn('send rate lowered to the SES account MaxSendRate', { configured: config.SEND_RATE_PER_SECOND, rate: sendRate });
+    // Chunks are sized by the API for the configured rate: spread each over its share of time.
+    deps.settings.paceMessagesPerSecond = sendRate;
   }
   quota.start(config.SES_QUOTA_POLL_SECONDS * 1000);
   const interceptors = tracingClientInterceptors();
@@ -174,12 +180,28 @@ export async function createEngineWorkers(
   const governanceClient = new Client({ connection, namespace: config.TEMPORAL_NAMESPACE, interceptors });
   deps.workflows = workflowLiveness(governanceClient);
   // Before the SES 24-hour quota would be crossed, sending campaigns hold (src/reputation/ses-quota.ts).
-  const quotaHold = temporalQuotaHoldDeps(governanceClient, deps.store, deps.audit, deps.log);
   const pollMs = config.SES_QUOTA_POLL_SECONDS * 1000;
+  const reputationTable = new ReputationTable(doc, config.DYNAMODB_TABLE);
+  const workerIdentity = overrides.identity ?? `${process.pid}@${hostname()}`;
+  const quotaHold = {
+    ...temporalQuotaHoldDeps(governanceClient, deps.store, deps.audit, deps.log),
+    // Every worker polls the same account: one of them acts on each interval's reading.
+    claim: () => reputationTable.claimQuotaHold(Math.floor(Date.now() / pollMs) * pollMs, workerIdentity),
+  };
   quota.onReading = async (reading) => {
     if (quotaWouldBeCrossed(reading, sendRate, pollMs)) await holdForQuota(quotaHold, reading);
   };
   if (quota.latest) await quota.onReading(quota.latest);
+  // A held tenant's chunks send nothing, and its campaign is paused here if no sweep did (issue 16, item 4).
+  if (guardSettings(config).mode === 'hold') {
+    deps.sendGate = reputationSendGate({
+      counters: reputationTable,
+      store: deps.store,
+      temporal: governanceClient,
+      audit: { record: async (entry) => void (await appendAudit(deps.audit, entry)) },
+      log: deps.log.child({ component: 'send-gate' }),
+    });
+  }
   const activities = createActivities(deps);
   const workflowSource: Pick<WorkerOptions, 'workflowBundle'> = {
     workflowBundle: { codePath: overrides.workflowBundlePath ?? (await workflowBundlePath()) },

@@ -53,14 +53,18 @@ interface BatchSignals {
   cancelled: boolean;
   /** Every sent message has an outcome (set by the event endpoint); cleared by a recount. */
   outcomesIn: boolean;
+  /** How many resumes arrived (a grace wait begun before one ends at it, since RESUME_ENDS_GRACE). */
+  resumes: number;
 }
 
 function listen(): BatchSignals {
-  const signals: BatchSignals = { paused: false, cancelled: false, outcomesIn: false };
+  const signals: BatchSignals = { paused: false, cancelled: false, outcomesIn: false, resumes: 0 };
   setHandler(batchControlSignal, (action) => {
     if (action === 'pause') signals.paused = true;
-    else if (action === 'resume') signals.paused = false;
-    else signals.cancelled = true;
+    else if (action === 'resume') {
+      signals.paused = false;
+      signals.resumes += 1;
+    } else signals.cancelled = true;
   });
   setHandler(outcomesSignal, () => {
     signals.outcomesIn = true;
@@ -86,6 +90,23 @@ function sendActivity(input: BatchWorkflowInput, summary?: string) {
 }
 
 type Cursor = Record<string, unknown> | undefined;
+
+/**
+ * Patch id: a resume ends a grace wait that began before it. A chunk of a tenant held by the
+ * reputation guard comes back deferred (the send gate pauses the campaign); once an operator
+ * resumes it, waiting out the rest of SENDING_GRACE_SECONDS would hold it for minutes. Waking
+ * early is safe: the send activity itself leaves a message another attempt marked SENDING until
+ * the grace has passed for it.
+ */
+export const RESUME_ENDS_GRACE = 'resume-ends-grace';
+
+/** The grace before a deferred chunk (or pass) is tried again. */
+function graceWait(input: BatchWorkflowInput, signals: BatchSignals, ui: BatchUi): Promise<boolean> {
+  const summary = "grace: a dead attempt's Send events may still arrive";
+  if (!patched(RESUME_ENDS_GRACE)) return ui.wait(() => signals.cancelled, input.sendingGraceMs, summary);
+  const resumes = signals.resumes;
+  return ui.wait(() => signals.cancelled || signals.resumes !== resumes, input.sendingGraceMs, summary);
+}
 
 /** The send activity's input for the chunk of the batch at `cursor`. */
 const chunkOf = (input: BatchWorkflowInput, cursor: Cursor) => ({
@@ -123,7 +144,7 @@ async function sendAll(input: BatchWorkflowInput, signals: BatchSignals, ui: Bat
     if (chunk.deferred > 0) {
       // The same chunk again, once a dead attempt's Send events had time to arrive.
       again = true;
-      await ui.wait(() => signals.cancelled, input.sendingGraceMs, "grace: a dead attempt's Send events may still arrive");
+      await graceWait(input, signals, ui);
       continue;
     }
     again = false;
@@ -169,7 +190,7 @@ async function sendUnsettled(input: BatchWorkflowInput, signals: BatchSignals, u
       if (wait > 0) await ui.wait(() => signals.cancelled, wait, "throttle: the campaign's pace between chunks");
     } while (cursor);
     if (deferred === 0) return;
-    await ui.wait(() => signals.cancelled, input.sendingGraceMs, "grace: a dead attempt's Send events may still arrive");
+    await graceWait(input, signals, ui);
   }
 }
 

@@ -73,6 +73,12 @@ const configSchema = z.object({
   TEMPORAL_METRICS_HOST: z.string().min(1).default('127.0.0.1'),
   COLLECT_INTERVAL_SECONDS: z.coerce.number().positive().default(15),
   /**
+   * `off`: the engine's own metrics (issue 16) are neither counted nor served, in the worker and
+   * the API's event path (HTTP metrics stay): for measuring what they cost (`npm run bench --
+   * --metrics off`), or for a deployment that does not want them.
+   */
+  ENGINE_METRICS: z.enum(['on', 'off']).default('on'),
+  /**
    * The platform operator's credential (X-Operator-Token): /healthz shows its components'
    * details, and /metrics answers on the API's port, only to it. Required in production.
    */

@@ -22,9 +22,8 @@
 // check when the stored state says held, and the gates (isHeld) read it, each through a cache of
 // STATE_CACHE_MS. GET /tenant/reputation (reputation()) only reads: it takes no hold and pauses
 // nothing.
-import { WorkflowUpdateFailedError, type Client } from '@temporalio/client';
+import type { Client } from '@temporalio/client';
 import { Counter, Gauge, type Registry } from 'prom-client';
-import { pauseUpdate, transactionWorkflowId } from '../contracts';
 import type { AuditInput } from '../adapters/dynamo/audit';
 import type { ReputationState, ReputationTable } from '../adapters/dynamo/reputation';
 import type { CampaignIndex, Transactions } from '../ports';
@@ -42,11 +41,9 @@ import {
   type Totals,
   type Verdict,
 } from './rates';
+import { GUARD_PRINCIPAL, overridesHold, pauseForHold, STATE_CACHE_MS } from './send-gate';
 
-export const GUARD_PRINCIPAL = { type: 'system', id: 'reputation-guard' } as const;
-
-/** On a campaign the operator resumed during a hold: `{ at, held_since }`; the sweeps of that hold leave it alone. */
-export const OVERRIDE_FIELD = 'reputation_override';
+export { GUARD_PRINCIPAL, OVERRIDE_FIELD, STATE_CACHE_MS } from './send-gate';
 
 export type ReputationCounters = Pick<ReputationTable, 'increment' | 'totals' | 'getState' | 'hold' | 'release'>;
 
@@ -87,9 +84,6 @@ export interface AppliedEvent {
   messageId: string;
   bounceType?: string;
 }
-
-/** How long a process trusts its last read of a tenant's state item (Send events, gates). */
-export const STATE_CACHE_MS = 3000;
 
 /** Why a check lifted a hold (in its audit entry and log). */
 export const RELEASE_REASON = 'judged_under_thresholds';
@@ -284,7 +278,6 @@ export class ReputationGuard {
 
   /** Pauses every READY_TO_SEND campaign of a held tenant; returns how many it paused. */
   async pauseSending(tenantId: string, state: ReputationState): Promise<number> {
-    const reason = state.held_detail ?? `reputation guard: ${state.held_reason ?? 'held'}`;
     let paused = 0;
     let cursor: Parameters<CampaignIndex['listCampaigns']>[1]['cursor'];
     for (let page = 0; page < SWEEP_BUDGET.queries; page++) {
@@ -295,42 +288,13 @@ export class ReputationGuard {
         budget: SWEEP_BUDGET,
       });
       for (const txn of found.items) {
-        const override = (txn as { [OVERRIDE_FIELD]?: { held_since?: string } })[OVERRIDE_FIELD];
-        if (override?.held_since === state.held_since) continue;
-        if (await this.pauseOne(tenantId, txn.transaction_id, reason, state)) paused++;
+        if (overridesHold(txn, state)) continue;
+        if (await pauseForHold(this.deps, tenantId, txn.transaction_id, state, 'guard-check')) paused++;
       }
       cursor = found.cursor;
       if (!cursor) break;
     }
     return paused;
-  }
-
-  private async pauseOne(tenantId: string, transactionId: string, reason: string, state: ReputationState): Promise<boolean> {
-    try {
-      // The reason first: the PAUSED status webhook and GET /campaigns/{id} then carry it.
-      await this.deps.store.setTransactionFields(transactionId, { held_reason: reason });
-      await this.deps.temporal.workflow.getHandle(transactionWorkflowId(transactionId)).executeUpdate(pauseUpdate);
-    } catch (error) {
-      // Refused (every message was handed over meanwhile, or it ended): nothing to hold back.
-      const refused = error instanceof WorkflowUpdateFailedError || (error as { name?: string }).name === 'WorkflowNotFoundError';
-      await this.deps.store.setTransactionFields(transactionId, { held_reason: null }).catch(() => undefined);
-      if (!refused) throw error;
-      return false;
-    }
-    this.deps.log.warn('campaign paused by the reputation guard', {
-      tenant_id: tenantId,
-      transaction_id: transactionId,
-      reason: state.held_reason,
-    });
-    await this.deps.audit.record({
-      tenant_id: tenantId,
-      principal: GUARD_PRINCIPAL,
-      action: 'campaigns.pause',
-      target: transactionId,
-      outcome: 202,
-      details: { reason: state.held_reason, held_reason: reason, ...(state.held_rates ?? {}) },
-    });
-    return true;
   }
 
   /**

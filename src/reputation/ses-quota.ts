@@ -139,6 +139,18 @@ export class SesQuotaMonitor {
     }
   }
 
+  /** The reading at worker start: tried `attempts` times, a second and then two apart, before the worker goes on without. */
+  async refreshAtStart(attempts = 3): Promise<SesQuota | undefined> {
+    for (let attempt = 1; ; attempt++) {
+      const quota = await this.refresh();
+      if (quota || attempt >= attempts) {
+        if (!quota) this.log.error('SES account quota unknown at start: the send rate is SEND_RATE_PER_SECOND', { attempts });
+        return quota;
+      }
+      await new Promise((resolve) => setTimeout(resolve, 1000 * attempt));
+    }
+  }
+
   start(intervalMs: number): void {
     this.timer ??= setInterval(() => void this.refresh(), intervalMs);
     this.timer.unref();
@@ -170,6 +182,11 @@ export interface QuotaHoldDeps {
   setHeldReason(transactionId: string, reason: string | null): Promise<void>;
   audit(entry: { tenantId: string; transactionId: string; reason: string; quota: SesQuota }): Promise<void>;
   log: Pick<Logger, 'warn' | 'error'>;
+  /**
+   * This worker's turn for the current poll interval (one worker of many acts on a reading; the
+   * others skip it): absent, every reading is acted on.
+   */
+  claim?(): Promise<boolean>;
 }
 
 /**
@@ -178,6 +195,7 @@ export interface QuotaHoldDeps {
  * held resume only by an explicit resume. Returns how many it paused.
  */
 export async function holdForQuota(deps: QuotaHoldDeps, quota: SesQuota): Promise<number> {
+  if (deps.claim && !(await deps.claim())) return 0;
   const reason = quotaHeldReason(quota);
   let paused = 0;
   for (const { transactionId, tenantId } of await deps.sending()) {

@@ -22,6 +22,8 @@ const { values } = parseArgs({
     parallel: { type: 'string', default: '4' },
     events: { type: 'string', default: '5000' },
     json: { type: 'string' },
+    /** `off`: the engine's metrics neither counted nor served (ENGINE_METRICS), to measure what they cost. */
+    metrics: { type: 'string', default: 'on' },
   },
 });
 const N = Number(values.recipients);
@@ -48,6 +50,9 @@ async function main() {
       MAX_CONCURRENT_BATCHES: values.parallel!,
       SEND_RATE_PER_SECOND: '100000',
       FINAL_STATE_DEADLINE_SECONDS: '7200',
+      // With metrics on, the worker serves them (and runs the gauges' collector) as it does in production.
+      ENGINE_METRICS: values.metrics!,
+      ...(values.metrics === 'on' ? { WORKER_METRICS_PORT: '0' } : {}),
     },
     { processes: true, connectEvents: false },
   );

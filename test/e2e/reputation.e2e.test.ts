@@ -10,6 +10,10 @@
 import { describe, expect, it, beforeAll } from 'vitest';
 import { createAwsClients, destroyAwsClients } from '../../src/adapters/aws';
 import { Store } from '../../src/adapters/dynamo/store';
+import { ReputationTable } from '../../src/adapters/dynamo/reputation';
+import { batchWorkflowId } from '../../src/contracts';
+import { RESUME_ENDS_GRACE } from '../../workflows/batch.workflow';
+import { recordHistory } from '../support/histories';
 import { seedTenant } from '../../src/local/dev-tenant';
 import { generateWebhookSecret } from '../../src/domain/webhook-signature';
 import { apiClient, startWebhookReceiver, uploadCsv, uploadTemplate, useEngine, waitFor, waitForStatus } from '../support/harness';
@@ -17,7 +21,10 @@ import { apiClient, startWebhookReceiver, uploadCsv, uploadTemplate, useEngine, 
 const OPERATOR_TOKEN = 'operator-token-for-the-reputation-e2e-0123456789';
 const engine = useEngine({
   events: 'connect',
+  temporal: true,
   config: {
+    // The default grace, so the send-gate case shows a resume ending the wait (it is 70 s in tests).
+    SENDING_GRACE_SECONDS: '300',
     REPUTATION_GUARD: 'hold',
     REPUTATION_MIN_SENDS: '20',
     REPUTATION_COMPLAINT_RATE: '0.05',
@@ -39,8 +46,10 @@ const tenant = (name: string) => ({
 });
 const A = tenant('a');
 const B = tenant('b');
+const D = tenant('d');
 const apiA = apiClient(() => engine.url, A.apiKey);
 const apiB = apiClient(() => engine.url, B.apiKey);
+const apiD = apiClient(() => engine.url, D.apiKey);
 const operator = { 'x-operator-token': OPERATOR_TOKEN };
 
 const SIM = 'simulator.amazonses.com';
@@ -77,7 +86,7 @@ async function withStore<T>(use: (store: Store) => Promise<T>): Promise<T> {
 
 beforeAll(async () => {
   await withStore(async (store) => {
-    for (const t of [A, B]) await seedTenant(store, t, t.tenantId);
+    for (const t of [A, B, D]) await seedTenant(store, t, t.tenantId);
   });
 });
 
@@ -229,5 +238,72 @@ describe('the reputation guard', () => {
     } finally {
       await hooks.close();
     }
+  }, 900_000);
+
+  it('sends nothing for a campaign whose send_at arrives while its tenant is held: the first chunk pauses it', async () => {
+    // A scheduled campaign created before the hold starts sending on its own when send_at comes;
+    // no sweep has it in view (it was not sending), and no complaint of its own asks for a check.
+    const template = await uploadTemplate(apiD, {
+      from: `news@${D.senders[0]}`,
+      subject: 'D for {{ name }}',
+      html: '<p>Hi {{ name }}</p>',
+    });
+    const file = await uploadCsv(apiD, csvOf(Array.from({ length: 30 }, (_, i) => `success+${run}d${i}@${SIM}`)));
+    const sendAt = new Date(Date.now() + 20_000).toISOString();
+    const created = await apiD.post('/api/v1/campaigns', { template_id: template, file_id: file, throttle, schedule: { send_at: sendAt } });
+    expect(created.status).toBe(202);
+    const id = created.body.transaction_id as string;
+    expect((await waitForStatus(apiD, id, ['SCHEDULED', 'READY_TO_SEND', 'FAILED'], 60_000)).status).toBe('SCHEDULED');
+    // The tenant is held now, as a check in any API process would hold it (the state item).
+    const aws = createAwsClients(engine.config);
+    const heldSince = new Date().toISOString();
+    try {
+      const taken = await new ReputationTable(aws.doc, engine.config.DYNAMODB_TABLE).hold(D.tenantId, {
+        held_since: heldSince,
+        held_reason: 'complaint_rate',
+        held_detail: "reputation guard: the tenant's complaint rate 9.0 % over 24 h is at or over 5 %",
+        held_rates: { bounce_rate: 0, complaint_rate: 0.09, sends: 1000 },
+      });
+      expect(taken).toBe(true);
+    } finally {
+      destroyAwsClients(aws);
+    }
+    const paused = await waitForStatus(apiD, id, ['PAUSED', 'COMPLETED', 'FAILED'], 120_000);
+    expect(paused.status).toBe('PAUSED');
+    expect(paused.held_reason).toMatch(/^reputation guard: /);
+    expect(paused.counts.sent).toBe(0);
+    // Nothing goes out while it stays paused.
+    await new Promise((r) => setTimeout(r, 3000));
+    expect((await apiD.get(`/api/v1/campaigns/${id}/status`)).body.counts.sent).toBe(0);
+    const audit = await apiD.get('/api/v1/audit?action=campaigns.pause');
+    expect(
+      (audit.body.items as { target?: string; principal: { id: string }; details?: { paused_by?: string } }[]).some(
+        (e) => e.target === id && e.principal.id === 'reputation-guard' && e.details?.paused_by === 'send-gate',
+      ),
+    ).toBe(true);
+    // The operator's override lets it through this hold: every message goes out once.
+    expect((await apiD.post(`/api/v1/campaigns/${id}/resume?reputation_override=true`, undefined, operator)).status).toBe(202);
+    const resumedAt = Date.now();
+    // Sent well within SENDING_GRACE_SECONDS (300 s here): the resume ends the deferred chunk's grace wait.
+    await waitFor(
+      'every message sent after the resume',
+      async () => ((await apiD.get(`/api/v1/campaigns/${id}/status`)).body.counts.sent === 30 ? true : undefined),
+      90_000,
+    );
+    const sentAfterS = (Date.now() - resumedAt) / 1000;
+    const final = await waitForStatus(apiD, id, ['COMPLETED', 'FAILED'], 600_000);
+    expect(final.status).toBe('COMPLETED');
+    expect(final.counts.sent).toBe(30);
+    // The batch's path: its deferred chunk, the grace wait the resume ended (behind the patch).
+    const batchId = batchWorkflowId(id, 1);
+    const history = await engine.temporal.workflow.getHandle(batchId).fetchHistory();
+    const patches = history
+      .events!.filter((e) => e.markerRecordedEventAttributes)
+      .map((e) => JSON.parse(Buffer.from(e.markerRecordedEventAttributes!.details!['patch-data']!.payloads![0]!.data!).toString()).id);
+    expect(patches).toContain(RESUME_ENDS_GRACE);
+    await recordHistory(engine.temporal, batchId, 'gate-batch-deferred-resumed');
+    console.log(
+      `[figures] reputation send gate: a scheduled campaign of a held tenant paused at send_at with 0/30 sent; 30/30 after the override, ${sentAfterS.toFixed(1)} s after the resume`,
+    );
   }, 900_000);
 });

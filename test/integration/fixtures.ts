@@ -19,8 +19,8 @@ export { TENANTS };
 
 export function setupDeps() {
   const config = testConfig();
-  const { deps, close } = activityDepsFromConfig(config);
-  return { config, deps, activities: createActivities(deps), close };
+  const { deps, doc, close } = activityDepsFromConfig(config);
+  return { config, deps, doc, activities: createActivities(deps), close };
 }
 
 /** The activities' deps with every store whole, as the tests set records up and read them back. */

@@ -195,6 +195,23 @@ describe('sendBatchChunk', () => {
     expect(mail!.body.html).toContain(`<a href="${link}">Unsubscribe</a>`);
   });
 
+  it('spreads a chunk over its share of time when the send rate was lowered below the one it was sized for', async () => {
+    // SES MaxSendRate under SEND_RATE_PER_SECOND: the worker paces a chunk's messages (4 a second
+    // here) instead of sending the API-sized chunk in one burst at its full concurrency.
+    const id = uid();
+    const { txn, base } = await ingested(['email', ...Array.from({ length: 5 }, (_, i) => `pace${i}-${id}@example.com`)].join('\n'));
+    deps.settings.paceMessagesPerSecond = 4;
+    try {
+      const { totals } = await sendBatch({ ...base, batchId: 'b00001', limit: 5 });
+      expect(totals.sent).toBe(5);
+    } finally {
+      delete deps.settings.paceMessagesPerSecond;
+    }
+    const times = (await allMessages(deps, txn.transaction_id)).map((m) => Date.parse(m.sent_time!)).sort((a, b) => a - b);
+    // Five starts a quarter second apart: at least a second from the first to the last.
+    expect(times.at(-1)! - times[0]!).toBeGreaterThanOrEqual(950);
+  });
+
   it("refuses another tenant's template as TemplateNotReady (non-retryable)", async () => {
     const id = uid();
     const { base } = await ingested(`email\nx-${id}@example.com\n`);

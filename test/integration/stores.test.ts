@@ -3,9 +3,10 @@
 import { afterAll, describe, expect, it } from 'vitest';
 import { SENDABLE_STATUSES } from '../../src/domain/message-status';
 import type { MessageRecord } from '../../src/adapters/dynamo/types';
+import { ReputationTable } from '../../src/adapters/dynamo/reputation';
 import { createFile, createTemplate, createTransaction, setupDeps, suppress, TENANTS, uid } from './fixtures';
 
-const { deps, close } = setupDeps();
+const { config, deps, doc, close } = setupDeps();
 afterAll(() => close());
 
 async function newTransaction() {
@@ -139,5 +140,17 @@ describe('Store counters', () => {
     expect((await deps.store.getTransaction(undefined, txn.transaction_id))!.counts).toMatchObject({ sent: 10, failed: 20, invalid: 0 });
     await deps.store.updateCounts(txn.transaction_id, { sent: 0, suppressed: 4 }, 'set');
     expect((await deps.store.getTransaction(undefined, txn.transaction_id))!.counts).toMatchObject({ sent: 0, failed: 20, suppressed: 4 });
+  });
+});
+
+describe('ReputationTable.claimQuotaHold', () => {
+  it("gives each poll interval's quota hold to one worker of several claiming at once", async () => {
+    const table = new ReputationTable(doc, config.DYNAMODB_TABLE);
+    // An interval of its own (a random hour in 2099), so reruns and other tests do not meet it.
+    const interval = Date.parse('2099-01-01T00:00:00Z') + Math.floor(Math.random() * 100_000) * 3_600_000;
+    const claims = await Promise.all(Array.from({ length: 6 }, (_, i) => table.claimQuotaHold(interval, `worker-${i}`)));
+    expect(claims.filter(Boolean)).toHaveLength(1);
+    expect(await table.claimQuotaHold(interval, 'late')).toBe(false);
+    expect(await table.claimQuotaHold(interval + 3_600_000, 'next interval')).toBe(true);
   });
 });

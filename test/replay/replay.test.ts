@@ -4,7 +4,7 @@ import { describe, expect, it } from 'vitest';
 import { inject } from 'vitest';
 import { Worker } from '@temporalio/worker';
 import { committedHistories } from '../support/histories';
-import { PROVE_BATCH_SENT, UI_SUMMARIES } from '../../workflows/batch.workflow';
+import { PROVE_BATCH_SENT, RESUME_ENDS_GRACE, UI_SUMMARIES } from '../../workflows/batch.workflow';
 import { CAMPAIGN_PHASES } from '../../workflows/transaction.workflow';
 
 describe('replay of recorded histories', () => {
@@ -29,6 +29,7 @@ describe('replay of recorded histories', () => {
       [PROVE_BATCH_SENT, 'batchWorkflow'],
       [UI_SUMMARIES, 'transactionWorkflow'],
       [UI_SUMMARIES, 'batchWorkflow'],
+      [RESUME_ENDS_GRACE, 'batchWorkflow'],
     ] as const) {
       const ofType = histories.filter((h) => typeOf(h.history) === workflowType);
       const withIt = ofType.filter((h) => patchesIn(h.history).includes(patch)).map((h) => h.workflowId);

@@ -309,6 +309,21 @@ describe('the SES quota', () => {
     expect(audited).toEqual(['t1/c1']);
   });
 
+  it('acts on a reading only in the worker whose turn it is', async () => {
+    let paused = 0;
+    const deps = {
+      sending: async () => [{ transactionId: 'c1', tenantId: 't1' }],
+      pause: async () => ((paused += 1), true),
+      setHeldReason: async () => undefined,
+      audit: async () => undefined,
+      log: { warn() {}, error() {} },
+    };
+    const quota = { max24HourSend: 200, maxSendRate: 1, sentLast24Hours: 190 };
+    expect(await holdForQuota({ ...deps, claim: async () => false }, quota)).toBe(0);
+    expect(paused).toBe(0);
+    expect(await holdForQuota({ ...deps, claim: async () => true }, quota)).toBe(1);
+  });
+
   it('has the guard hold against AWS by default and observe locally', () => {
     expect(loadConfig({}).REPUTATION_GUARD).toBeUndefined();
     expect(loadConfig({ REPUTATION_GUARD: 'hold', REPUTATION_COMPLAINT_RATE: '0.05' })).toMatchObject({

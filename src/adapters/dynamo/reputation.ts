@@ -24,6 +24,7 @@ export const reputationKeys = {
     SK: bucketKey(bucketStartMs),
   }),
   state: (tenantId: string) => ({ PK: `REPUTATION#${tenantId}`, SK: 'STATE' }),
+  quotaHold: (intervalStartMs: number) => ({ PK: 'SES_QUOTA', SK: `HOLD#${new Date(intervalStartMs).toISOString()}` }),
 };
 
 export interface ReputationState {
@@ -128,6 +129,30 @@ export class ReputationTable extends Table {
           UpdateExpression: 'REMOVE held_since, held_reason, held_detail, held_rates SET released_at = :at, updated_at = :at',
           ConditionExpression: 'held_since = :since',
           ExpressionAttributeValues: { ':since': heldSince, ':at': at },
+        }),
+      );
+      return true;
+    } catch (error) {
+      if (isConditionFailure(error)) return false;
+      throw error;
+    }
+  }
+
+  /**
+   * The SES quota hold's turn for the poll interval starting at `intervalStartMs`: true for the
+   * one worker that claims it first, false for every other (they poll the same account).
+   */
+  async claimQuotaHold(intervalStartMs: number, by: string): Promise<boolean> {
+    try {
+      await this.doc.send(
+        new PutCommand({
+          TableName: this.table,
+          Item: {
+            ...reputationKeys.quotaHold(intervalStartMs),
+            claimed_by: by,
+            [TTL_ATTRIBUTE]: Math.ceil(intervalStartMs / 1000) + 86_400,
+          },
+          ConditionExpression: 'attribute_not_exists(PK)',
         }),
       );
       return true;
