@@ -68,6 +68,20 @@ const MAX_BATCH_SIZE = 1000;
  * the call settles only once every worker has stopped, so nothing of a failed attempt is still
  * talking to SES when its retry starts.
  */
+/** Waits `ms`, or less if `signal` aborts (the attempt was given up on: the caller sees it stopped). */
+function sleepUnlessAborted(ms: number, signal: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    if (signal.aborted) return resolve();
+    const timer = setTimeout(done, ms);
+    function done() {
+      clearTimeout(timer);
+      signal.removeEventListener('abort', done);
+      resolve();
+    }
+    signal.addEventListener('abort', done, { once: true });
+  });
+}
+
 async function mapLimit<T, R>(items: T[], limit: number, fn: (item: T, stopped: () => boolean, index: number) => Promise<R>): Promise<R[]> {
   const out: R[] = new Array(items.length);
   let next = 0;
@@ -300,7 +314,11 @@ export function createSendActivities(deps: ActivityDeps) {
    * `limit` unsettled ones, found in one read of up to a whole batch (a filtered read that
    * stopped at `limit` would need a call per chunk to find nothing).
    */
-  async function readChunk(input: SendChunkInput): Promise<{ items: MessageRecord[]; cursor?: Cursor }> {
+  async function readChunk(request: SendChunkInput): Promise<{ items: MessageRecord[]; cursor?: Cursor }> {
+    // Under a lowered rate a chunk holds at most a second of mail at that rate (the worker's queue
+    // rate is set to match): paced over its second, it ends long before its timeout.
+    const pace = deps.settings.paceMessagesPerSecond;
+    const input = pace ? { ...request, limit: Math.min(request.limit, Math.max(1, Math.floor(pace))) } : request;
     if (!input.unsettledOnly) return messages.pageMessages(input.transactionId, input.batchId, input.limit, input.cursor);
     const page = await messages.pageMessages(input.transactionId, input.batchId, MAX_BATCH_SIZE, input.cursor, SENDABLE_STATUSES);
     if (page.items.length <= input.limit) return page;
@@ -379,7 +397,7 @@ export function createSendActivities(deps: ActivityDeps) {
       // are spread over its share of time instead of going out in one burst.
       if (pace) {
         const wait = chunkStarted + (index * 1000) / pace - Date.now();
-        if (wait > 0) await new Promise((resolve) => setTimeout(resolve, wait));
+        if (wait > 0) await sleepUnlessAborted(wait, signal);
       }
       const outcome = await sendOne(message, {
         stopped: () => failed() || signal.aborted,

@@ -171,9 +171,13 @@ export async function createEngineWorkers(
   const sendRate = platformSendRate(config, await quota.refreshAtStart());
   if (sendRate < config.SEND_RATE_PER_SECOND) {
     deps.log.warn('send rate lowered to the SES account MaxSendRate', { configured: config.SEND_RATE_PER_SECOND, rate: sendRate });
-    // Chunks are sized by the API for the configured rate: spread each over its share of time.
+    // Chunks are sized by the API for the configured rate: the send activity cuts each to a second
+    // of mail at this rate and spreads it over that second (the queue rate below matches).
     deps.settings.paceMessagesPerSecond = sendRate;
   }
+  const sendChunkLimit = deps.settings.paceMessagesPerSecond
+    ? Math.min(sendChunkSize(config), Math.max(1, Math.floor(sendRate)))
+    : sendChunkSize(config);
   quota.start(config.SES_QUOTA_POLL_SECONDS * 1000);
   const interceptors = tracingClientInterceptors();
   deps.reporter = batchReporter(new Client({ connection, namespace: config.TEMPORAL_NAMESPACE, interceptors }));
@@ -189,7 +193,8 @@ export async function createEngineWorkers(
     claim: () => reputationTable.claimQuotaHold(Math.floor(Date.now() / pollMs) * pollMs, workerIdentity),
   };
   quota.onReading = async (reading) => {
-    if (quotaWouldBeCrossed(reading, sendRate, pollMs)) await holdForQuota(quotaHold, reading);
+    // Two intervals: the next reading that acts may be another worker's, up to an interval later.
+    if (quotaWouldBeCrossed(reading, sendRate, 2 * pollMs)) await holdForQuota(quotaHold, reading);
   };
   if (quota.latest) await quota.onReading(quota.latest);
   // A held tenant's chunks send nothing, and its campaign is paused here if no sweep did (issue 16, item 4).
@@ -242,8 +247,8 @@ export async function createEngineWorkers(
     taskQueue: config.TEMPORAL_SEND_TASK_QUEUE,
     activities: { sendBatchChunk: activities.sendBatchChunk },
     // The server enforces this across all workers: each task is one chunk of at most a second's mail.
-    // The chunk size is the API's (from the configured rate), so a lower MaxSendRate means fewer chunks a second.
-    maxTaskQueueActivitiesPerSecond: sendRate / sendChunkSize(config),
+    // The chunk size is the API's (from the configured rate), cut to a second's mail under a lower MaxSendRate.
+    maxTaskQueueActivitiesPerSecond: sendRate / sendChunkLimit,
     maxConcurrentActivityTaskExecutions: 16,
   });
   const metricsEndpoint = await serveWorkerMetrics(config, registry, governanceClient, deps);

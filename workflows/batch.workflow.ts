@@ -100,12 +100,15 @@ type Cursor = Record<string, unknown> | undefined;
  */
 export const RESUME_ENDS_GRACE = 'resume-ends-grace';
 
-/** The grace before a deferred chunk (or pass) is tried again. */
-function graceWait(input: BatchWorkflowInput, signals: BatchSignals, ui: BatchUi): Promise<boolean> {
+/**
+ * The grace before a deferred chunk (or pass) is tried again; since RESUME_ENDS_GRACE it ends at a
+ * resume that came after `resumesBefore` (read before the chunk ran: the send gate pauses the
+ * campaign while its chunk still runs, and the resume can come before the wait begins).
+ */
+function graceWait(input: BatchWorkflowInput, signals: BatchSignals, ui: BatchUi, resumesBefore: number): Promise<boolean> {
   const summary = "grace: a dead attempt's Send events may still arrive";
   if (!patched(RESUME_ENDS_GRACE)) return ui.wait(() => signals.cancelled, input.sendingGraceMs, summary);
-  const resumes = signals.resumes;
-  return ui.wait(() => signals.cancelled || signals.resumes !== resumes, input.sendingGraceMs, summary);
+  return ui.wait(() => signals.cancelled || signals.resumes !== resumesBefore, input.sendingGraceMs, summary);
 }
 
 /** The send activity's input for the chunk of the batch at `cursor`. */
@@ -139,12 +142,13 @@ async function sendAll(input: BatchWorkflowInput, signals: BatchSignals, ui: Bat
     const sendBatchChunk = ui.summaries
       ? sendActivity(input, chunkSummary(input.batchId, position, input.sendChunkSize, input.messageCount, again))
       : plainSend;
+    const resumesBefore = signals.resumes;
     const chunk = await sendBatchChunk(chunkOf(input, cursor));
     ui.sent += chunk.sent;
     if (chunk.deferred > 0) {
       // The same chunk again, once a dead attempt's Send events had time to arrive.
       again = true;
-      await graceWait(input, signals, ui);
+      await graceWait(input, signals, ui, resumesBefore);
       continue;
     }
     again = false;
@@ -178,6 +182,7 @@ async function sendUnsettled(input: BatchWorkflowInput, signals: BatchSignals, u
     );
     let cursor: Cursor;
     let deferred = 0;
+    const resumesBefore = signals.resumes;
     do {
       if (pass > 0) await condition(() => !signals.paused || signals.cancelled);
       if (signals.cancelled) return;
@@ -190,7 +195,7 @@ async function sendUnsettled(input: BatchWorkflowInput, signals: BatchSignals, u
       if (wait > 0) await ui.wait(() => signals.cancelled, wait, "throttle: the campaign's pace between chunks");
     } while (cursor);
     if (deferred === 0) return;
-    await graceWait(input, signals, ui);
+    await graceWait(input, signals, ui, resumesBefore);
   }
 }
 

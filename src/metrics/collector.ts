@@ -30,13 +30,16 @@ export const WEBHOOK_SCHEDULE_TO_CLOSE_MS = 3 * 24 * 3600 * 1000;
 const MAX_LOOKUPS_PER_ROUND = 1000;
 const LOOKUP_CONCURRENCY = 8;
 /** PROCESSING campaigns listed per round for the oldest one's age (ids only). */
-const MAX_PROCESSING_LISTED = 100_000;
+const MAX_PROCESSING_LISTED = 10_000;
 
 // temporal.api.enums.v1 values (TaskQueueKind.NORMAL, TaskQueueType.ACTIVITY), without a dependency on @temporalio/proto.
 const TASK_QUEUE_KIND_NORMAL = 1;
 const TASK_QUEUE_TYPE_ACTIVITY = 2;
 /** The campaign workflow's type (workflows/transaction.workflow.ts). */
 const CAMPAIGN_WORKFLOW_TYPE = 'transactionWorkflow';
+
+/** The collection steps, as named in email_engine_gauge_collection_last_success_timestamp_seconds{step}. */
+const STEP_NAMES = ['campaigns', 'oldest_processing', 'scheduled_overdue', 'send_queue_backlog', 'webhook_backlog'] as const;
 
 const RUNNING_STATUSES = TRANSACTION_STATUSES.filter((s) => !isFinalTransactionStatus(s));
 const NOT_YET_SENDING: TransactionStatus[] = ['ACCEPT', 'PROCESSING', 'SCHEDULED'];
@@ -95,7 +98,7 @@ export function createGaugeCollector(deps: CollectorDeps, intervalMs?: number): 
   }
 
   /** A step of a round: its failure is logged and leaves its gauges as they were. */
-  async function step(name: string, fn: () => Promise<void>): Promise<void> {
+  async function step(name: (typeof STEP_NAMES)[number], fn: () => Promise<void>): Promise<void> {
     try {
       await fn();
       metrics.collectionLastSuccess.set({ step: name }, now() / 1000);
@@ -112,7 +115,7 @@ export function createGaugeCollector(deps: CollectorDeps, intervalMs?: number): 
   async function oldestProcessing() {
     // Listed newest first: all of them (ids only; campaigns ingesting at once are few), so the oldest is not cut off.
     const processing = await listIds(withStatus('PROCESSING'), MAX_PROCESSING_LISTED);
-    const oldest = Math.min(...processing.map((w) => w.startTime.getTime()));
+    const oldest = processing.reduce((min, w) => Math.min(min, w.startTime.getTime()), Number.POSITIVE_INFINITY);
     metrics.oldestProcessingCampaign.set(processing.length === 0 ? 0 : Math.max(0, (now() - oldest) / 1000));
   }
 
@@ -166,6 +169,11 @@ export function createGaugeCollector(deps: CollectorDeps, intervalMs?: number): 
     metrics.webhookBacklog.set(pending);
     metrics.webhookOldestPending.set(oldestMs === undefined ? 0 : Math.max(0, (now() - oldestMs) / 1000));
   }
+
+  // Each step's series exists from the start (the collector's start time), so a step that never
+  // succeeds goes stale like one that stopped succeeding.
+  const started = now() / 1000;
+  for (const name of STEP_NAMES) metrics.collectionLastSuccess.set({ step: name }, started);
 
   let round: Promise<void> | undefined;
   async function collect(): Promise<void> {

@@ -289,7 +289,7 @@ export class ReputationGuard {
       });
       for (const txn of found.items) {
         if (overridesHold(txn, state)) continue;
-        if (await pauseForHold(this.deps, tenantId, txn.transaction_id, state, 'guard-check')) paused++;
+        if ((await pauseForHold(this.deps, tenantId, txn.transaction_id, state, 'guard-check')) === 'paused') paused++;
       }
       cursor = found.cursor;
       if (!cursor) break;

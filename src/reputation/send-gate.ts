@@ -6,10 +6,11 @@
 // each chunk: when the tenant's state item (read at most STATE_CACHE_MS ago by this process)
 // says held, and the campaign was not resumed by an operator's override during this very hold,
 // the chunk sends nothing (its messages are left untouched, reported deferred) and the campaign
-// is paused here, with its held_reason and an audit entry, as the guard would. A worker pauses a
-// campaign at most once per hold; a pause refused (nothing left to pause) changes nothing.
+// is paused here, with its held_reason and an audit entry, as the guard would. The pause is asked
+// for at every chunk held back (chunks of one campaign at once share one request); only the one
+// that paused it is audited. A pause refused (nothing left to pause) changes nothing.
 import { WorkflowUpdateFailedError, type Client } from '@temporalio/client';
-import { pauseUpdate, transactionWorkflowId } from '../contracts';
+import { pauseUpdate, transactionWorkflowId, type ControlResult } from '../contracts';
 import type { AuditInput } from '../adapters/dynamo/audit';
 import type { ReputationState, ReputationTable } from '../adapters/dynamo/reputation';
 import type { Transactions } from '../ports';
@@ -40,11 +41,14 @@ export interface PauseForHoldDeps {
   log: Pick<Logger, 'warn'>;
 }
 
+/** What a pause for a hold did: paused the campaign, found it paused already, or was refused. */
+export type HoldPause = 'paused' | 'already_paused' | 'refused';
+
 /**
  * Pauses one campaign of a held tenant: its held_reason first (the PAUSED status webhook and GET
- * /campaigns/{id} carry it), then the workflow's pause Update, then the audit entry. False when
- * the workflow refused (every message was handed over meanwhile, or it ended): its reason is
- * cleared again, nothing is held back.
+ * /campaigns/{id} carry it), then the workflow's pause Update, then (only when this paused it)
+ * the audit entry. Refused when the workflow would not pause (every message was handed over
+ * meanwhile, or it ended): its reason is cleared again.
  */
 export async function pauseForHold(
   deps: PauseForHoldDeps,
@@ -52,17 +56,20 @@ export async function pauseForHold(
   transactionId: string,
   state: ReputationState,
   by: string,
-): Promise<boolean> {
+): Promise<HoldPause> {
   const reason = holdReasonText(state);
+  let before: ControlResult;
   try {
     await deps.store.setTransactionFields(transactionId, { held_reason: reason });
-    await deps.temporal.workflow.getHandle(transactionWorkflowId(transactionId)).executeUpdate(pauseUpdate);
+    before = await deps.temporal.workflow.getHandle(transactionWorkflowId(transactionId)).executeUpdate(pauseUpdate);
   } catch (error) {
     const refused = error instanceof WorkflowUpdateFailedError || (error as { name?: string }).name === 'WorkflowNotFoundError';
     await deps.store.setTransactionFields(transactionId, { held_reason: null }).catch(() => undefined);
     if (!refused) throw error;
-    return false;
+    return 'refused';
   }
+  // The Update answers with the status it found: PAUSED means someone paused it before.
+  if (before?.status === 'PAUSED') return 'already_paused';
   deps.log.warn('campaign paused by the reputation guard', {
     tenant_id: tenantId,
     transaction_id: transactionId,
@@ -77,7 +84,7 @@ export async function pauseForHold(
     outcome: 202,
     details: { reason: state.held_reason, held_reason: reason, paused_by: by, ...(state.held_rates ?? {}) },
   });
-  return true;
+  return 'paused';
 }
 
 export interface SendGate {
@@ -98,8 +105,8 @@ export interface SendGateDeps extends PauseForHoldDeps {
 export function reputationSendGate(deps: SendGateDeps): SendGate {
   const now = () => deps.now?.() ?? Date.now();
   const states = new Map<string, { at: number; state: ReputationState | undefined }>();
-  /** `<transaction>|<held_since>` of the pauses this process asked for (one per campaign and hold). */
-  const paused = new Map<string, Promise<void>>();
+  /** The pauses this process is asking for now, by campaign (chunks of one campaign share one). */
+  const pausing = new Map<string, Promise<void>>();
 
   async function stateOf(tenantId: string): Promise<ReputationState | undefined> {
     const cached = states.get(tenantId);
@@ -117,20 +124,19 @@ export function reputationSendGate(deps: SendGateDeps): SendGate {
       if (!state?.held_since) return undefined;
       // Read each time while held (rare): an operator's resume with override can come at any moment.
       if (overridesHold(await deps.store.getTransaction(tenantId, transactionId), state)) return undefined;
-      const key = `${transactionId}|${state.held_since}`;
-      if (!paused.has(key)) {
-        if (paused.size >= 10_000) paused.clear();
-        const pausing = pauseForHold(deps, tenantId, transactionId, state, 'send-gate').then(
+      // Asked at every chunk held back (the Update accepts a paused campaign; only a real pause is
+      // audited): a campaign resumed without an override slips through no gap.
+      let asked = pausing.get(transactionId);
+      if (!asked) {
+        asked = pauseForHold(deps, tenantId, transactionId, state, 'send-gate').then(
           () => undefined,
-          (error: unknown) => {
-            // Asked again at the next chunk: nothing was sent meanwhile.
-            paused.delete(key);
-            deps.log.warn('campaign of a held tenant not paused', { transaction_id: transactionId, error: (error as Error).message });
-          },
+          (error: unknown) =>
+            deps.log.warn('campaign of a held tenant not paused', { transaction_id: transactionId, error: (error as Error).message }),
         );
-        paused.set(key, pausing);
+        pausing.set(transactionId, asked);
+        void asked.finally(() => pausing.delete(transactionId));
       }
-      await paused.get(key);
+      await asked;
       return holdReasonText(state);
     },
   };

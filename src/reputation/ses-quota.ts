@@ -195,10 +195,12 @@ export interface QuotaHoldDeps {
  * held resume only by an explicit resume. Returns how many it paused.
  */
 export async function holdForQuota(deps: QuotaHoldDeps, quota: SesQuota): Promise<number> {
-  if (deps.claim && !(await deps.claim())) return 0;
+  const sending = await deps.sending();
+  // Claimed only once there is something to hold (a failed listing leaves the interval to another worker).
+  if (sending.length === 0 || (deps.claim && !(await deps.claim()))) return 0;
   const reason = quotaHeldReason(quota);
   let paused = 0;
-  for (const { transactionId, tenantId } of await deps.sending()) {
+  for (const { transactionId, tenantId } of sending) {
     try {
       await deps.setHeldReason(transactionId, reason);
       if (await deps.pause(transactionId)) {

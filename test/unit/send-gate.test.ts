@@ -11,6 +11,8 @@ function setup(initial: ReputationState | undefined, txn: Record<string, unknown
   let now = 1_000_000;
   const calls = { getState: 0, getTransaction: 0, pauses: [] as string[], audits: 0, fields: [] as unknown[] };
   let refuse = false;
+  /** Campaigns resumed (without an override) since their last pause. */
+  const resumed = new Set<string>();
   const gate = reputationSendGate({
     counters: {
       getState: async () => {
@@ -28,9 +30,13 @@ function setup(initial: ReputationState | undefined, txn: Record<string, unknown
     temporal: {
       workflow: {
         getHandle: (id: string) => ({
+          // The pause Update answers with the status it found (PAUSED once a pause took effect).
           executeUpdate: async () => {
             if (refuse) throw Object.assign(new Error('refused'), { name: 'WorkflowNotFoundError' });
+            const status = calls.pauses.includes(id) && !resumed.has(id) ? 'PAUSED' : 'READY_TO_SEND';
             calls.pauses.push(id);
+            resumed.delete(id);
+            return { status };
           },
         }),
       },
@@ -45,6 +51,7 @@ function setup(initial: ReputationState | undefined, txn: Record<string, unknown
     setState: (s: ReputationState | undefined) => (state = s),
     advance: (ms: number) => (now += ms),
     refuse: () => (refuse = true),
+    resume: (id: string) => resumed.add(id),
   };
 }
 
@@ -64,18 +71,22 @@ describe('the send gate', () => {
     expect(calls.pauses).toEqual([]);
   });
 
-  it("holds back a held tenant's chunks and asks for each campaign's pause once per hold", async () => {
-    const { gate, calls, setState, advance } = setup(held);
+  it("holds back a held tenant's chunks, asks for the pause at each, and audits only the pause that took effect", async () => {
+    const { gate, calls, resume } = setup(held);
     for (let i = 0; i < 5; i++) expect(await gate.heldBack('t', 'txn1')).toBe('reputation guard: complaints');
     expect(await gate.heldBack('t', 'txn2')).toBe('reputation guard: complaints');
-    expect(calls.pauses).toEqual(['txn-txn1', 'txn-txn2']);
+    expect(calls.pauses).toEqual(['txn-txn1', 'txn-txn1', 'txn-txn1', 'txn-txn1', 'txn-txn1', 'txn-txn2']);
     expect(calls.audits).toBe(2);
-    expect(calls.fields).toEqual([{ held_reason: 'reputation guard: complaints' }, { held_reason: 'reputation guard: complaints' }]);
-    // A new hold (after a release) pauses the campaign again.
-    setState({ ...held, held_since: '2026-12-02T12:00:00.000Z' });
-    advance(STATE_CACHE_MS);
+    // Resumed without an override (past a gate's cached read): the next chunk pauses it again, audited.
+    resume('txn-txn1');
     expect(await gate.heldBack('t', 'txn1')).toBeDefined();
-    expect(calls.pauses).toHaveLength(3);
+    expect(calls.audits).toBe(3);
+  });
+
+  it('shares one pause request among the chunks of a campaign held back at once', async () => {
+    const { gate, calls } = setup(held);
+    await Promise.all(Array.from({ length: 4 }, () => gate.heldBack('t', 'txn1')));
+    expect(calls.pauses).toEqual(['txn-txn1']);
   });
 
   it('lets through a campaign the operator resumed during this hold, not one resumed during an earlier hold', async () => {
