@@ -2,7 +2,8 @@
 // one campaign of N recipients on a fresh local stack, measured against the raw rates of the
 // components taken in the same run. Reports throughput, latency, event intake, peak memory of
 // the worker and API processes, and what the campaign costs in Temporal.
-import { readFileSync, writeFileSync } from 'node:fs';
+import { appendFileSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { randomUUID } from 'node:crypto';
 import { Client, Connection } from '@temporalio/client';
@@ -24,12 +25,15 @@ const { values } = parseArgs({
     json: { type: 'string' },
     /** `off`: the engine's metrics neither counted nor served (ENGINE_METRICS), to measure what they cost. */
     metrics: { type: 'string', default: 'on' },
+    /** A directory: the worker's and the API's output go to worker.log and api.log there. */
+    logs: { type: 'string' },
   },
 });
 const N = Number(values.recipients);
 const status = (line: string) => process.stderr.write(`\r\x1b[K${line}`);
+/** A field of /proc/<pid>/status in MB; NaN once the process has exited (a zombie has no memory lines). */
 const procStatusMb = (pid: number, field: string) =>
-  Number(new RegExp(`${field}:\\s+(\\d+)`).exec(readFileSync(`/proc/${pid}/status`, 'utf8'))![1]) / 1024;
+  Number(new RegExp(`${field}:\\s+(\\d+)`).exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1] ?? NaN) / 1024;
 const peakRssMb = (pid: number) => procStatusMb(pid, 'VmHWM');
 const rssMb = (pid: number) => procStatusMb(pid, 'VmRSS');
 const round = (n: number, d = 1) => Number(n.toFixed(d));
@@ -54,7 +58,11 @@ async function main() {
       ENGINE_METRICS: values.metrics!,
       ...(values.metrics === 'on' ? { WORKER_METRICS_PORT: '0' } : {}),
     },
-    { processes: true, connectEvents: false },
+    {
+      processes: true,
+      connectEvents: false,
+      ...(values.logs ? { echo: (name: string, chunk: Buffer) => appendFileSync(join(values.logs!, `${name}.log`), chunk) } : {}),
+    },
   );
   const { config } = platform;
   try {
@@ -76,9 +84,22 @@ async function main() {
     const rssByPhase: Record<string, { worker: number; api: number }> = {};
     let phase = 'ACCEPT';
     const sampler = setInterval(() => {
+      // A process that ended is said so, once, instead of read (its /proc entry has no memory lines left).
+      const ended = platform.engineError();
+      if (ended) {
+        clearInterval(sampler);
+        console.error(`\n${ended} during ${phase}`);
+        return;
+      }
       const p = (rssByPhase[phase] ??= { worker: 0, api: 0 });
-      p.worker = Math.max(p.worker, round(rssMb(platform.pids!.worker)));
-      p.api = Math.max(p.api, round(rssMb(platform.pids!.api)));
+      try {
+        p.worker = Math.max(p.worker, round(rssMb(platform.pids!.worker)));
+        p.api = Math.max(p.api, round(rssMb(platform.pids!.api)));
+      } catch (error) {
+        // Gone before its exit was seen: said once; the run fails at its next request.
+        clearInterval(sampler);
+        console.error(`\n${(error as Error).message} during ${phase} (worker ${platform.pids!.worker}, api ${platform.pids!.api})`);
+      }
     }, 250);
     const accepted = Date.now();
     const started = await api.post('/api/v1/campaigns', { template_id: templateId, file_id: fileId });
