@@ -193,8 +193,7 @@ export async function createEngineWorkers(
     claim: () => reputationTable.claimQuotaHold(Math.floor(Date.now() / pollMs) * pollMs, workerIdentity),
   };
   quota.onReading = async (reading) => {
-    // Two intervals: the next reading that acts may be another worker's, up to an interval later.
-    if (quotaWouldBeCrossed(reading, sendRate, 2 * pollMs)) await holdForQuota(quotaHold, reading);
+    if (quotaWouldBeCrossed(reading, sendRate, pollMs)) await holdForQuota(quotaHold, reading);
   };
   if (quota.latest) await quota.onReading(quota.latest);
   // A held tenant's chunks send nothing, and its campaign is paused here if no sweep did (issue 16, item 4).
