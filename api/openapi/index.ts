@@ -780,7 +780,9 @@ export const openApiDocument = {
         requestBody: { required: true, content: { 'text/plain': { schema: { type: 'string' } }, 'application/json': { schema: {} } } },
         responses: {
           '200': ok('Applied, duplicate, ignored, or subscription confirmed', { type: 'object' }),
-          '400': err('Not an SNS message (INVALID_SNS_MESSAGE), or a body that cannot be read'),
+          '400': err(
+            'Not an SNS message (INVALID_SNS_MESSAGE), a body that cannot be read, or a subscription with raw message delivery, whose messages carry no signature (RAW_MESSAGE_DELIVERY: set RawMessageDelivery to false)',
+          ),
           '403': err(
             'Signature, certificate URL or topic not trusted (BAD_SIGNATURE, UNTRUSTED_CERT_URL, UNKNOWN_TOPIC, UNSUPPORTED_VERSION), or Timestamp outside the accepted window (STALE_MESSAGE, FUTURE_MESSAGE, INVALID_TIMESTAMP)',
           ),

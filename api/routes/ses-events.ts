@@ -11,6 +11,21 @@ import type { ApiDeps } from '../deps';
 
 const RETRYABLE: ReadonlySet<SnsVerificationReason> = new Set(['CERT_FETCH_FAILED', 'CERT_FETCH_THROTTLED']);
 
+/**
+ * A subscription with raw message delivery posts the SES event itself, without SNS's envelope
+ * and so without its signature: nothing proves it came from SNS. SNS marks it with a header;
+ * a body that is an SES event rather than an SNS message is taken as one too.
+ */
+function isRawDelivery(headers: Record<string, unknown>, body: string): boolean {
+  if (String(headers['x-amz-sns-rawdelivery'] ?? '').toLowerCase() === 'true') return true;
+  try {
+    const parsed = JSON.parse(body) as Record<string, unknown> | null;
+    return typeof parsed === 'object' && parsed !== null && !('Type' in parsed) && typeof parsed.mail === 'object';
+  } catch {
+    return false;
+  }
+}
+
 export function sesEventRoutes(deps: ApiDeps): Router {
   const router = Router();
   const { events } = deps;
@@ -18,9 +33,19 @@ export function sesEventRoutes(deps: ApiDeps): Router {
 
   // SNS posts JSON as text/plain; take the raw text whatever the content type says.
   router.post('/ses', express.text({ type: () => true, limit: '512kb' }), async (req, res) => {
+    const body = typeof req.body === 'string' ? req.body : '';
+    if (isRawDelivery(req.headers, body)) {
+      deps.log.warn('sns raw message delivery refused', { topic: req.get('x-amz-sns-topic-arn') });
+      return sendError(
+        res,
+        400,
+        'RAW_MESSAGE_DELIVERY',
+        'This SNS subscription delivers raw messages, which carry no SNS signature and cannot be verified. Set the subscription attribute RawMessageDelivery to false.',
+      );
+    }
     let message: SnsMessage;
     try {
-      message = parseSnsMessage(typeof req.body === 'string' ? req.body : '');
+      message = parseSnsMessage(body);
     } catch (error) {
       return sendError(res, 400, 'INVALID_SNS_MESSAGE', (error as Error).message);
     }

@@ -117,9 +117,8 @@ export function messageRefOf(event: SesEvent): MessageRef {
  * of gets a topic suppression and each opted in loses its own. Only an opt-out marks the message
  * unsubscribed.
  */
-function subscriptionEffect(event: SesEvent, now: string): MessageEffect {
+function subscriptionEffect(event: SesEvent, at: string): MessageEffect {
   const change = topicPreferenceChange(event.subscription);
-  const at = typeof event.subscription?.timestamp === 'string' ? event.subscription.timestamp : now;
   const leaves = change.unsubscribeAll || change.optOut.length > 0;
   return {
     kind: 'subscription',
@@ -141,16 +140,36 @@ function subscriptionEffect(event: SesEvent, now: string): MessageEffect {
 
 const clean = (o: Record<string, unknown>) => Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined && v !== null));
 
-export function effectOf(event: SesEvent, now: string): MessageEffect | undefined {
+// An ISO 8601 time with its zone (SES writes Z; an offset is read as one). A time without a zone
+// would be read in the process's own, so it is not taken.
+const ISO_TIME = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d{1,9})?)?(Z|[+-]\d{2}:?\d{2})$/i;
+
+/** `value` as a UTC time with milliseconds (the form every stored time has), if it is a time. */
+export function utcTime(value: unknown): string | undefined {
+  if (typeof value !== 'string' || !ISO_TIME.test(value)) return undefined;
+  // Past milliseconds, Date cannot read the digits: keep three.
+  const ms = Date.parse(value.replace(/(\.\d{3})\d+/, '$1'));
+  return Number.isNaN(ms) ? undefined : new Date(ms).toISOString();
+}
+
+/**
+ * What an SES event does to its message, dated from the event itself: its own time, else its
+ * mail's (a Reject or Rendering Failure happens when the mail is sent and carries no other),
+ * else `fallback` (the time SNS published it, the same on every redelivery). So every delivery
+ * of one event has one time, and one analytics id.
+ */
+export function effectOf(event: SesEvent, fallback: string): MessageEffect | undefined {
   const type = (event.eventType ?? event.notificationType ?? '').toLowerCase().replace(/\s+/g, '');
+  const mailTime = utcTime(event.mail.timestamp) ?? fallback;
+  const timeOf = (value: unknown) => utcTime(value) ?? mailTime;
   switch (type) {
     case 'send':
-      return { kind: 'send', at: event.mail.timestamp ?? now, flag: 'send_event_time', outcome: false, fields: {} };
+      return { kind: 'send', at: mailTime, flag: 'send_event_time', outcome: false, fields: {} };
     case 'delivery': {
       const d = event.delivery ?? {};
       return {
         kind: 'delivery',
-        at: (d.timestamp as string | undefined) ?? now,
+        at: timeOf(d.timestamp),
         status: 'DELIVERED',
         flag: 'delivered_time',
         counter: 'delivered',
@@ -163,7 +182,7 @@ export function effectOf(event: SesEvent, now: string): MessageEffect | undefine
       const permanent = b.bounceType === 'Permanent';
       return {
         kind: 'bounce',
-        at: b.timestamp ?? now,
+        at: timeOf(b.timestamp),
         status: 'BOUNCED',
         flag: 'bounced_time',
         counter: 'bounced',
@@ -181,7 +200,7 @@ export function effectOf(event: SesEvent, now: string): MessageEffect | undefine
       const c = event.complaint ?? {};
       return {
         kind: 'complaint',
-        at: c.timestamp ?? now,
+        at: timeOf(c.timestamp),
         status: 'COMPLAINED',
         flag: 'complained_time',
         counter: 'complained',
@@ -197,7 +216,7 @@ export function effectOf(event: SesEvent, now: string): MessageEffect | undefine
     case 'reject':
       return {
         kind: 'reject',
-        at: now,
+        at: mailTime,
         status: 'FAILED',
         flag: 'rejected_time',
         counter: 'failed',
@@ -207,7 +226,7 @@ export function effectOf(event: SesEvent, now: string): MessageEffect | undefine
     case 'renderingfailure':
       return {
         kind: 'rendering_failure',
-        at: now,
+        at: mailTime,
         status: 'FAILED',
         flag: 'rendering_failed_time',
         counter: 'failed',
@@ -217,7 +236,7 @@ export function effectOf(event: SesEvent, now: string): MessageEffect | undefine
     case 'open':
       return {
         kind: 'open',
-        at: event.open?.timestamp ?? now,
+        at: timeOf(event.open?.timestamp),
         status: 'OPENED',
         flag: 'opened_time',
         counter: 'opened',
@@ -227,7 +246,7 @@ export function effectOf(event: SesEvent, now: string): MessageEffect | undefine
     case 'click':
       return {
         kind: 'click',
-        at: event.click?.timestamp ?? now,
+        at: timeOf(event.click?.timestamp),
         status: 'CLICKED',
         flag: 'clicked_time',
         counter: 'clicked',
@@ -237,13 +256,13 @@ export function effectOf(event: SesEvent, now: string): MessageEffect | undefine
     case 'deliverydelay':
       return {
         kind: 'delivery_delay',
-        at: event.deliveryDelay?.timestamp ?? now,
+        at: timeOf(event.deliveryDelay?.timestamp),
         flag: 'delivery_delay_time',
         outcome: false,
         fields: clean({ delay_type: event.deliveryDelay?.delayType, delay_expires: event.deliveryDelay?.expirationTime }),
       };
     case 'subscription':
-      return subscriptionEffect(event, now);
+      return subscriptionEffect(event, timeOf(event.subscription?.timestamp));
     default:
       return undefined;
   }

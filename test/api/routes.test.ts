@@ -374,6 +374,30 @@ describe('service routes', () => {
   });
 });
 
+// Issue 17, item 5: a subscription with raw message delivery posts the SES event without SNS's
+// envelope and signature, which cannot be verified: refused, saying what to change.
+describe('SES event endpoint', () => {
+  const sesEvent = { eventType: 'Delivery', mail: { messageId: 'ses-raw', timestamp: new Date().toISOString() }, delivery: {} };
+  const post = (body: string, headers: Record<string, string> = {}) =>
+    fetch(`${served.url}/api/v1/events/ses`, { method: 'POST', headers: { 'content-type': 'text/plain', ...headers }, body });
+
+  it('refuses raw message delivery, by its header or by its body, with a clear error', async () => {
+    for (const res of [
+      await post(JSON.stringify(sesEvent), { 'x-amz-sns-rawdelivery': 'true', 'x-amz-sns-message-type': 'Notification' }),
+      await post(JSON.stringify(sesEvent)),
+    ]) {
+      expect(res.status).toBe(400);
+      const body = (await res.json()) as any;
+      expect(body.error.code).toBe('RAW_MESSAGE_DELIVERY');
+      expect(body.error.message).toMatch(/RawMessageDelivery/);
+    }
+    // Anything else that is not an SNS message is still just that.
+    const other = await post(JSON.stringify({ hello: 'world' }));
+    expect(other.status).toBe(400);
+    expect(((await other.json()) as any).error.code).toBe('INVALID_SNS_MESSAGE');
+  });
+});
+
 describe('operator surfaces', () => {
   const token = `op-${'x'.repeat(40)}`;
 

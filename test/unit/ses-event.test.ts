@@ -88,6 +88,36 @@ describe('SES events', () => {
     expect(effectOf(parse({ eventType: 'DeliveryDelay', deliveryDelay: {} }), now)!.status).toBeUndefined();
   });
 
+  // Issue 17, item 5: an event's time comes from the event, so every delivery of it has the same
+  // time (and analytics id); Reject and Rendering Failure carry none of their own but the mail's.
+  it('dates each event from the event, never from when it was received', () => {
+    const other = '2026-01-03T00:00:00.000Z';
+    for (const event of [
+      { eventType: 'Reject', reject: { reason: 'Bad content' } },
+      { eventType: 'Rendering Failure', failure: { errorMessage: 'missing var' } },
+      { eventType: 'Subscription', subscription: {} },
+      { eventType: 'Send' },
+    ]) {
+      expect(effectOf(parse(event), now)!.at, JSON.stringify(event)).toBe(mail.timestamp);
+      expect(effectOf(parse(event), other)!.at).toBe(effectOf(parse(event), now)!.at);
+    }
+    // Without any time in the event, the time SNS published it (the same on every redelivery).
+    expect(effectOf(sesEventSchema.parse({ eventType: 'Reject', mail: { messageId: 'ses-2' } }), now)!.at).toBe(now);
+  });
+
+  it('normalises event times with offsets to UTC, and ignores a time that is not one', () => {
+    const at = (event: object) => effectOf(parse(event), now)!.at;
+    expect(at({ eventType: 'Delivery', delivery: { timestamp: '2026-01-01T02:30:00+02:00' } })).toBe('2026-01-01T00:30:00.000Z');
+    expect(at({ eventType: 'Bounce', bounce: { bounceType: 'Permanent', timestamp: '2026-01-01T00:30:00Z' } })).toBe(
+      '2026-01-01T00:30:00.000Z',
+    );
+    expect(at({ eventType: 'Open', open: { timestamp: '2025-12-31T19:30:00.5-05:00' } })).toBe('2026-01-01T00:30:00.500Z');
+    expect(at({ eventType: 'Subscription', subscription: { timestamp: '2026-01-01T01:00:00+01:00' } })).toBe('2026-01-01T00:00:00.000Z');
+    // Not a time: the mail's.
+    expect(at({ eventType: 'Click', click: { timestamp: 'yesterday' } })).toBe(mail.timestamp);
+    expect(at({ eventType: 'DeliveryDelay', deliveryDelay: { timestamp: '' } })).toBe(mail.timestamp);
+  });
+
   it('ignores what it does not know', () => {
     expect(effectOf(parse({ eventType: 'Mystery' }), now)).toBeUndefined();
   });
