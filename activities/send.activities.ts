@@ -18,6 +18,7 @@ import { ApplicationFailure, Context } from '@temporalio/activity';
 import { TemplateRenderError, type CompiledTemplate } from '../src/domain/template';
 import { compileConfirmed, renderDataOf } from '../src/templates/render';
 import { SENDABLE_STATUSES } from '../src/domain/message-status';
+import { PER_ATTEMPT_FLAGS } from '../src/domain/soft-bounce';
 import { SendError } from '../src/adapters/ses';
 import { ByteBudget, heldBytes, RENDERED_BYTES_BUDGET } from './byte-budget';
 import { createUnsubscribeToken } from '../src/domain/unsubscribe-token';
@@ -40,6 +41,11 @@ export interface SendChunkInput {
   sendingGraceMs: number;
   /** Only messages not yet settled (the batch's proof pass before it reports sent). */
   unsettledOnly?: boolean;
+  /**
+   * Only soft-bounced messages whose retry is due, and retries left SENDING (issue 17, item 2):
+   * each is sent again as a new attempt. Counted by the batch's recount, not the live counters.
+   */
+  softBounceRetry?: boolean;
 }
 
 export interface SendChunkResult {
@@ -56,6 +62,11 @@ type Outcome = 'sent' | 'failed' | 'suppressed' | 'skipped' | 'deferred';
 
 /** Statuses in which a message is settled for the send path: nothing more to hand to SES. */
 const isSettled = (status: MessageRecord['status']) => !SENDABLE_STATUSES.includes(status);
+
+/** What a soft-bounce retry pass reads: the soft-bounced, and retries an attempt left SENDING. */
+const RETRY_STATUSES: readonly MessageStatus[] = ['SOFT_BOUNCED', 'SENDING'];
+/** A soft-bounced message whose retry is due at `now` (ISO time). */
+const retryDue = (m: MessageRecord, now: string) => m.status === 'SOFT_BOUNCED' && m.retry_at !== undefined && m.retry_at <= now;
 
 const LIVE_COUNT_EVERY = 100;
 /** Campaigns whose topic a worker remembers (the oldest read is forgotten first). */
@@ -139,6 +150,29 @@ export function createSendActivities(deps: ActivityDeps) {
     return now && isSettled(now.status) ? 'skipped' : 'deferred';
   }
 
+  /**
+   * A soft-bounced message's next attempt: SENDING under this attempt's mark, only from the round
+   * the page read (its retry count and due time), with the attempt before it superseded (its SES
+   * id kept, so its late events change nothing) and that attempt's flags removed, so the new
+   * attempt's Send event settles it and its own soft bounce can be retried again.
+   */
+  function markRetry(message: MessageRecord, token: string): Promise<boolean> {
+    const previous = [
+      ...new Set([...(message.previous_ses_message_ids ?? []), ...(message.ses_message_id ? [message.ses_message_id] : [])]),
+    ];
+    return transition(message, 'SENDING', {
+      from: ['SOFT_BOUNCED'],
+      expect: { retry_at: message.retry_at, soft_bounce_retries: message.soft_bounce_retries },
+      set: {
+        attempt_token: token,
+        previous_ses_message_ids: previous,
+        ...(message.first_sent_time === undefined && message.sent_time ? { first_sent_time: message.sent_time } : {}),
+      },
+      remove: PER_ATTEMPT_FLAGS,
+      metadata: { attempt: token, soft_bounce_retry: message.soft_bounce_retries ?? null, superseded: message.ses_message_id ?? null },
+    });
+  }
+
   async function sendOne(
     message: MessageRecord,
     ctx: {
@@ -154,11 +188,27 @@ export function createSendActivities(deps: ActivityDeps) {
       graceMs: number;
       stopped: () => boolean;
       signal: AbortSignal;
+      /** A soft-bounce retry pass: a due SOFT_BOUNCED message is sent again as a new attempt. */
+      retry?: boolean;
     },
   ): Promise<Outcome> {
     const log = deps.log.child({ transaction_id: message.transaction_id, message_id: message.message_id });
-    if (isSettled(message.status)) return 'skipped';
+    const retrying = ctx.retry === true && message.status === 'SOFT_BOUNCED';
+    if (retrying ? !retryDue(message, new Date().toISOString()) : isSettled(message.status)) return 'skipped';
     if (ctx.stopped()) return 'deferred';
+    if (retrying && ctx.suppressed.has(message.recipient_email)) {
+      // Suppressed since it soft-bounced: no retry; the soft bounce is its outcome.
+      const at = new Date().toISOString();
+      const ended = await transition(message, 'BOUNCED', {
+        from: ['SOFT_BOUNCED'],
+        expect: { retry_at: message.retry_at },
+        set: { soft_bounced_time: at, outcome_time: at, soft_bounce_final: 'suppressed' },
+        remove: ['retry_at'],
+        metadata: { reason: 'on_suppression_list', checked: 'before_soft_bounce_retry', bounce_class: 'soft' },
+        at,
+      });
+      return ended ? 'suppressed' : afterLostRace(message);
+    }
     if (ctx.suppressed.has(message.recipient_email)) {
       const moved = await transition(message, 'SUPPRESSED', {
         from: SENDABLE_STATUSES.filter((s) => s !== 'SENDING'),
@@ -181,20 +231,30 @@ export function createSendActivities(deps: ActivityDeps) {
     // never had it, so a mark that meets another attempt's SENDING (its page was older) fails
     // instead of taking over unknowingly. Two live attempts never share a message.
     const takeover = message.status === 'SENDING';
-    const marked = await transition(message, 'SENDING', {
-      from: ['CREATED', 'SCHEDULED', 'READY_TO_SEND'],
-      ...(takeover ? { orStaleSending: new Date(Date.now() - ctx.graceMs).toISOString() } : {}),
-      set: { attempt_token: ctx.token },
-      metadata: takeover ? { attempt: ctx.token, took_over: message.attempt_token ?? null } : { attempt: ctx.token },
-    });
+    const marked = retrying
+      ? await markRetry(message, ctx.token)
+      : await transition(message, 'SENDING', {
+          from: ['CREATED', 'SCHEDULED', 'READY_TO_SEND'],
+          ...(takeover ? { orStaleSending: new Date(Date.now() - ctx.graceMs).toISOString() } : {}),
+          set: { attempt_token: ctx.token },
+          metadata: takeover ? { attempt: ctx.token, took_over: message.attempt_token ?? null } : { attempt: ctx.token },
+        });
     if (!marked) return afterLostRace(message);
     // A message taken over stays ambiguous whatever this attempt's own call does: SES may have it
     // from the earlier attempt. It is never handed back as READY_TO_SEND (the next attempt would
     // send it at once, and its late Send event would find it unsent and only flag it): it stays
     // SENDING under this attempt's mark, and the grace rule applies to it again.
+    // A retry goes back to SOFT_BOUNCED, due at once: the next retry pass takes it again.
     const release = async (metadata: Record<string, unknown>) => {
       if (takeover) return;
-      await transition(message, 'READY_TO_SEND', { from: ['SENDING'], token: ctx.token, metadata });
+      if (retrying) {
+        await transition(message, 'SOFT_BOUNCED', {
+          from: ['SENDING'],
+          token: ctx.token,
+          set: { retry_at: new Date().toISOString() },
+          metadata,
+        });
+      } else await transition(message, 'READY_TO_SEND', { from: ['SENDING'], token: ctx.token, metadata });
     };
     const fail = async (reason: string, code: string): Promise<Outcome> => {
       const failed = await transition(message, 'FAILED', {
@@ -319,8 +379,11 @@ export function createSendActivities(deps: ActivityDeps) {
     // rate is set to match): paced over its second, it ends long before its timeout.
     const pace = deps.settings.paceMessagesPerSecond;
     const input = pace ? { ...request, limit: Math.min(request.limit, Math.max(1, Math.floor(pace))) } : request;
-    if (!input.unsettledOnly) return messages.pageMessages(input.transactionId, input.batchId, input.limit, input.cursor);
-    const page = await messages.pageMessages(input.transactionId, input.batchId, MAX_BATCH_SIZE, input.cursor, SENDABLE_STATUSES);
+    if (!input.unsettledOnly && !input.softBounceRetry) {
+      return messages.pageMessages(input.transactionId, input.batchId, input.limit, input.cursor);
+    }
+    const statuses = input.softBounceRetry ? RETRY_STATUSES : SENDABLE_STATUSES;
+    const page = await messages.pageMessages(input.transactionId, input.batchId, MAX_BATCH_SIZE, input.cursor, statuses);
     if (page.items.length <= input.limit) return page;
     const items = page.items.slice(0, input.limit);
     const { PK, SK } = messages.messageItem(items.at(-1)!);
@@ -350,7 +413,8 @@ export function createSendActivities(deps: ActivityDeps) {
     ]);
     const sender = await checkSenders({ identities: deps.identities, verifier: deps.identityVerifier }, input.tenantId, template);
     const page = await readChunk(input);
-    const sendable = page.items.filter((m) => SENDABLE_STATUSES.includes(m.status));
+    const now = new Date().toISOString();
+    const sendable = page.items.filter((m) => SENDABLE_STATUSES.includes(m.status) || (input.softBounceRetry && retryDue(m, now)));
     // A held tenant sends nothing, whatever started this chunk (a send_at that arrived during the
     // hold, a chunk queued before it): its messages stay untouched, deferred, and the gate has
     // asked for the campaign's pause. The batch tries them again after the grace, once resumed.
@@ -410,9 +474,11 @@ export function createSendActivities(deps: ActivityDeps) {
         suppressed,
         topic,
         graceMs: Math.max(input.sendingGraceMs, deps.settings.minSendingGraceMs ?? 0),
+        retry: input.softBounceRetry,
       });
       ctx.heartbeat();
-      if (outcome === 'sent' || outcome === 'failed' || outcome === 'suppressed') {
+      // A retry's message was counted sent already: the batch's recount settles what it became.
+      if (!input.softBounceRetry && (outcome === 'sent' || outcome === 'failed' || outcome === 'suppressed')) {
         live[outcome] += 1;
         if (++unrecorded >= LIVE_COUNT_EVERY) await recordLive();
       }

@@ -35,7 +35,7 @@ export interface WebhookRequest {
   timestamp: string;
 }
 
-const SENT_OR_LATER: MessageStatus[] = ['SENT', 'DELIVERED', 'OPENED', 'CLICKED', 'BOUNCED', 'COMPLAINED'];
+const SENT_OR_LATER: MessageStatus[] = ['SENT', 'SOFT_BOUNCED', 'DELIVERED', 'OPENED', 'CLICKED', 'BOUNCED', 'COMPLAINED'];
 const NOT_SENT: MessageStatus[] = ['CREATED', 'SCHEDULED', 'READY_TO_SEND', 'SENDING'];
 type DetailField = 'batches' | 'unsent' | 'rejected' | 'outcome_complained' | 'outcome_bounced' | 'outcome_delivered' | 'outcome_unknown';
 
@@ -84,9 +84,16 @@ export function createTransactionActivities(deps: ActivityDeps) {
   }
 
   /** Counts a batch's messages from what is stored (exact whatever happened on the way). */
-  async function countBatch(transactionId: string, batchId: string, cancelled: boolean): Promise<BatchTally> {
-    const tally: BatchTally & Required<Pick<BatchTally, DetailField>> = {
+  /** A batch's tally from its messages, and when its next soft-bounce retry is due (if one is). */
+  async function countBatch(
+    transactionId: string,
+    batchId: string,
+    cancelled: boolean,
+  ): Promise<{ tally: BatchTally; nextRetryAt?: string }> {
+    let nextRetryAt: string | undefined;
+    const tally: BatchTally & Required<Pick<BatchTally, DetailField | 'soft_bounced'>> = {
       ...emptyTally(),
+      soft_bounced: 0,
       batches: 1,
       unsent: 0,
       rejected: 0,
@@ -110,7 +117,7 @@ export function createTransactionActivities(deps: ActivityDeps) {
           tally.sent += 1;
           if (m.outcome_time === undefined) tally.pending += 1;
           if (m.complained_time !== undefined) tally.outcome_complained += 1;
-          else if (m.bounced_time !== undefined) tally.outcome_bounced += 1;
+          else if (m.bounced_time !== undefined || m.soft_bounced_time !== undefined) tally.outcome_bounced += 1;
           else if (m.delivered_time !== undefined) tally.outcome_delivered += 1;
           else tally.outcome_unknown += 1;
         } else {
@@ -119,13 +126,17 @@ export function createTransactionActivities(deps: ActivityDeps) {
         }
         if (m.delivered_time !== undefined) tally.delivered += 1;
         if (m.bounced_time !== undefined) tally.bounced += 1;
+        if (m.soft_bounced_time !== undefined) tally.soft_bounced += 1;
+        if (m.status === 'SOFT_BOUNCED' && typeof m.retry_at === 'string' && (nextRetryAt === undefined || m.retry_at < nextRetryAt)) {
+          nextRetryAt = m.retry_at;
+        }
         if (m.complained_time !== undefined) tally.complained += 1;
         if (m.opened_time !== undefined) tally.opened += 1;
         if (m.clicked_time !== undefined) tally.clicked += 1;
       }
       cursor = page.cursor;
     } while (cursor);
-    return tally;
+    return { tally, ...(nextRetryAt ? { nextRetryAt } : {}) };
   }
 
   /**
@@ -144,9 +155,12 @@ export function createTransactionActivities(deps: ActivityDeps) {
     cancelled?: boolean;
     phase: 'sent' | 'outcomes' | 'completed';
     report?: { batchNumber: number; failure?: string };
-  }): Promise<BatchTally> {
+    /** Also say when the next soft-bounce retry is due (asked by batches since SOFT_BOUNCE_RETRIES). */
+    withRetries?: boolean;
+  }): Promise<BatchTally & { nextRetryAt?: string }> {
     const cancelled = input.cancelled ?? false;
-    let tally = await countBatch(input.transactionId, input.batchId, cancelled);
+    let counted = await countBatch(input.transactionId, input.batchId, cancelled);
+    let tally = counted.tally;
     for (let pass = 0; ; pass += 1) {
       const stored = await batches.setBatchFields(input.transactionId, input.batchId, {
         status: input.phase === 'completed' || tally.pending === 0 ? 'COMPLETED' : 'SENT',
@@ -156,7 +170,8 @@ export function createTransactionActivities(deps: ActivityDeps) {
       // The last outcome landed while we counted, before the endpoint could see what we await:
       // it did not signal, so count again now rather than wait for the poll.
       if (pass > 0 || tally.pending === 0 || Number(stored.outcomes ?? 0) < tally.sent) break;
-      tally = await countBatch(input.transactionId, input.batchId, cancelled);
+      counted = await countBatch(input.transactionId, input.batchId, cancelled);
+      tally = counted.tally;
     }
     if (input.report) {
       if (!deps.reporter)
@@ -167,7 +182,8 @@ export function createTransactionActivities(deps: ActivityDeps) {
         await deps.reporter.report(input.transactionId, 'completed', { batchNumber: report.batchNumber, tally });
       }
     }
-    return tally;
+    // When a soft-bounced message's retry is due (issue 17, item 2): the batch sets its timer by it.
+    return input.withRetries && counted.nextRetryAt && !cancelled ? { ...tally, nextRetryAt: counted.nextRetryAt } : tally;
   }
 
   /**
@@ -181,7 +197,14 @@ export function createTransactionActivities(deps: ActivityDeps) {
     const t = input.totals;
     const completed = input.phase === 'completed';
     const outcomes = completed
-      ? { delivered: t.delivered, bounced: t.bounced, complained: t.complained, opened: t.opened, clicked: t.clicked }
+      ? {
+          delivered: t.delivered,
+          bounced: t.bounced,
+          complained: t.complained,
+          opened: t.opened,
+          clicked: t.clicked,
+          ...(t.soft_bounced !== undefined ? { soft_bounced: t.soft_bounced } : {}),
+        }
       : undefined;
     let stored: TransactionRecord | undefined;
     if (t.rejected === undefined) {

@@ -1,4 +1,5 @@
 // Builds the API's dependencies from config (clients, stores, health checks) and serves it.
+import { parseRetryDelays } from '../src/domain/soft-bounce';
 import { createServer, STATUS_CODES, type RequestListener, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import express, { type Express } from 'express';
@@ -119,6 +120,20 @@ export async function buildApiDeps(config: Config): Promise<{ deps: ApiDeps; clo
         // email_engine_ses_events_total, _bounces_total, _complaints_total (issue 16).
         ...(config.ENGINE_METRICS === 'on' ? { metrics: createSesEventMetrics(registry) } : {}),
         onApplied: (applied) => void reputation.noteApplied(applied),
+        // Soft-bounced messages are tried again, within each batch's final-state deadline (issue 17, item 2).
+        softBounce: {
+          retryDelaysMs: parseRetryDelays(config.SOFT_BOUNCE_RETRY_DELAYS_SECONDS),
+          finalStateDeadlineMs: config.FINAL_STATE_DEADLINE_SECONDS * 1000,
+        },
+        ...(config.SOFT_BOUNCE_SUPPRESS_AFTER > 0
+          ? {
+              softBounceSuppression: {
+                after: config.SOFT_BOUNCE_SUPPRESS_AFTER,
+                windowMs: config.SOFT_BOUNCE_SUPPRESS_WINDOW_DAYS * 86_400_000,
+                store: tables.suppressions,
+              },
+            }
+          : {}),
         // Each document with its campaign's tags (issue 15, item 1).
         onIndex: indexer
           ? withCampaignTags(new CampaignTagCache(tables.store, log), (event, message) => indexer.add(event, message))

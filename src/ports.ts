@@ -4,6 +4,7 @@
 import type { MessageStatus } from './domain/message-status';
 import type { TransactionStatus } from './domain/transaction-status';
 import type { MessageEffect } from './domain/ses-event';
+import type { SoftBouncePolicy } from './domain/soft-bounce';
 import type {
   ApiKeyRecord,
   AuditEntry,
@@ -185,6 +186,10 @@ export interface Transactions {
 
 export interface TransitionOptions {
   from: readonly MessageStatus[];
+  /** Attributes the message must still hold (as read): a soft-bounce retry takes only the round it read. */
+  expect?: Record<string, unknown>;
+  /** Attributes removed in the same write (a retry's: the attempt before it's flags). */
+  remove?: readonly string[];
   /** Also take a message SENDING since before this time (its attempt is presumed dead). */
   orStaleSending?: string;
   token?: string;
@@ -229,7 +234,16 @@ export interface Messages {
   applyEffect(
     ref: MessageLocation & { sesMessageId: string },
     effect: MessageEffect,
-  ): Promise<{ found: boolean; applied: boolean; before?: MessageRecord }>;
+    opts?: { softBounce?: SoftBouncePolicy },
+  ): Promise<{
+    found: boolean;
+    applied: boolean;
+    before?: MessageRecord;
+    /** The effect as applied (a soft bounce the policy retries: SOFT_BOUNCED, no outcome). */
+    effect?: MessageEffect;
+    /** The event is of an attempt a soft-bounce retry superseded: nothing changed. */
+    superseded?: boolean;
+  }>;
   findBySesMessageId(sesMessageId: string): Promise<MessageLocation | undefined>;
 }
 

@@ -199,7 +199,50 @@ async function sendUnsettled(input: BatchWorkflowInput, signals: BatchSignals, u
   }
 }
 
-type Recount = (phase: 'sent' | 'outcomes' | 'completed') => Promise<BatchTally>;
+type Recount = (phase: 'sent' | 'outcomes' | 'completed') => Promise<BatchTally & { nextRetryAt?: string }>;
+
+/**
+ * Patch id (issue 17, item 2): soft-bounced messages are sent again when their retry is due. The
+ * batch's recount says when the next one is (`nextRetryAt`); the wait for outcomes ends then, as a
+ * durable timer, and a retry pass sends every due one. Histories recorded before it never ask.
+ */
+export const SOFT_BOUNCE_RETRIES = 'soft-bounce-retries';
+
+/**
+ * With retries, the wait between recounts grows to at most this: a soft bounce is learnt of at a
+ * recount (it sends no signal: a batch may have hundreds), so its retry is at most this late.
+ */
+const MAX_POLL_WITH_RETRIES_MS = 15 * 60_000;
+
+/**
+ * One retry round: passes over the batch's soft-bounced messages (and retries an attempt left
+ * SENDING) until a pass defers nothing; waits out a pause like any chunk, stops at a cancel.
+ */
+async function retrySoftBounced(input: BatchWorkflowInput, signals: BatchSignals, ui: BatchUi): Promise<void> {
+  ui.show('retrying soft-bounced messages');
+  for (let pass = 0; ; pass += 1) {
+    const sendBatchChunk = sendActivity(
+      input,
+      ui.summaries ? `retry the soft-bounced messages of ${input.batchId}: pass ${pass + 1}` : undefined,
+    );
+    let cursor: Cursor;
+    let deferred = 0;
+    const resumesBefore = signals.resumes;
+    do {
+      if (signals.paused && !signals.cancelled) ui.show('paused');
+      await condition(() => !signals.paused || signals.cancelled);
+      if (signals.cancelled) return;
+      const started = Date.now();
+      const chunk = await sendBatchChunk({ ...chunkOf(input, cursor), softBounceRetry: true });
+      deferred += chunk.deferred;
+      cursor = chunk.nextCursor;
+      const wait = chunk.sent > 0 ? input.chunkIntervalMs - (Date.now() - started) : 0;
+      if (wait > 0) await ui.wait(() => signals.cancelled, wait, "throttle: the campaign's pace between chunks");
+    } while (cursor);
+    if (deferred === 0) return;
+    await graceWait(input, signals, ui, resumesBefore);
+  }
+}
 
 /**
  * Recounts when the endpoint says every outcome is in (or the poll interval passes, in case
@@ -211,19 +254,37 @@ async function awaitOutcomes(
   input: BatchWorkflowInput,
   signals: BatchSignals,
   recount: Recount,
-  sent: BatchTally,
+  sent: BatchTally & { nextRetryAt?: string },
   ui: BatchUi,
+  retriesOn: boolean,
 ): Promise<BatchTally> {
   let tally = sent;
   const deadline = Date.now() + input.finalStateDeadlineMs;
   let pollMs = input.outcomePollMs;
+  // A retry pass that failed for good (an account-level SES error) stops the retries, not the wait.
+  let retries = retriesOn;
   while (tally.pending > 0 && Date.now() < deadline) {
+    const retryAt = retries && tally.nextRetryAt !== undefined ? Date.parse(tally.nextRetryAt) : undefined;
+    if (retryAt !== undefined && retryAt <= Date.now()) {
+      try {
+        await retrySoftBounced(input, signals, ui);
+      } catch {
+        retries = false;
+      }
+      tally = await recount('outcomes');
+      continue;
+    }
     ui.show(`waiting for delivery outcomes: ${count(tally.pending)} pending`);
-    const timeout = Math.max(1, Math.min(pollMs, deadline - Date.now()));
-    await ui.wait(() => signals.outcomesIn, timeout, `outcomes: recount at the latest then (${count(tally.pending)} pending)`);
+    const timeout = Math.max(1, Math.min(pollMs, deadline - Date.now(), retryAt !== undefined ? retryAt - Date.now() : Infinity));
+    const summary =
+      retryAt !== undefined && retryAt - Date.now() <= timeout
+        ? `soft bounces: the next retry is due then (${count(tally.pending)} pending)`
+        : `outcomes: recount at the latest then (${count(tally.pending)} pending)`;
+    await ui.wait(() => signals.outcomesIn, timeout, summary);
     const before = tally.pending;
     tally = await recount('outcomes');
-    if (tally.pending > 0 && tally.pending < before) pollMs *= 2;
+    if (tally.pending > 0 && tally.pending < before)
+      pollMs = retriesOn ? Math.min(pollMs * 2, Math.max(input.outcomePollMs, MAX_POLL_WITH_RETRIES_MS)) : pollMs * 2;
   }
   if (tally.pending > 0) tally = await recount('completed');
   return tally;
@@ -245,20 +306,30 @@ export async function batchWorkflow(input: BatchWorkflowInput): Promise<BatchTal
   // outcomes in. A signal that lands while a recount runs may or may not be in it: it stays set.
   const report = { batchNumber: input.batchNumber, ...(failure ? { failure } : {}) };
   const stopped = () => signals.cancelled || failure !== undefined;
+  // Asked once, before the first recount: a history is on one side of the patch throughout.
+  const retriesOn = patched(SOFT_BOUNCE_RETRIES);
   const recount: Recount = async (phase) => {
     const before = signals.outcomesIn;
     const tally = ui.summaries
       ? proxyActivities<Activities>({ ...tallyOptions, summary: `recount ${input.batchId} (${phase})` }).tallyBatch
       : tallyBatch;
-    const result = await tally({ transactionId: input.transactionId, batchId: input.batchId, cancelled: stopped(), phase, report });
+    const result = await tally({
+      transactionId: input.transactionId,
+      batchId: input.batchId,
+      cancelled: stopped(),
+      phase,
+      report,
+      ...(retriesOn ? { withRetries: true } : {}),
+    });
     if (before) signals.outcomesIn = false;
     return result;
   };
   const sent = await recount('sent');
-  const done = (tally: BatchTally) => {
+  // The tally the transaction sums has counts only (the retry time is the batch's own business).
+  const done = ({ nextRetryAt: _next, ...tally }: BatchTally & { nextRetryAt?: string }) => {
     ui.show(`${stopped() ? (failure ? 'failed' : 'cancelled') : 'done'}: ${count(tally.pending)} without an outcome`);
     return tally;
   };
   if (stopped()) return done(sent);
-  return done(await awaitOutcomes(input, signals, recount, sent, ui));
+  return done(await awaitOutcomes(input, signals, recount, sent, ui, retriesOn));
 }

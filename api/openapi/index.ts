@@ -277,6 +277,13 @@ const schemas = {
       ses_message_id: nullable('string'),
       sent_time: nullable('string'),
       failure_reason: nullable('string'),
+      soft_bounce_retries: {
+        type: 'integer',
+        minimum: 0,
+        description: 'Retries made after soft bounces (present once one was made or decided against).',
+      },
+      retry_at: { type: 'string', description: 'While SOFT_BOUNCED: when the next retry is due.' },
+      bounce_class: { enum: ['hard', 'soft'], description: 'A bounced message: Permanent is hard; Transient and Undetermined are soft.' },
       created_at: { type: 'string' },
       updated_at: { type: 'string' },
       placeholder_data: { type: 'object', additionalProperties: { type: 'string' } },

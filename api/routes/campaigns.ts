@@ -102,6 +102,10 @@ const messageView = (m: MessageRecord, txn: TransactionRecord, withHistory = fal
   ses_message_id: m.ses_message_id ?? null,
   sent_time: m.sent_time ?? null,
   failure_reason: m.failure_reason ?? null,
+  // Soft bounces (issue 17, item 2): the retries made, and when the next is due while SOFT_BOUNCED.
+  ...(m.soft_bounce_retries !== undefined ? { soft_bounce_retries: m.soft_bounce_retries } : {}),
+  ...(m.retry_at !== undefined && m.status === 'SOFT_BOUNCED' ? { retry_at: m.retry_at } : {}),
+  ...(m.bounce_class !== undefined ? { bounce_class: m.bounce_class } : {}),
   created_at: m.created_at,
   updated_at: m.updated_at,
   ...(withHistory ? { placeholder_data: m.placeholder_data, status_history: m.status_history } : {}),

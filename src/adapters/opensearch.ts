@@ -50,6 +50,8 @@ export interface EmailMessageDoc {
   sent?: boolean;
   delivered?: boolean;
   bounced?: boolean;
+  /** Final soft bounce (issue 17, item 2): apart from `bounced`, which is hard bounces. */
+  soft_bounced?: boolean;
   complained?: boolean;
   opened?: boolean;
   clicked?: boolean;
@@ -58,6 +60,7 @@ export interface EmailMessageDoc {
   sent_at?: string;
   delivered_at?: string;
   bounced_at?: string;
+  soft_bounced_at?: string;
   complained_at?: string;
   opened_at?: string;
   clicked_at?: string;
@@ -168,7 +171,7 @@ const MESSAGE_MAPPINGS = {
     status: keyword,
     updated_at: date,
     ...Object.fromEntries(
-      ['sent', 'delivered', 'bounced', 'complained', 'opened', 'clicked', 'failed', 'suppressed'].flatMap((f) => [
+      ['sent', 'delivered', 'bounced', 'soft_bounced', 'complained', 'opened', 'clicked', 'failed', 'suppressed'].flatMap((f) => [
         [f, flag],
         [`${f}_at`, date],
       ]),
@@ -468,9 +471,10 @@ export class Analytics {
       filters: {
         filters: {
           // A message that bounced or was delivered was sent, whatever order the updates came in.
-          sent: { bool: { should: ['sent', 'delivered', 'bounced', 'complained'].map((f) => ({ term: { [f]: true } })) } },
+          sent: { bool: { should: ['sent', 'delivered', 'bounced', 'soft_bounced', 'complained'].map((f) => ({ term: { [f]: true } })) } },
           delivered: { term: { delivered: true } },
           bounced: { term: { bounced: true } },
+          soft_bounced: { term: { soft_bounced: true } },
           complained: { term: { complained: true } },
           opened: { term: { opened: true } },
           clicked: { term: { clicked: true } },
@@ -559,6 +563,7 @@ const flagsOf = (agg: unknown) => {
     sent: n('sent'),
     delivered: n('delivered'),
     bounced: n('bounced'),
+    soft_bounced: n('soft_bounced'),
     complained: n('complained'),
     opened: n('opened'),
     clicked: n('clicked'),

@@ -8,6 +8,7 @@ import { z } from 'zod';
 import { SEND_HEARTBEAT_TIMEOUT_MS } from '../contracts';
 import { AWS_TIMEOUTS } from '../adapters/aws';
 import { DEFAULT_RETENTION, type RetentionDefaults } from '../domain/retention';
+import { parseRetryDelays } from '../domain/soft-bounce';
 import { webhookSecretProblem } from '../domain/webhook-signature';
 
 const bool = z.enum(['true', 'false', '1', '0', 'yes', 'no']).transform((v) => v === 'true' || v === '1' || v === 'yes');
@@ -195,6 +196,23 @@ const configSchema = z.object({
   ),
   FINAL_STATE_DEADLINE_SECONDS: positiveInt.default(24 * 3600),
   OUTCOME_POLL_SECONDS: positiveInt.default(300),
+  // Issue 17, item 2: the delay before each retry of a soft-bounced message (three by default:
+  // 1 h, 4 h, 12 h), within FINAL_STATE_DEADLINE_SECONDS of its first send; empty: no retries.
+  SOFT_BOUNCE_RETRY_DELAYS_SECONDS: z
+    .string()
+    .default('3600,14400,43200')
+    .refine((v) => {
+      try {
+        parseRetryDelays(v);
+        return true;
+      } catch {
+        return false;
+      }
+    }, 'a comma-separated list of positive seconds, such as 3600,14400,43200 (empty: no retries)'),
+  // An address with this many soft bounces within SOFT_BOUNCE_SUPPRESS_WINDOW_DAYS, across the
+  // tenant's campaigns, is suppressed (BOUNCE_SOFT_REPEATED); 0: never (the default).
+  SOFT_BOUNCE_SUPPRESS_AFTER: z.coerce.number().int().min(0).max(1000).default(0),
+  SOFT_BOUNCE_SUPPRESS_WINDOW_DAYS: z.coerce.number().int().min(1).max(365).default(30),
   // Comfortably longer than a send attempt's heartbeat timeout plus a delayed Send event
   // (SNS retrying, API and workers restarting together): see MIN_SENDING_GRACE_SECONDS.
   SENDING_GRACE_SECONDS: positiveInt.default(300),

@@ -111,6 +111,8 @@ export interface BatchTally {
   batches?: number;
   /** Neither sent nor final (part of `pending`). */
   unsent?: number;
+  /** Final soft bounces (issue 17, item 2): apart from `bounced`, the hard ones; part of outcome_bounced. */
+  soft_bounced?: number;
   /** FAILED by an SES event (Reject, Rendering Failure) after SES took them (part of `failed`). */
   rejected?: number;
   /** Each sent message once, by its strongest outcome: complained, else bounced, else delivered, else unknown. */

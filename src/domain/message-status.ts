@@ -6,6 +6,8 @@ export const MESSAGE_STATUSES = [
   'READY_TO_SEND',
   'SENDING',
   'SENT',
+  // Soft-bounced, its retry due at `retry_at` (issue 17, item 2): not an outcome yet.
+  'SOFT_BOUNCED',
   'DELIVERED',
   'OPENED',
   'CLICKED',
@@ -28,6 +30,9 @@ const RANK: Record<MessageStatus, number> = {
   READY_TO_SEND: 2,
   SENDING: 3,
   SENT: 4,
+  // Past SENT (its Send event, late, does not undo it); any outcome of the attempt passes it. Only
+  // the send activity's retry takes it back, to SENDING, with a conditional write of its own.
+  SOFT_BOUNCED: 4.5,
   DELIVERED: 5,
   OPENED: 6,
   CLICKED: 7,

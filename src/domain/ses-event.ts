@@ -69,7 +69,7 @@ export type SesEvent = z.infer<typeof sesEventSchema>;
 export type EffectKind =
   'send' | 'delivery' | 'bounce' | 'complaint' | 'reject' | 'rendering_failure' | 'open' | 'click' | 'delivery_delay' | 'subscription';
 
-export type CounterName = 'delivered' | 'bounced' | 'complained' | 'opened' | 'clicked' | 'failed';
+export type CounterName = 'delivered' | 'bounced' | 'soft_bounced' | 'complained' | 'opened' | 'clicked' | 'failed';
 
 export interface MessageEffect {
   kind: EffectKind;
@@ -82,7 +82,12 @@ export interface MessageEffect {
   counter?: CounterName;
   /** The message's delivery outcome is known (the batch can stop waiting for it). */
   outcome: boolean;
-  suppress?: { reason: 'BOUNCE_PERMANENT' | 'COMPLAINT' | 'UNSUBSCRIBED' };
+  suppress?: { reason: 'BOUNCE_PERMANENT' | 'COMPLAINT' | 'UNSUBSCRIBED' | 'BOUNCE_SOFT_REPEATED' };
+  /**
+   * A soft bounce (Transient or Undetermined): as given, the message's final outcome; the message
+   * store turns it into a retry (SOFT_BOUNCED, no outcome) while the soft-bounce policy allows one.
+   */
+  softBounce?: boolean;
   /** A Subscription event's topics (issue 15, item 7): suppressed for those opted out, no longer for those opted in. */
   topics?: { optOut: string[]; optIn: string[] };
   fields: Record<string, unknown>;
@@ -180,15 +185,18 @@ export function effectOf(event: SesEvent, fallback: string): MessageEffect | und
     case 'bounce': {
       const b = event.bounce!;
       const permanent = b.bounceType === 'Permanent';
+      // Only a permanent bounce is hard: Transient and Undetermined are counted apart (issue 17, item 2).
       return {
         kind: 'bounce',
         at: timeOf(b.timestamp),
         status: 'BOUNCED',
-        flag: 'bounced_time',
-        counter: 'bounced',
+        flag: permanent ? 'bounced_time' : 'soft_bounced_time',
+        counter: permanent ? 'bounced' : 'soft_bounced',
         outcome: true,
         suppress: permanent ? { reason: 'BOUNCE_PERMANENT' } : undefined,
+        ...(permanent ? {} : { softBounce: true }),
         fields: clean({
+          bounce_class: permanent ? 'hard' : 'soft',
           bounce_type: b.bounceType,
           bounce_subtype: b.bounceSubType,
           bounce_diagnostic: b.bouncedRecipients?.[0]?.diagnosticCode,

@@ -47,7 +47,8 @@ export const importReportKey = (tenantId: string, importId: string) =>
 export const exportObjectKey = (tenantId: string, exportId: string) => `pinned/${tenantId}/files/suppression-exports/${exportId}.csv`;
 
 /** The engine's own reasons, as the SES events and the unsubscribe page write them, and the API's default. */
-export const SUPPRESSION_REASONS = ['BOUNCE_PERMANENT', 'COMPLAINT', 'UNSUBSCRIBED', 'MANUAL'] as const;
+// BOUNCE_SOFT_REPEATED: N soft bounces within M days, across campaigns (issue 17, item 2; off by default).
+export const SUPPRESSION_REASONS = ['BOUNCE_PERMANENT', 'COMPLAINT', 'UNSUBSCRIBED', 'MANUAL', 'BOUNCE_SOFT_REPEATED'] as const;
 export type SuppressionReason = (typeof SUPPRESSION_REASONS)[number];
 
 /** The engine's reasons and what other systems call them (lower case, spaces and dashes as underscores). */
@@ -57,6 +58,9 @@ const REASON_ALIASES: Record<string, SuppressionReason> = {
   hard_bounce: 'BOUNCE_PERMANENT',
   bounce_permanent: 'BOUNCE_PERMANENT',
   permanent_bounce: 'BOUNCE_PERMANENT',
+  soft_bounce: 'BOUNCE_SOFT_REPEATED',
+  soft_bounced: 'BOUNCE_SOFT_REPEATED',
+  bounce_soft_repeated: 'BOUNCE_SOFT_REPEATED',
   complaint: 'COMPLAINT',
   spam: 'COMPLAINT',
   spam_complaint: 'COMPLAINT',

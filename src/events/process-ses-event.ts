@@ -9,6 +9,8 @@ import type { MessageRecord } from '../adapters/dynamo/types';
 import { messageDocId, type EmailEventDoc, type EmailMessageDoc } from '../adapters/opensearch';
 import type { Batches, Messages, Suppressions, Topics, Transactions } from '../ports';
 import type { Logger } from '../logging';
+import type { SoftBouncePolicy } from '../domain/soft-bounce';
+import type { SuppressionTable } from '../adapters/dynamo/suppressions';
 import { ERASED_ADDRESS } from '../domain/erasure';
 import { bounceTypeLabel, sesEventTypeLabel, type SesEventMetrics } from '../metrics/engine-metrics';
 
@@ -31,6 +33,10 @@ export interface EventProcessorDeps {
   onApplied?: (applied: { tenantId: string; kind: EffectKind; messageId: string; bounceType?: string }) => void;
   /** The API's SES event metrics (issue 16, item 1): every outcome by type and tenant, applied bounces and complaints. */
   metrics?: SesEventMetrics;
+  /** Retries of soft-bounced messages (issue 17, item 2); without it a soft bounce is final at once. */
+  softBounce?: SoftBouncePolicy;
+  /** Suppresses an address with `after` soft bounces within `windowMs`, across campaigns (off without it). */
+  softBounceSuppression?: { after: number; windowMs: number; store: Pick<SuppressionTable, 'noteSoftBounce'> };
 }
 
 /** What an event turned out to be, for its metrics. */
@@ -78,7 +84,8 @@ function analyticsDocs(
     ses_message_id: ref.sesMessageId || undefined,
   };
   if (!applied) return { event, message: undefined };
-  const flag = FLAG_OF[effect.kind];
+  // A soft bounce: final (its own flag, apart from hard bounces), or retried (no flag: not an outcome).
+  const flag = effect.softBounce ? (effect.outcome ? 'soft_bounced' : undefined) : FLAG_OF[effect.kind];
   const status =
     effect.kind === 'send' && before.status === 'SENDING'
       ? 'SENT'
@@ -197,10 +204,27 @@ export function createSesEventProcessor(deps: EventProcessorDeps) {
     }
   }
 
+  /**
+   * A soft bounce noted against its address (a repeat of the event notes the same one again); the
+   * suppression it earns once the address has had `after` of them within the window, if any.
+   */
+  async function repeatedSoftBounce(message: MessageRecord, effect: MessageEffect, sesMessageId: string) {
+    const rule = deps.softBounceSuppression;
+    if (!rule || rule.after === 0) return undefined;
+    const at = Date.parse(effect.at);
+    const count = await rule.store.noteSoftBounce(message.tenant_id, message.recipient_email, {
+      at: effect.at,
+      sesMessageId,
+      since: new Date(at - rule.windowMs).toISOString(),
+      keepUntil: new Date(at + rule.windowMs).toISOString(),
+    });
+    return count >= rule.after ? { reason: 'BOUNCE_SOFT_REPEATED' as const } : undefined;
+  }
+
   async function apply(event: SesEvent, delivery: EventDelivery, seen: Seen): Promise<EventOutcome> {
-    const effect = effectOf(event, delivery.publishedAt ?? new Date().toISOString());
-    if (!effect) return 'ignored';
-    seen.kind = effect.kind;
+    const given = effectOf(event, delivery.publishedAt ?? new Date().toISOString());
+    if (!given) return 'ignored';
+    seen.kind = given.kind;
     let ref = messageRefOf(event);
     if (!ref.transactionId || !ref.batchId || !ref.messageId) {
       const found = await deps.messages.findBySesMessageId(ref.sesMessageId);
@@ -208,8 +232,11 @@ export function createSesEventProcessor(deps: EventProcessorDeps) {
       ref = { ...ref, ...found };
     }
     const target = { transactionId: ref.transactionId!, batchId: ref.batchId!, messageId: ref.messageId!, sesMessageId: ref.sesMessageId };
-    const result = await deps.messages.applyEffect(target, effect);
+    const result = await deps.messages.applyEffect(target, given, { softBounce: deps.softBounce });
     if (!result.found) return 'unknown_message';
+    if (result.superseded) return 'duplicate';
+    // As it applied to this message: a soft bounce the policy retries is no outcome.
+    const effect = result.effect ?? given;
     const before = result.before;
     seen.tenant = before?.tenant_id;
     seen.applied = result.applied;
@@ -230,7 +257,10 @@ export function createSesEventProcessor(deps: EventProcessorDeps) {
     const erased = before?.recipient_email === ERASED_ADDRESS;
     // An opt-out of a topic the tenant does not have would hold back nothing: it leaves everything.
     const topics = effect.topics && before && !erased ? await knownTopics(deps, before.tenant_id, effect.topics) : undefined;
-    const suppress = effect.suppress ?? (topics?.unknownOptOut ? { reason: 'UNSUBSCRIBED' as const } : undefined);
+    const suppress =
+      effect.suppress ??
+      (topics?.unknownOptOut ? { reason: 'UNSUBSCRIBED' as const } : undefined) ??
+      (given.softBounce && before && !erased ? await repeatedSoftBounce(before, effect, target.sesMessageId) : undefined);
     if (suppress && before && !erased) {
       // The event's first application suppresses. A repeat (SNS redelivering, SES publishing
       // twice, or another event of the same kind) adds it too, so a complaint still lands if the

@@ -14,6 +14,8 @@
 //   success+open…@simulator.amazonses.com   → Delivery, Open
 //   success+click…@simulator.amazonses.com  → Delivery, Open, Click
 //   bounce+transient…@simulator.amazonses.com → Bounce (Transient, MailboxFull)
+//   bounce+soft<N>…@simulator.amazonses.com → Bounce (Transient, MailboxFull) for the first N
+//     emails to the address this source sees, then Delivery (a soft bounce that a retry gets past)
 import { randomUUID } from 'node:crypto';
 import type { Email } from 'aws-ses-v2-local/dist/store';
 import type { SnsSigner } from './sns-signer';
@@ -56,7 +58,7 @@ const POST_TIMEOUT_MS = 15_000; // what SNS itself allows an HTTP endpoint
 const CONCURRENT_EMAILS = 8;
 
 /** Which events one recipient produces after Send, by simulator mailbox and label. */
-function outcomesFor(recipient: string): Exclude<EventType, 'Send'>[] | 'transient-bounce' | 'suppressed' {
+function outcomesFor(recipient: string, earlier: number): Exclude<EventType, 'Send'>[] | 'transient-bounce' | 'suppressed' {
   const address = (/<([^>]+)>/.exec(recipient)?.[1] ?? recipient).trim().toLowerCase();
   const at = address.lastIndexOf('@');
   if (address.slice(at + 1) !== SIMULATOR_DOMAIN) return ['Delivery'];
@@ -67,7 +69,9 @@ function outcomesFor(recipient: string): Exclude<EventType, 'Send'>[] | 'transie
       if (label.startsWith('open')) return ['Delivery', 'Open'];
       return ['Delivery'];
     case 'bounce':
-      return label.startsWith('transient') ? 'transient-bounce' : ['Bounce'];
+      if (label.startsWith('transient')) return 'transient-bounce';
+      if (/^soft\d+/.test(label)) return earlier < Number(/^soft(\d+)/.exec(label)![1]) ? 'transient-bounce' : ['Delivery'];
+      return ['Bounce'];
     case 'complaint':
       return ['Delivery', 'Complaint'];
     case 'suppressionlist':
@@ -154,12 +158,15 @@ function detailFor(eventType: Exclude<EventType, 'Send'>, recipient: string, ema
   }
 }
 
-/** The SES event-publishing records for one email, in the order SES would publish them. */
-export function sesEventsFor(email: Email, now: Date = new Date()): SesEvent[] {
+/**
+ * The SES event-publishing records for one email, in the order SES would publish them;
+ * `earlier` says how many emails to a recipient came before this one (for bounce+soft<N>).
+ */
+export function sesEventsFor(email: Email, now: Date = new Date(), earlier: (recipient: string) => number = () => 0): SesEvent[] {
   const mail = mailObject(email);
   const events: SesEvent[] = [{ eventType: 'Send', mail, send: {} }];
   for (const recipient of recipientsOf(email)) {
-    const outcome = outcomesFor(recipient);
+    const outcome = outcomesFor(recipient, earlier(recipient));
     if (outcome === 'transient-bounce') {
       events.push({
         eventType: 'Bounce',
@@ -184,6 +191,15 @@ export async function startEventSource(opts: EventSourceOptions): Promise<EventS
   let since = opts.since ?? Math.floor(Date.now() / 1000);
   // Ids already taken, with their second: `since` is inclusive, so the boundary second comes back.
   const seen = new Map<string, number>();
+  // Emails per bounce+soft<N> recipient so far (only those: the map stays small).
+  const softSends = new Map<string, number>();
+  const countEarlier = (recipient: string) => {
+    const address = recipient.toLowerCase();
+    if (!/^bounce\+soft\d+/.test(address)) return 0;
+    const earlier = softSends.get(address) ?? 0;
+    softSends.set(address, earlier + 1);
+    return earlier;
+  };
   const counts = { emails: 0, posted: 0, failed: 0 };
   const queue: Email[] = [];
   const delayMs = opts.sendEventDelayMs ?? 0;
@@ -247,7 +263,7 @@ export async function startEventSource(opts: EventSourceOptions): Promise<EventS
   async function publish(email: Email): Promise<void> {
     try {
       // One email's events go strictly in order: a Delivery must not overtake its Send.
-      for (const event of sesEventsFor(email)) await post(event, email);
+      for (const event of sesEventsFor(email, new Date(), countEarlier)) await post(event, email);
     } catch (error) {
       warn('local SES event source failed on an email', { ses_message_id: email.messageId, error: String(error) });
     }

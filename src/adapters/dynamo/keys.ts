@@ -72,6 +72,14 @@ export const keys = {
     PK: `SUPPRESSION_DELETED#${tenantId}`,
     SK: `EMAIL_SHA256#${emailHash}`,
   }),
+  /**
+   * One soft bounce of an address (issue 17, item 2), by the SHA-256 of the address, sorted by its
+   * time: the count within a window is one query. Kept by TTL only as long as the window.
+   */
+  softBounce: (tenantId: string, emailHash: string, at: string, sesMessageId: string) => ({
+    PK: `SOFT_BOUNCES#${tenantId}#${emailHash}`,
+    SK: `${at}#${sesMessageId}`,
+  }),
   // Suppression import and export (issue 15, item 6): partitions of their own, so the
   // suppression list holds suppressions only.
   suppressionImport: (tenantId: string, importId: string) => ({ PK: `SUPPRESSION_IMPORT#${tenantId}`, SK: importId }),

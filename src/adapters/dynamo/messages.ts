@@ -8,6 +8,7 @@ import { boundStrings } from '../../domain/item-size';
 import { ERASED_ADDRESS } from '../../domain/erasure';
 import { statusesBefore, type MessageStatus } from '../../domain/message-status';
 import type { MessageEffect } from '../../domain/ses-event';
+import { decideSoftBounce, type SoftBouncePolicy } from '../../domain/soft-bounce';
 import type { Cursor, MessageLocation, Messages, Page, TableItem, TransitionOptions } from '../../ports';
 import { MESSAGE_HISTORY_CAP, SetExpression, valueList, type HistoryMode } from './expressions';
 import { keys, ranges } from './keys';
@@ -43,6 +44,39 @@ async function conditionOr<T>(otherwise: T, write: Promise<T>): Promise<T> {
     if (isConditionFailure(error)) return otherwise;
     throw error;
   }
+}
+
+/** The flag of a soft bounce that the policy turned into a retry (one per attempt: the retry removes it). */
+const SOFT_BOUNCE_RETRY_FLAG = 'soft_bounce_time';
+
+/**
+ * The effect as it applies to this message: an erased recipient's late event counts (flag, status,
+ * counter) but writes none of its details (user agent, IP address, URL, SMTP diagnostics); a soft
+ * bounce the policy retries (issue 17, item 2) becomes SOFT_BOUNCED with its retry time, no outcome
+ * and no counter; one it does not is final, as given, with the reason.
+ */
+function effectFor(effect: MessageEffect, message: MessageRecord, policy: SoftBouncePolicy | undefined): MessageEffect {
+  const erased = message.recipient_email === ERASED_ADDRESS;
+  if (erased) effect = { ...effect, fields: {} };
+  if (!effect.softBounce || !policy) return effect;
+  // This attempt soft-bounced already and was given its retry: this is that bounce again (or
+  // another of the same attempt), a repeat, whatever the policy would say of a new one now.
+  const retriesDone = message.soft_bounce_retries ?? 0;
+  if ((message as MessageRecord & Record<string, unknown>)[SOFT_BOUNCE_RETRY_FLAG] !== undefined) {
+    return { ...effect, status: 'SOFT_BOUNCED', flag: SOFT_BOUNCE_RETRY_FLAG, counter: undefined, outcome: false };
+  }
+  const decision = decideSoftBounce(policy, { retriesDone, firstSentAt: message.first_sent_time ?? message.sent_time }, effect.at);
+  if (!decision.retry) {
+    return { ...effect, fields: { ...effect.fields, soft_bounce_retries: retriesDone, soft_bounce_final: decision.reason } };
+  }
+  return {
+    ...effect,
+    status: 'SOFT_BOUNCED',
+    flag: SOFT_BOUNCE_RETRY_FLAG,
+    counter: undefined,
+    outcome: false,
+    fields: { ...effect.fields, retry_at: decision.retryAt, soft_bounce_retries: decision.retriesDone },
+  };
 }
 
 export class MessageTable extends Table implements Messages {
@@ -125,6 +159,16 @@ export class MessageTable extends Table implements Messages {
         update.values[':tok'] = opts.token;
         condition += ' AND attempt_token = :tok';
       }
+      Object.entries(opts.expect ?? {}).forEach(([name, value], i) => {
+        update.names[`#x${i}`] = name;
+        update.values[`:x${i}`] = value;
+        condition += ` AND #x${i} = :x${i}`;
+      });
+      const removed = (opts.remove ?? []).map((name, i) => {
+        update.names[`#r${i}`] = name;
+        return `#r${i}`;
+      });
+      if (dropData) removed.push('placeholder_data');
       const cap = update.capHistory(MESSAGE_HISTORY_CAP, mode);
       // No bare OR at the top of the condition (the stale-SENDING one is parenthesised): AND binds as meant.
       if (cap) condition += ` AND ${cap}`;
@@ -135,7 +179,7 @@ export class MessageTable extends Table implements Messages {
             TableName: this.table,
             Key: key,
             ...params,
-            UpdateExpression: params.UpdateExpression + (dropData ? ' REMOVE placeholder_data' : ''),
+            UpdateExpression: params.UpdateExpression + (removed.length > 0 ? ` REMOVE ${removed.join(', ')}` : ''),
             ConditionExpression: condition,
             ReturnValuesOnConditionCheckFailure: 'ALL_OLD',
           }),
@@ -162,24 +206,29 @@ export class MessageTable extends Table implements Messages {
 
   async applyEffect(
     ref: MessageLocation & { sesMessageId: string },
-    effect: MessageEffect,
-  ): Promise<{ found: boolean; applied: boolean; before?: MessageRecord }> {
+    given: MessageEffect,
+    opts: { softBounce?: SoftBouncePolicy } = {},
+  ): Promise<{ found: boolean; applied: boolean; before?: MessageRecord; effect?: MessageEffect; superseded?: boolean }> {
     const key = keys.message(ref.transactionId, ref.batchId, ref.messageId);
     // Read first, then write on condition that nothing the write depends on has changed (status,
     // whether an outcome is known, room in the history): the counter moves in the same
     // transaction as the flag, so it is counted exactly once whatever crashes or repeats.
-    let before = await this.readForEffect(key, effect.flag);
-    // An erased recipient's late event still counts (flag, status, counter) but writes none of
-    // its details (user agent, IP address, URL, SMTP diagnostics).
-    if (before?.recipient_email === ERASED_ADDRESS) effect = { ...effect, fields: {} };
+    let before = await this.readForEffect(key, [given.flag, SOFT_BOUNCE_RETRY_FLAG]);
     let compact: 'no' | 'history' | 'data' = 'no';
     for (let attempt = 0; attempt < 12; attempt++) {
       if (!before) return { found: false, applied: false };
-      if (before[effect.flag] !== undefined) return { found: true, applied: false, before: recordOf<MessageRecord>(before) };
+      const record = recordOf<MessageRecord>(before);
+      // An event of an attempt a soft-bounce retry superseded (its late Open, a repeat of its
+      // bounce) is not this attempt's: it changes nothing.
+      if (ref.sesMessageId && record.previous_ses_message_ids?.includes(ref.sesMessageId)) {
+        return { found: true, applied: false, before: record, superseded: true };
+      }
+      const effect = effectFor(given, record, opts.softBounce);
+      if (before[effect.flag] !== undefined) return { found: true, applied: false, before: record, effect };
       const seen = before;
       try {
         await retryConflicts(() => this.writeEffect(key, ref, effect, seen, compact));
-        return { found: true, applied: true, before: recordOf<MessageRecord>(seen) };
+        return { found: true, applied: true, before: record, effect };
       } catch (error) {
         if (isItemTooLarge(error) && compact !== 'data') {
           compact = compact === 'no' ? 'history' : 'data';
@@ -190,13 +239,14 @@ export class MessageTable extends Table implements Messages {
         before = itemOfConditionFailure(error);
       }
     }
-    throw new Error(`SES ${effect.kind} event not applied to ${ref.messageId}: the message kept changing`);
+    throw new Error(`SES ${given.kind} event not applied to ${ref.messageId}: the message kept changing`);
   }
 
   /** What applyEffect decides from: the message without its row data (consistent). */
-  private async readForEffect(key: { PK: string; SK: string }, flag: string): Promise<Record<string, unknown> | undefined> {
+  private async readForEffect(key: { PK: string; SK: string }, flags: string[]): Promise<Record<string, unknown> | undefined> {
     const names = ['PK', 'SK', 'message_id', 'batch_id', 'transaction_id', 'tenant_id', 'recipient_email', 'row', 'status'];
-    names.push('ses_message_id', 'sent_time', 'outcome_time', 'status_history', 'created_at', 'updated_at', flag);
+    names.push('ses_message_id', 'sent_time', 'outcome_time', 'status_history', 'created_at', 'updated_at', ...new Set(flags));
+    names.push('soft_bounce_retries', 'first_sent_time', 'previous_ses_message_ids');
     const { Item } = await this.doc.send(
       new GetCommand({
         TableName: this.table,
@@ -247,7 +297,9 @@ export class MessageTable extends Table implements Messages {
     }
     if (effect.kind === 'send') {
       update.values[':sid'] = ref.sesMessageId;
-      update.set('ses_message_id = if_not_exists(ses_message_id, :sid)');
+      // The Send event that settles a SENDING attempt names its SES id (a soft-bounce retry's
+      // attempt still carries the one before it until then); otherwise the first id stays.
+      update.set(withStatus ? 'ses_message_id = :sid' : 'ses_message_id = if_not_exists(ses_message_id, :sid)');
     }
     const entry: Record<string, unknown> = { event: effect.kind.toUpperCase(), timestamp: effect.at, metadata: fields };
     if (withStatus && target) {

@@ -1,5 +1,5 @@
 // The suppression list in DynamoDB: one partition per tenant, one item per address.
-import { PutCommand, TransactWriteCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
+import { PutCommand, QueryCommand, TransactWriteCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import type { Cursor, ErasedRecipients, Page, Suppressions } from '../../ports';
 import { recipientHash } from '../../domain/recipient-hash';
 import { ERASED_ADDRESS } from '../../domain/erasure';
@@ -111,6 +111,31 @@ export class SuppressionTable extends Table implements Suppressions, ErasedRecip
       if (failedCondition(error, 0) || failedCondition(error, 1)) return false;
       throw error;
     }
+  }
+
+  /**
+   * Records a soft bounce of `email` (one item per SES message and time: a repeat writes the same
+   * item again) and returns how many the address had since `since`, this one included.
+   */
+  async noteSoftBounce(
+    tenantId: string,
+    email: string,
+    bounce: { at: string; sesMessageId: string; since: string; keepUntil: string },
+  ): Promise<number> {
+    const hash = recipientHash(email);
+    const key = keys.softBounce(tenantId, hash, bounce.at, bounce.sesMessageId);
+    const expires = Math.ceil(Date.parse(bounce.keepUntil) / 1000);
+    await this.doc.send(new PutCommand({ TableName: this.table, Item: { ...key, at: bounce.at, expires_at: expires } }));
+    const { Count } = await this.doc.send(
+      new QueryCommand({
+        TableName: this.table,
+        KeyConditionExpression: 'PK = :pk AND SK >= :since',
+        ExpressionAttributeValues: { ':pk': key.PK, ':since': bounce.since },
+        Select: 'COUNT',
+        ConsistentRead: true,
+      }),
+    );
+    return Count ?? 0;
   }
 
   getSuppression(tenantId: string, email: string): Promise<SuppressionRecord | undefined> {

@@ -131,6 +131,8 @@ export const COUNT_NAMES = [
   'clicked',
   'failed',
   'cancelled',
+  // Issue 17, item 2: messages whose final outcome was a soft bounce (`bounced` is hard bounces).
+  'soft_bounced',
 ] as const;
 export type CountName = (typeof COUNT_NAMES)[number];
 export type Counts = Record<CountName, number>;
@@ -227,6 +229,15 @@ export interface MessageRecord {
   expires_at?: number;
   /** Set when the recipient was erased: the address is ERASED_ADDRESS and the row data gone. */
   erased_at?: string;
+  /** Soft-bounce retries (issue 17, item 2): how many were made, when the next is due (SOFT_BOUNCED only). */
+  soft_bounce_retries?: number;
+  retry_at?: string;
+  /** From its bounce event: Permanent is hard, Transient and Undetermined soft. */
+  bounce_class?: 'hard' | 'soft';
+  /** The first attempt's send time: the retries' final-state deadline runs from it. */
+  first_sent_time?: string;
+  /** SES ids of attempts a retry superseded: their late events change nothing. */
+  previous_ses_message_ids?: string[];
 }
 
 export interface RowErrorRecord {
