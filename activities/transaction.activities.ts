@@ -79,12 +79,14 @@ export function createTransactionActivities(deps: ActivityDeps) {
     if (status !== 'SENT') return;
     const txn = await store.getTransaction(undefined, transactionId);
     if (!txn) return;
-    const from = Math.max(Date.parse(txn.created_at), txn.schedule ? Date.parse(txn.schedule.send_at) : 0);
+    const from = Math.max(Date.parse(txn.created_at), txn.schedule?.send_at ? Date.parse(txn.schedule.send_at) : 0);
     if (Number.isFinite(from)) metrics.campaignProcessing.observe(Math.max(0, (Date.now() - from) / 1000));
   }
 
-  /** Counts a batch's messages from what is stored (exact whatever happened on the way). */
-  /** A batch's tally from its messages, and when its next soft-bounce retry is due (if one is). */
+  /**
+   * Counts a batch's messages from what is stored (exact whatever happened on the way), and says
+   * when its next soft-bounce retry is due (if one is).
+   */
   async function countBatch(
     transactionId: string,
     batchId: string,

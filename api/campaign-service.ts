@@ -17,7 +17,8 @@ import {
   type TransactionWorkflowInput,
 } from '../src/contracts';
 import { transactionDetails, transactionSummary, type CampaignText } from '../src/contracts/ui-text';
-import type { FileRecord, TransactionRecord } from '../src/adapters/dynamo/types';
+import type { CampaignSchedule, FileRecord, TransactionRecord } from '../src/adapters/dynamo/types';
+import type { SendWindow, Weekday } from '../src/domain/send-window';
 import { s3Keys } from '../src/adapters/s3';
 import { callbackPolicy, checkCallbackUrl } from './callback-url';
 import type { ApiDeps } from './deps';
@@ -34,7 +35,7 @@ export interface CreateCampaign {
   template_id: string;
   file_id: string;
   callback_url?: string;
-  schedule?: { send_at: string };
+  schedule?: CampaignSchedule;
   throttle?: Throttle;
   /** Issue 15, item 1: labels, checked by createCampaignBody (src/domain/campaign-labels.ts). */
   name?: string;
@@ -53,6 +54,13 @@ const canonical = (value: unknown): string =>
       : v,
   );
 
+/** The schedule's window as the workflows take it (issue 17, item 4), if it has one. */
+function sendWindowOf(schedule: CampaignSchedule | undefined): SendWindow | undefined {
+  if (!schedule?.window || !schedule.time_zone) return undefined;
+  const { start, end, days } = schedule.window;
+  return { timeZone: schedule.time_zone, start, end, ...(days ? { days: days as Weekday[] } : {}) };
+}
+
 export function createCampaignService(deps: ApiDeps) {
   const { config, store, objects, temporal } = deps;
 
@@ -64,6 +72,7 @@ export function createCampaignService(deps: ApiDeps) {
       templateId: txn.template_id,
       fileId: txn.file_id,
       sendAt: txn.schedule?.send_at,
+      ...(sendWindowOf(txn.schedule) ? { sendWindow: sendWindowOf(txn.schedule) } : {}),
       throttle: txn.throttle,
       options: {
         batchSize: config.BATCH_SIZE,

@@ -11,6 +11,7 @@ import { batchControlSignal, outcomesSignal, SEND_HEARTBEAT_TIMEOUT_MS, type Bat
 import { chunkSummary, count } from '../src/contracts/ui-text';
 import { failureReason } from './failure';
 import { checkInputVersion } from './input-version';
+import { describeWindow, windowAt } from '../src/domain/send-window';
 
 const tallyOptions: ActivityOptions = {
   startToCloseTimeout: '2 minutes',
@@ -111,6 +112,30 @@ function graceWait(input: BatchWorkflowInput, signals: BatchSignals, ui: BatchUi
   return ui.wait(() => signals.cancelled || signals.resumes !== resumesBefore, input.sendingGraceMs, summary);
 }
 
+/**
+ * Patch id (issue 17, item 4): a batch of a campaign with a send window sends a chunk only while
+ * the window is open; outside it, it waits on a durable timer for the next opening. Only
+ * campaigns with a window ask (none recorded before it has one).
+ */
+export const SEND_WINDOWS = 'send-windows';
+
+/** Returns once the campaign's send window is open (at once without one), or at a cancel. */
+async function awaitWindow(input: BatchWorkflowInput, signals: BatchSignals, ui: BatchUi): Promise<void> {
+  if (!input.sendWindow || !patched(SEND_WINDOWS)) return;
+  for (;;) {
+    if (signals.cancelled) return;
+    const state = windowAt(input.sendWindow, Date.now());
+    if (state.open) return;
+    const opens = new Date(state.opensAt).toISOString();
+    ui.show(`outside the send window: opens ${opens}`);
+    await ui.wait(
+      () => signals.cancelled,
+      Math.max(1, state.opensAt - Date.now()),
+      `send window ${describeWindow(input.sendWindow)}: opens ${opens}`,
+    );
+  }
+}
+
 /** The send activity's input for the chunk of the batch at `cursor`. */
 const chunkOf = (input: BatchWorkflowInput, cursor: Cursor) => ({
   transactionId: input.transactionId,
@@ -136,6 +161,7 @@ async function sendAll(input: BatchWorkflowInput, signals: BatchSignals, ui: Bat
   for (;;) {
     if (signals.paused && !signals.cancelled) ui.show('paused');
     await condition(() => !signals.paused || signals.cancelled);
+    await awaitWindow(input, signals, ui);
     if (signals.cancelled) return;
     ui.show('sending');
     const started = Date.now();
@@ -184,7 +210,9 @@ async function sendUnsettled(input: BatchWorkflowInput, signals: BatchSignals, u
     let deferred = 0;
     const resumesBefore = signals.resumes;
     do {
+      // The first pass belongs to chunks sent in the window (and normally sends nothing); later ones wait for it.
       if (pass > 0) await condition(() => !signals.paused || signals.cancelled);
+      if (pass > 0) await awaitWindow(input, signals, ui);
       if (signals.cancelled) return;
       const started = Date.now();
       const chunk = await sendBatchChunk({ ...chunkOf(input, cursor), unsettledOnly: true });
@@ -231,6 +259,7 @@ async function retrySoftBounced(input: BatchWorkflowInput, signals: BatchSignals
     do {
       if (signals.paused && !signals.cancelled) ui.show('paused');
       await condition(() => !signals.paused || signals.cancelled);
+      await awaitWindow(input, signals, ui);
       if (signals.cancelled) return;
       const started = Date.now();
       const chunk = await sendBatchChunk({ ...chunkOf(input, cursor), softBounceRetry: true });

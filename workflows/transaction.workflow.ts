@@ -48,7 +48,8 @@ import {
   type TransactionWorkflowInput,
 } from '../src/contracts';
 import { batchDetails, batchRange, batchSummary, transactionCurrentDetails, type BatchText } from '../src/contracts/ui-text';
-import { batchWorkflow, UI_SUMMARIES } from './batch.workflow';
+import { batchWorkflow, SEND_WINDOWS, UI_SUMMARIES } from './batch.workflow';
+import { describeWindow, windowAt, type SendWindow } from '../src/domain/send-window';
 import { CampaignState, type ControlRequest } from './campaign-state';
 import { failureReason } from './failure';
 import { checkInputVersion } from './input-version';
@@ -268,6 +269,30 @@ async function waitForSendAt(run: CampaignRun): Promise<number> {
   return 0;
 }
 
+/**
+ * READY_TO_SEND outside the campaign's send window (issue 17, item 4): a durable timer to the
+ * next opening, with the reason on the campaign (`held_reason`) while it waits; a cancel ends it.
+ */
+async function waitForWindow(run: CampaignRun, window: SendWindow): Promise<void> {
+  const { campaign, transactionId } = run;
+  let held = false;
+  for (;;) {
+    if (campaign.cancelsNow) break;
+    const state = windowAt(window, Date.now());
+    if (state.open) break;
+    const opens = new Date(state.opensAt).toISOString();
+    if (!held) {
+      held = true;
+      await annotateTransaction({
+        transactionId,
+        fields: { held_reason: `outside the send window (${describeWindow(window)}); it opens at ${opens}` },
+      });
+    }
+    await run.changedWithin(campaign.version, Math.max(1, state.opensAt - Date.now()), `send window: opens ${opens}`);
+  }
+  if (held) await annotateTransaction({ transactionId, fields: { held_reason: null } });
+}
+
 /** Starts the campaign's next batch as an abandoned child, paced as `pace` says. */
 async function startBatch(run: CampaignRun, pace: ReturnType<typeof pacing>, parallel: number): Promise<void> {
   const { input, campaign, transactionId } = run;
@@ -308,6 +333,7 @@ async function startBatch(run: CampaignRun, pace: ReturnType<typeof pacing>, par
         outcomePollMs: options.outcomePollMs,
         sendingGraceMs: options.sendingGraceMs,
         ...(run.summaries ? { messageCount: range.last - range.first + 1 } : {}),
+        ...(input.sendWindow ? { sendWindow: input.sendWindow } : {}),
       },
     ],
   });
@@ -410,6 +436,10 @@ export async function transactionWorkflow(input: TransactionWorkflowInput): Prom
     const lateBy = await waitForSendAt(run);
     if (campaign.cancelsNow) return cancelled(run);
     await run.moveTo('READY_TO_SEND', undefined, lateBy > 0 ? { late_by_ms: lateBy } : undefined);
+    if (input.sendWindow && patched(SEND_WINDOWS)) {
+      await waitForWindow(run, input.sendWindow);
+      if (campaign.cancelsNow) return cancelled(run);
+    }
   }
   if ((await sendBatches(run)) === 'hand over') return run.handOver();
   campaign.sendingEnded();

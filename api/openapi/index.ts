@@ -224,7 +224,28 @@ const schemas = {
         required: [...COUNT_NAMES],
         properties: Object.fromEntries(COUNT_NAMES.map((n) => [n, { type: 'integer', minimum: 0 }])),
       },
-      schedule: { oneOf: [{ type: 'null' }, { type: 'object', required: ['send_at'], properties: { send_at: { type: 'string' } } }] },
+      schedule: {
+        oneOf: [
+          { type: 'null' },
+          {
+            type: 'object',
+            description: 'send_at, and (with a send window) the IANA time zone and the daily window outside which nothing is sent.',
+            properties: {
+              send_at: { type: 'string' },
+              time_zone: { type: 'string' },
+              window: {
+                type: 'object',
+                required: ['start', 'end'],
+                properties: {
+                  start: { type: 'string', description: 'Local opening time, HH:MM' },
+                  end: { type: 'string', description: 'Local closing time, HH:MM (before start: overnight)' },
+                  days: { type: 'array', items: { enum: ['sun', 'mon', 'tue', 'wed', 'thu', 'fri', 'sat'] } },
+                },
+              },
+            },
+          },
+        ],
+      },
       throttle: {
         oneOf: [
           { type: 'null' },

@@ -3,6 +3,7 @@
 import { defineQuery, defineSignal, defineUpdate } from '@temporalio/workflow';
 import { defineSearchAttributeKey, SearchAttributeType } from '@temporalio/common';
 import type { TransactionStatus } from '../domain/transaction-status';
+import type { SendWindow } from '../domain/send-window';
 
 export const WORKFLOW_INPUT_VERSION = 1;
 
@@ -63,6 +64,8 @@ export interface TransactionWorkflowInput {
   templateId: string;
   fileId: string;
   sendAt?: string;
+  /** Issue 17, item 4: nothing is sent outside this daily window (absent on campaigns without one). */
+  sendWindow?: SendWindow;
   throttle?: Throttle;
   options: TransactionOptions;
   state?: CarriedState;
@@ -89,6 +92,8 @@ export interface BatchWorkflowInput {
   sendingGraceMs: number;
   /** The batch's messages, for the summaries of its send chunks (absent on batches started before them). */
   messageCount?: number;
+  /** Issue 17, item 4: its campaign's send window; a chunk is sent only while it is open. */
+  sendWindow?: SendWindow;
 }
 
 /** A batch's messages by where they ended up (from the stored messages, so exact). */

@@ -87,6 +87,7 @@ describe('tallyBatch and reconcileTransactionCounts', () => {
       outcome_bounced: 0,
       outcome_delivered: 0,
       outcome_unknown: 0,
+      soft_bounced: 0,
     };
     expect(result).toEqual(zero);
     expect((await deps.batches.listBatches(transactionId)).map((b) => ({ ...b }))).toEqual([

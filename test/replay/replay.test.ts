@@ -4,7 +4,7 @@ import { describe, expect, it } from 'vitest';
 import { inject } from 'vitest';
 import { Worker } from '@temporalio/worker';
 import { committedHistories } from '../support/histories';
-import { PROVE_BATCH_SENT, RESUME_ENDS_GRACE, SOFT_BOUNCE_RETRIES, UI_SUMMARIES } from '../../workflows/batch.workflow';
+import { PROVE_BATCH_SENT, RESUME_ENDS_GRACE, SEND_WINDOWS, SOFT_BOUNCE_RETRIES, UI_SUMMARIES } from '../../workflows/batch.workflow';
 import { CAMPAIGN_PHASES } from '../../workflows/transaction.workflow';
 
 describe('replay of recorded histories', () => {
@@ -31,6 +31,7 @@ describe('replay of recorded histories', () => {
       [UI_SUMMARIES, 'batchWorkflow'],
       [RESUME_ENDS_GRACE, 'batchWorkflow'],
       [SOFT_BOUNCE_RETRIES, 'batchWorkflow'],
+      [SEND_WINDOWS, 'batchWorkflow'],
     ] as const) {
       const ofType = histories.filter((h) => typeOf(h.history) === workflowType);
       const withIt = ofType.filter((h) => patchesIn(h.history).includes(patch)).map((h) => h.workflowId);

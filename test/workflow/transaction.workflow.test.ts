@@ -83,11 +83,11 @@ describe('transactionWorkflow', () => {
     expect(activities.slice(0, 4)).toEqual(['sendBatchChunk', 'sendBatchChunk', 'sendBatchChunk', 'tallyBatch']);
     const proof = batch.events!.filter((e) => e.activityTaskScheduledEventAttributes)[2]!;
     expect(proof.activityTaskScheduledEventAttributes!.input!.payloads![0]!.data!.toString()).toContain('"unsettledOnly":true');
-    // A new batch takes the patches of its time: tracing, the Temporal UI summaries and the proof pass.
+    // A new batch takes the patches of its time: tracing, the Temporal UI summaries, the proof pass and soft-bounce retries.
     const patchIds = batch
       .events!.filter((e) => e.markerRecordedEventAttributes)
       .map((e) => JSON.parse(Buffer.from(e.markerRecordedEventAttributes!.details!['patch-data']!.payloads![0]!.data!).toString()).id);
-    expect(patchIds.sort()).toEqual(['otel-tracing', 'prove-batch-sent', 'ui-summaries']);
+    expect(patchIds.sort()).toEqual(['otel-tracing', 'prove-batch-sent', 'soft-bounce-retries', 'ui-summaries']);
     expect(activities.at(-1)).toBe('tallyBatch');
     expect(batch.events!.filter((e) => e.signalExternalWorkflowExecutionInitiatedEventAttributes)).toHaveLength(0);
     const received = history

@@ -137,6 +137,12 @@ export const COUNT_NAMES = [
 export type CountName = (typeof COUNT_NAMES)[number];
 export type Counts = Record<CountName, number>;
 
+export interface CampaignSchedule {
+  send_at?: string;
+  time_zone?: string;
+  window?: { start: string; end: string; days?: string[] };
+}
+
 export interface TransactionRecord {
   transaction_id: string;
   tenant_id: string;
@@ -150,7 +156,8 @@ export interface TransactionRecord {
   callback_url?: string;
   /** Set when the callback answered 410 Gone: no more webhooks go there. */
   callback_gone_at?: string;
-  schedule?: { send_at: string };
+  /** send_at, and (issue 17, item 4) a daily window in a time zone, as the API took them. */
+  schedule?: CampaignSchedule;
   throttle?: Throttle;
   /** Issue 15, item 1: the tenant's labels, given at creation and never changed (src/domain/campaign-labels.ts). */
   name?: string;

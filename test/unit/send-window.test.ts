@@ -1,0 +1,111 @@
+// Issue 17, item 4: send windows read through the zone database. Fixed cases around daylight-saving
+// changes, then a property over zones, windows and instants: "open" means the local time is in
+// the window on an allowed day; "opens at" is a local opening and nothing between now and it is open.
+import fc from 'fast-check';
+import { describe, expect, it } from 'vitest';
+import { isTimeZone, secondsOfDay, WEEKDAYS, windowAt, windowProblems, type SendWindow } from '../../src/domain/send-window';
+
+const at = (iso: string) => Date.parse(iso);
+const office: SendWindow = { timeZone: 'Europe/Paris', start: '09:00', end: '17:00', days: ['mon', 'tue', 'wed', 'thu', 'fri'] };
+
+describe('send windows', () => {
+  it('opens and closes at local times, across daylight-saving changes', () => {
+    // Friday 2026-03-27, Paris on UTC+1: open 08:00–16:00 UTC.
+    expect(windowAt(office, at('2026-03-27T08:30:00Z'))).toEqual({ open: true, closesAt: at('2026-03-27T16:00:00Z') });
+    // Friday evening: next opening Monday 2026-03-30, after the change to UTC+2 (Sunday): 07:00 UTC.
+    expect(windowAt(office, at('2026-03-27T16:00:00Z'))).toEqual({ open: false, opensAt: at('2026-03-30T07:00:00Z') });
+    // Back to UTC+1 on 2026-10-25 (Sunday): Monday opens at 08:00 UTC.
+    expect(windowAt(office, at('2026-10-24T12:00:00Z'))).toEqual({ open: false, opensAt: at('2026-10-26T08:00:00Z') });
+    // New York changes on 2026-03-08: 09:00 local is 14:00 UTC before, 13:00 UTC after.
+    const ny: SendWindow = { timeZone: 'America/New_York', start: '09:00', end: '10:00' };
+    expect(windowAt(ny, at('2026-03-07T15:00:00Z'))).toEqual({ open: false, opensAt: at('2026-03-08T13:00:00Z') });
+  });
+
+  it('runs overnight when the end is before the start, belonging to the day it opens', () => {
+    const night: SendWindow = { timeZone: 'Asia/Tokyo', start: '22:00', end: '06:00', days: ['fri'] };
+    // Friday 23:00 Tokyo (14:00 UTC) and Saturday 05:00 Tokyo are open; Saturday 22:00 is not.
+    expect(windowAt(night, at('2026-12-04T14:00:00Z'))).toEqual({ open: true, closesAt: at('2026-12-04T21:00:00Z') });
+    expect(windowAt(night, at('2026-12-04T20:00:00Z')).open).toBe(true);
+    expect(windowAt(night, at('2026-12-05T13:30:00Z'))).toEqual({ open: false, opensAt: at('2026-12-11T13:00:00Z') });
+  });
+
+  it('names what is wrong with a window, field by field', () => {
+    expect(windowProblems({ timeZone: 'Europe/Paris', start: '09:00', end: '17:00', days: ['mon'] })).toEqual([]);
+    expect(windowProblems({ timeZone: 'Mars/Olympus', start: '09:00', end: '17:00' }).map((p) => p.field)).toEqual(['time_zone']);
+    expect(windowProblems({ timeZone: 'UTC', start: '09:00', end: '09:00' }).map((p) => p.field)).toEqual(['window']);
+    expect(windowProblems({ timeZone: 'UTC', start: '9am', end: '24:00' }).map((p) => p.field)).toEqual(['window.start', 'window.end']);
+    expect(windowProblems({ timeZone: 'UTC', start: '09:00', end: '10:00', days: [] }).map((p) => p.field)).toEqual(['window.days']);
+    expect(windowProblems({ timeZone: 'UTC', start: '09:00', end: '10:00', days: ['funday'] }).map((p) => p.field)).toEqual([
+      'window.days',
+    ]);
+    expect(isTimeZone('America/Argentina/Buenos_Aires')).toBe(true);
+    expect(isTimeZone('')).toBe(false);
+  });
+
+  it('property: open means inside the window; closed means nothing is open until the opening it names', () => {
+    const zones = [
+      'UTC',
+      'Europe/Paris',
+      'America/New_York',
+      'Australia/Lord_Howe',
+      'Asia/Kathmandu',
+      'Pacific/Chatham',
+      'America/Santiago',
+    ];
+    const hhmm = fc
+      .tuple(fc.integer({ min: 0, max: 23 }), fc.integer({ min: 0, max: 59 }))
+      .map(([h, m]) => `${String(h).padStart(2, '0')}:${String(m).padStart(2, '0')}`);
+    const local = (ms: number, zone: string) => {
+      const parts = Object.fromEntries(
+        new Intl.DateTimeFormat('en-US', {
+          timeZone: zone,
+          hourCycle: 'h23',
+          weekday: 'short',
+          hour: 'numeric',
+          minute: 'numeric',
+          second: 'numeric',
+        })
+          .formatToParts(new Date(ms))
+          .map((p) => [p.type, p.value]),
+      );
+      return {
+        weekday: parts.weekday!.toLowerCase().slice(0, 3),
+        seconds: Number(parts.hour) * 3600 + Number(parts.minute) * 60 + Number(parts.second),
+      };
+    };
+    fc.assert(
+      fc.property(
+        fc.constantFrom(...zones),
+        hhmm,
+        hhmm,
+        fc.subarray([...WEEKDAYS], { minLength: 1 }),
+        fc.integer({ min: at('2026-01-01T00:00:00Z'), max: at('2027-12-31T00:00:00Z') }),
+        (timeZone, start, end, days, now) => {
+          fc.pre(start !== end);
+          const w: SendWindow = { timeZone, start, end, days };
+          const state = windowAt(w, now);
+          const s = secondsOfDay(start)!;
+          const e = secondsOfDay(end)!;
+          if (state.open) {
+            expect(state.closesAt).toBeGreaterThan(now);
+            const l = local(now, timeZone);
+            const inside = e > s ? l.seconds >= s && l.seconds < e : l.seconds >= s || l.seconds < e;
+            expect(inside, `${l.weekday} ${l.seconds}`).toBe(true);
+          } else {
+            expect(state.opensAt).toBeGreaterThan(now);
+            expect(state.opensAt - now).toBeLessThanOrEqual(8 * 86_400_000);
+            expect(windowAt(w, state.opensAt).open).toBe(true);
+            // Just before it, and at points between, it is closed.
+            for (const p of [state.opensAt - 1000, now + (state.opensAt - now) / 3, now + (2 * (state.opensAt - now)) / 3]) {
+              if (p > now) expect(windowAt(w, p).open, new Date(p).toISOString()).toBe(false);
+            }
+            const l = local(state.opensAt, timeZone);
+            // At the opening's local time (or just past a daylight-saving gap that skipped it).
+            expect((((l.seconds - s) % 86_400) + 86_400) % 86_400).toBeLessThanOrEqual(3600);
+          }
+        },
+      ),
+      { numRuns: 1000 },
+    );
+  }, 60_000);
+});
