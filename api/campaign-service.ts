@@ -19,6 +19,7 @@ import {
 import { transactionDetails, transactionSummary, type CampaignText } from '../src/contracts/ui-text';
 import type { CampaignSchedule, FileRecord, TransactionRecord } from '../src/adapters/dynamo/types';
 import type { SendWindow, Weekday } from '../src/domain/send-window';
+import { campaignPriority, parseFairnessWeights } from '../src/domain/campaign-priority';
 import { s3Keys } from '../src/adapters/s3';
 import { callbackPolicy, checkCallbackUrl } from './callback-url';
 import type { ApiDeps } from './deps';
@@ -45,6 +46,7 @@ export interface CreateCampaign {
   template_version?: number;
   /** Issue 15, item 7: the tenant's topic, checked in checkInputs. */
   topic?: string;
+  priority?: 'high' | 'normal' | 'low';
 }
 
 const canonical = (value: unknown): string =>
@@ -117,6 +119,8 @@ export function createCampaignService(deps: ApiDeps) {
           ...(txn.tags?.length ? [{ key: searchAttributeKeys.tags, value: txn.tags }] : []),
         ],
         memo: { template_id: txn.template_id, file_id: txn.file_id },
+        // Issue 17, item 3: its children and activities inherit both (the send queue orders by them).
+        priority: campaignPriority(txn, parseFairnessWeights(config.TENANT_FAIRNESS_WEIGHTS)),
         staticSummary: transactionSummary(text),
         staticDetails: transactionDetails(text),
       });
@@ -252,6 +256,7 @@ export function createCampaignService(deps: ApiDeps) {
         tags: body.tags,
         metadata: body.metadata,
         topic: body.topic,
+        ...(body.priority ? { priority: body.priority } : {}),
         template_version: pinned.templateVersion,
         ...marks,
       });

@@ -209,6 +209,10 @@ const schemas = {
       file_id: { type: 'string' },
       ...campaignLabelProperties,
       topic: { ...nullable('string'), description: "The tenant's topic the campaign was started with (its topic suppressions apply)" },
+      priority: {
+        enum: ['high', 'normal', 'low'],
+        description: 'Its queue priority (Temporal priority keys 1, 3, 5), with fairness between tenants on the shared send queue',
+      },
       template_version: { type: 'integer', minimum: 1, description: 'The template version the campaign sends, pinned at creation' },
       progress: {
         type: 'object',

@@ -88,6 +88,8 @@ export const createCampaignBody = z
     template_version: z.number().int().min(1).max(999_999).optional(),
     /** Issue 15, item 7: one of the tenant's topics (PUT /topics/{name}); unknown: 422 TOPIC_NOT_FOUND. */
     topic: topicName.optional(),
+    /** Issue 17, item 3: the design documents' queue priority (Temporal priority keys 1, 3, 5). */
+    priority: z.enum(['high', 'normal', 'low']).optional(),
   })
   .strict();
 
@@ -168,6 +170,7 @@ export function statusView(txn: TransactionRecord) {
     file_id: txn.file_id,
     ...labelsView(txn),
     topic: txn.topic ?? null,
+    priority: txn.priority ?? 'normal',
     // Campaigns made before template versions sent the template record: version 1.
     template_version: txn.template_version ?? 1,
     progress: {

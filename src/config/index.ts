@@ -9,6 +9,7 @@ import { SEND_HEARTBEAT_TIMEOUT_MS } from '../contracts';
 import { AWS_TIMEOUTS } from '../adapters/aws';
 import { DEFAULT_RETENTION, type RetentionDefaults } from '../domain/retention';
 import { parseRetryDelays } from '../domain/soft-bounce';
+import { parseFairnessWeights } from '../domain/campaign-priority';
 import { webhookSecretProblem } from '../domain/webhook-signature';
 
 const bool = z.enum(['true', 'false', '1', '0', 'yes', 'no']).transform((v) => v === 'true' || v === '1' || v === 'yes');
@@ -209,6 +210,19 @@ const configSchema = z.object({
         return false;
       }
     }, 'a comma-separated list of positive seconds, such as 3600,14400,43200 (empty: no retries)'),
+  // Issue 17, item 3: fairness weights on the shared send queue by tenant, as the operator sets
+  // them ("tenant-a=2,tenant-b=0.5"; a tenant not named weighs 1). Clamped by Temporal to 0.001–1000.
+  TENANT_FAIRNESS_WEIGHTS: z
+    .string()
+    .default('')
+    .refine((v) => {
+      try {
+        parseFairnessWeights(v);
+        return true;
+      } catch {
+        return false;
+      }
+    }, 'a comma-separated list of tenant=weight, each weight above 0 and at most 1000 ("tenant-a=2,tenant-b=0.5")'),
   // An address with this many soft bounces within SOFT_BOUNCE_SUPPRESS_WINDOW_DAYS, across the
   // tenant's campaigns, is suppressed (BOUNCE_SOFT_REPEATED); 0: never (the default).
   SOFT_BOUNCE_SUPPRESS_AFTER: z.coerce.number().int().min(0).max(1000).default(0),

@@ -21,6 +21,8 @@
 //                   RENDER_TOO_LARGE, tenant A's campaign beside it keeps its rate; worker peak RSS.
 //   mutated-upload – template and CSV replaced through their presigned URLs after confirm and
 //                   campaign start: the campaign sends what was confirmed.
+//   priority      – a high-priority campaign beside a 50,000-recipient low-priority one, and two
+//                   tenants weighted 2 : 1 (priority-drills.ts): first-mail latency and shares.
 // worker-kill, two-instances and event-abuse live in process-drills.ts, the restarts in
 // infra-drills.ts; their short versions run in test/e2e (worker-kill, drills, infra-restart).
 import { createServer, request as httpRequest } from 'node:http';
@@ -34,6 +36,7 @@ import { eventAbuseDrill, twoInstancesDrill, workerKillDrill } from './process-d
 import { dynamoRestartDrill, temporalRestartDrill } from './infra-drills';
 import { lateSendEventsDrill, sesHangDrill } from './send-drills';
 import { mutatedUploadDrill, templateBombDrill } from './upload-drills';
+import { priorityDrill } from './priority-drills';
 
 type Result = { drill: string; ok: boolean; detail: string; seconds: number };
 const check = (ok: boolean, what: string) => {
@@ -166,6 +169,7 @@ const DRILLS: Record<string, () => Promise<string>> = {
   'late-send-events': () => lateSendEventsDrill(),
   'template-bomb': () => templateBombDrill(),
   'mutated-upload': () => mutatedUploadDrill(),
+  priority: () => priorityDrill(),
 };
 
 async function main() {

@@ -183,6 +183,8 @@ export interface TransactionRecord {
   template_version?: number;
   /** Issue 15, item 7: the tenant's topic the campaign belongs to (its recipients' topic suppressions apply). */
   topic?: string;
+  /** Issue 17, item 3: its queue priority (absent: normal). */
+  priority?: 'high' | 'normal' | 'low';
   created_at: string;
   updated_at: string;
 }
