@@ -12,7 +12,7 @@ import { seedTenant } from '../../src/local/dev-tenant';
 import { apiClient, uploadCsv, uploadTemplate, waitForStatus, type ApiClient } from '../support/harness-http';
 import { BENCH_TENANT, startPlatform } from '../support/platform';
 
-const RATE = 40;
+const RATE = 10;
 // Sender domains belong to one tenant each: B sends from its own.
 const TENANT_B = { ...BENCH_TENANT, tenantId: 'drill-b', apiKey: 'drill-b-key-0123456789abcdef', senders: ['drill-b.example.org'] };
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -46,7 +46,7 @@ async function rateOver(api: ApiClient, id: string, ms: number) {
 export async function priorityDrill(): Promise<string> {
   const platform = await startPlatform({
     SEND_RATE_PER_SECOND: String(RATE),
-    SEND_CHUNK_SIZE: '10',
+    SEND_CHUNK_SIZE: '5',
     BATCH_SIZE: '1000',
     MAX_CONCURRENT_BATCHES: '4',
     TENANT_FAIRNESS_WEIGHTS: `${BENCH_TENANT.tenantId}=2,${TENANT_B.tenantId}=1`,
