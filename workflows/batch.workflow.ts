@@ -201,21 +201,42 @@ export const PROVE_BATCH_SENT = 'prove-batch-sent';
  */
 async function sendUnsettled(input: BatchWorkflowInput, signals: BatchSignals, ui: BatchUi): Promise<void> {
   ui.show('proving every message sent');
+  await passesOver(input, signals, ui, {
+    summary: (pass) => `prove ${input.batchId} sent: pass ${pass + 1} over unsettled messages`,
+    request: { unsettledOnly: true },
+    // The first pass belongs to chunks sent in the window (and normally sends nothing); later ones wait for it.
+    gate: async (pass) => {
+      if (pass > 0) await condition(() => !signals.paused || signals.cancelled);
+      if (pass > 0) await awaitWindow(input, signals, ui);
+    },
+  });
+}
+
+/**
+ * Passes of the send activity over the batch (the messages `request` selects) until a pass
+ * defers nothing, with the grace wait between passes; `gate` runs before each chunk (pause,
+ * send window), a cancel ends it.
+ */
+async function passesOver(
+  input: BatchWorkflowInput,
+  signals: BatchSignals,
+  ui: BatchUi,
+  opts: {
+    summary: (pass: number) => string;
+    request: { unsettledOnly?: true; softBounceRetry?: true };
+    gate: (pass: number) => Promise<void>;
+  },
+): Promise<void> {
   for (let pass = 0; ; pass += 1) {
-    const sendBatchChunk = sendActivity(
-      input,
-      ui.summaries ? `prove ${input.batchId} sent: pass ${pass + 1} over unsettled messages` : undefined,
-    );
+    const sendBatchChunk = sendActivity(input, ui.summaries ? opts.summary(pass) : undefined);
     let cursor: Cursor;
     let deferred = 0;
     const resumesBefore = signals.resumes;
     do {
-      // The first pass belongs to chunks sent in the window (and normally sends nothing); later ones wait for it.
-      if (pass > 0) await condition(() => !signals.paused || signals.cancelled);
-      if (pass > 0) await awaitWindow(input, signals, ui);
+      await opts.gate(pass);
       if (signals.cancelled) return;
       const started = Date.now();
-      const chunk = await sendBatchChunk({ ...chunkOf(input, cursor), unsettledOnly: true });
+      const chunk = await sendBatchChunk({ ...chunkOf(input, cursor), ...opts.request });
       ui.sent += chunk.sent;
       deferred += chunk.deferred;
       cursor = chunk.nextCursor;
@@ -248,29 +269,15 @@ const MAX_POLL_WITH_RETRIES_MS = 15 * 60_000;
  */
 async function retrySoftBounced(input: BatchWorkflowInput, signals: BatchSignals, ui: BatchUi): Promise<void> {
   ui.show('retrying soft-bounced messages');
-  for (let pass = 0; ; pass += 1) {
-    const sendBatchChunk = sendActivity(
-      input,
-      ui.summaries ? `retry the soft-bounced messages of ${input.batchId}: pass ${pass + 1}` : undefined,
-    );
-    let cursor: Cursor;
-    let deferred = 0;
-    const resumesBefore = signals.resumes;
-    do {
+  await passesOver(input, signals, ui, {
+    summary: (pass) => `retry the soft-bounced messages of ${input.batchId}: pass ${pass + 1}`,
+    request: { softBounceRetry: true },
+    gate: async () => {
       if (signals.paused && !signals.cancelled) ui.show('paused');
       await condition(() => !signals.paused || signals.cancelled);
       await awaitWindow(input, signals, ui);
-      if (signals.cancelled) return;
-      const started = Date.now();
-      const chunk = await sendBatchChunk({ ...chunkOf(input, cursor), softBounceRetry: true });
-      deferred += chunk.deferred;
-      cursor = chunk.nextCursor;
-      const wait = chunk.sent > 0 ? input.chunkIntervalMs - (Date.now() - started) : 0;
-      if (wait > 0) await ui.wait(() => signals.cancelled, wait, "throttle: the campaign's pace between chunks");
-    } while (cursor);
-    if (deferred === 0) return;
-    await graceWait(input, signals, ui, resumesBefore);
-  }
+    },
+  });
 }
 
 /**
