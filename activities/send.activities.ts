@@ -196,6 +196,25 @@ export function createSendActivities(deps: ActivityDeps) {
     const retrying = ctx.retry === true && message.status === 'SOFT_BOUNCED';
     if (retrying ? !retryDue(message, new Date().toISOString()) : isSettled(message.status)) return 'skipped';
     if (ctx.stopped()) return 'deferred';
+    // A retry an earlier attempt left SENDING, now suppressed: once the grace passed without a
+    // Send event, no retry went out; its soft bounce is its outcome (SES took the first send).
+    if (!retrying && ctx.retry === true && (message.soft_bounce_retries ?? 0) > 0 && ctx.suppressed.has(message.recipient_email)) {
+      if (message.status !== 'SENDING' || Date.now() - Date.parse(message.updated_at) < ctx.graceMs) return 'deferred';
+      const at = new Date().toISOString();
+      const ended = await transition(message, 'BOUNCED', {
+        from: ['SOFT_BOUNCED'],
+        orStaleSending: new Date(Date.now() - ctx.graceMs).toISOString(),
+        set: { soft_bounced_time: at, outcome_time: at, soft_bounce_final: 'suppressed' },
+        metadata: {
+          reason: 'on_suppression_list',
+          checked: 'before_soft_bounce_retry',
+          bounce_class: 'soft',
+          took_over: message.attempt_token ?? null,
+        },
+        at,
+      });
+      return ended ? 'suppressed' : afterLostRace(message);
+    }
     if (retrying && ctx.suppressed.has(message.recipient_email)) {
       // Suppressed since it soft-bounced: no retry; the soft bounce is its outcome.
       const at = new Date().toISOString();
@@ -302,6 +321,8 @@ export function createSendActivities(deps: ActivityDeps) {
       return 'deferred';
     }
     let sesMessageId: string;
+    // The send round: the soft-bounce retries made so far (0: the first send).
+    const round = message.soft_bounce_retries ?? 0;
     const releaseBytes = await renderedBytes.acquire(heldBytes([rendered.subject, rendered.html, rendered.text]));
     const endSend = metrics?.sesSendDuration.startTimer();
     try {
@@ -321,8 +342,15 @@ export function createSendActivities(deps: ActivityDeps) {
             'X-Transaction-Id': message.transaction_id,
             'X-Batch-Id': message.batch_id,
             'X-Message-Id': message.message_id,
+            // A soft-bounce retry's round: its events are told from the superseded attempts' by it.
+            ...(round > 0 ? { 'X-Send-Round': String(round) } : {}),
           },
-          tags: { transaction_id: message.transaction_id, batch_id: message.batch_id, message_id: message.message_id },
+          tags: {
+            transaction_id: message.transaction_id,
+            batch_id: message.batch_id,
+            message_id: message.message_id,
+            ...(round > 0 ? { send_round: String(round) } : {}),
+          },
           fromIdentityArn: ctx.sender.identityArn,
           configurationSet: ctx.sender.configurationSet,
         },

@@ -129,9 +129,11 @@ export function createTransactionActivities(deps: ActivityDeps) {
         if (m.delivered_time !== undefined) tally.delivered += 1;
         if (m.bounced_time !== undefined) tally.bounced += 1;
         if (m.soft_bounced_time !== undefined) tally.soft_bounced += 1;
-        if (m.status === 'SOFT_BOUNCED' && typeof m.retry_at === 'string' && (nextRetryAt === undefined || m.retry_at < nextRetryAt)) {
-          nextRetryAt = m.retry_at;
-        }
+        // Due: a soft-bounced message at its retry time, and a retry an attempt left SENDING at once
+        // (the retry pass defers it until its grace has passed, then takes it over).
+        const due =
+          m.status === 'SOFT_BOUNCED' ? m.retry_at : m.status === 'SENDING' && (m.soft_bounce_retries ?? 0) > 0 ? m.updated_at : undefined;
+        if (typeof due === 'string' && (nextRetryAt === undefined || due < nextRetryAt)) nextRetryAt = due;
         if (m.complained_time !== undefined) tally.complained += 1;
         if (m.opened_time !== undefined) tally.opened += 1;
         if (m.clicked_time !== undefined) tally.clicked += 1;

@@ -232,7 +232,7 @@ export interface Messages {
    * added in the same transaction as the flag: counted once, whatever crashes or repeats.
    */
   applyEffect(
-    ref: MessageLocation & { sesMessageId: string },
+    ref: MessageLocation & { sesMessageId: string; sendRound?: number },
     effect: MessageEffect,
     opts?: { softBounce?: SoftBouncePolicy },
   ): Promise<{

@@ -88,6 +88,8 @@ export interface MessageEffect {
    * store turns it into a retry (SOFT_BOUNCED, no outcome) while the soft-bounce policy allows one.
    */
   softBounce?: boolean;
+  /** When SES took the mail (its `mail.timestamp`): the first send time of a message whose own is not recorded yet. */
+  mailAt?: string;
   /** A Subscription event's topics (issue 15, item 7): suppressed for those opted out, no longer for those opted in. */
   topics?: { optOut: string[]; optIn: string[] };
   fields: Record<string, unknown>;
@@ -98,6 +100,11 @@ export interface MessageRef {
   transactionId?: string;
   batchId?: string;
   messageId?: string;
+  /**
+   * The send round of the attempt (issue 17, item 2): 0 the first send, r the r-th soft-bounce
+   * retry, from the tag or header the send path puts on a retry; absent on a first send.
+   */
+  sendRound?: number;
 }
 
 function firstTag(event: SesEvent, tag: string, headerName: string): string | undefined {
@@ -113,7 +120,12 @@ export function messageRefOf(event: SesEvent): MessageRef {
     transactionId: firstTag(event, 'transaction_id', 'X-Transaction-Id'),
     batchId: firstTag(event, 'batch_id', 'X-Batch-Id'),
     messageId: firstTag(event, 'message_id', 'X-Message-Id'),
+    ...roundOf(firstTag(event, 'send_round', 'X-Send-Round')),
   };
+}
+
+function roundOf(value: string | undefined): { sendRound?: number } {
+  return value !== undefined && /^\d{1,3}$/.test(value) ? { sendRound: Number(value) } : {};
 }
 
 /**
@@ -194,7 +206,7 @@ export function effectOf(event: SesEvent, fallback: string): MessageEffect | und
         counter: permanent ? 'bounced' : 'soft_bounced',
         outcome: true,
         suppress: permanent ? { reason: 'BOUNCE_PERMANENT' } : undefined,
-        ...(permanent ? {} : { softBounce: true }),
+        ...(permanent ? {} : { softBounce: true, ...(utcTime(event.mail.timestamp) ? { mailAt: utcTime(event.mail.timestamp) } : {}) }),
         fields: clean({
           bounce_class: permanent ? 'hard' : 'soft',
           bounce_type: b.bounceType,

@@ -232,7 +232,8 @@ export function createSesEventProcessor(deps: EventProcessorDeps) {
       ref = { ...ref, ...found };
     }
     const target = { transactionId: ref.transactionId!, batchId: ref.batchId!, messageId: ref.messageId!, sesMessageId: ref.sesMessageId };
-    const result = await deps.messages.applyEffect(target, given, { softBounce: deps.softBounce });
+    const round = ref.sendRound !== undefined ? { sendRound: ref.sendRound } : {};
+    const result = await deps.messages.applyEffect({ ...target, ...round }, given, { softBounce: deps.softBounce });
     if (!result.found) return 'unknown_message';
     if (result.superseded) return 'duplicate';
     // As it applied to this message: a soft bounce the policy retries is no outcome.

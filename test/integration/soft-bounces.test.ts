@@ -42,12 +42,18 @@ async function sentTo(emails: string[]) {
   return { transactionId: txn.transaction_id, messages: await allMessages(deps, txn.transaction_id) };
 }
 
-const bounceOf = (m: MessageRecord, bounceType = 'Transient', sesMessageId = m.ses_message_id!): SesEvent => ({
+/** A bounce of the message's attempt of `round` (a retry's email carries its round, as the send path tags it). */
+const bounceOf = (m: MessageRecord, bounceType = 'Transient', round = 0): SesEvent => ({
   eventType: 'Bounce',
   mail: {
-    messageId: sesMessageId,
+    messageId: m.ses_message_id!,
     timestamp: new Date().toISOString(),
-    tags: { transaction_id: [m.transaction_id], batch_id: [m.batch_id], message_id: [m.message_id] },
+    tags: {
+      transaction_id: [m.transaction_id],
+      batch_id: [m.batch_id],
+      message_id: [m.message_id],
+      ...(round > 0 ? { send_round: [String(round)] } : {}),
+    },
   },
   bounce: { bounceType, bounceSubType: 'MailboxFull', timestamp: new Date().toISOString() },
 });
@@ -93,7 +99,7 @@ describe('soft bounces in the message store', () => {
     expect((await reread(m)).status).toBe('SENT');
 
     // The retry soft-bounces too: no retry left, final.
-    const last = bounceOf(second);
+    const last = bounceOf(second, 'Transient', 1);
     expect(await processor(last)).toBe('applied');
     const final = await reread(m);
     expect(final).toMatchObject({ status: 'BOUNCED', bounce_class: 'soft', soft_bounce_final: 'no_retries_left' });

@@ -11,12 +11,22 @@
 //   go in and out as copies (as over the wire), and a query's `Limit` counts the items it
 //   evaluated before its filter, so a filtered page can be short and still carry a cursor.
 // - `transitionMessage` is MessageTable.transitionMessage: `#s IN (from) [OR (#s = SENDING AND
-//   updated_at < cutoff)] [AND attempt_token = token]`, then status, updated_at, the `set`
-//   fields and one status_history entry in the same write.
-// - `applyEffect` is MessageTable.applyEffect: the event's flag makes repeats no-ops, the status
-//   only moves forward, a Send event takes SENDING to SENT or records its flag on a message
-//   that is not SENDING; the effect's counter moves in the same write as the flag (a failure
-//   only when it moves the message to FAILED, with `event_failed`).
+//   updated_at < cutoff)] [AND attempt_token = token] [AND #x = :x for each expected attribute]`,
+//   then status, updated_at, the `set` fields, the `remove`d attributes and one status_history
+//   entry in the same write.
+// - status_history is capped as the adapters cap it (MESSAGE_HISTORY_CAP): the first 31 entries
+//   stay, the 32nd slot always holds the latest one, `status_history_dropped` counts the overwritten.
+// - `applyEffect` is MessageTable.applyEffect: an event whose SES id is one of the message's
+//   `previous_ses_message_ids` (an attempt a soft-bounce retry superseded) changes nothing
+//   (`superseded`); a soft bounce becomes, while the soft-bounce policy allows a retry (the same
+//   `decideSoftBounce`), SOFT_BOUNCED with `retry_at` and `soft_bounce_retries`, flag
+//   `soft_bounce_time`, no outcome and no counter, else it is final with its reason; another
+//   soft bounce of an attempt already given its retry (`soft_bounce_time` set) is a repeat (the
+//   `effect` is returned as the store took it). The effect's flag makes repeats no-ops, the
+//   status only moves forward, a Send event takes SENDING to SENT (naming its SES id) or records
+//   its flag on a message that is not SENDING; the effect's counter moves in the same write as
+//   the flag (a failure only when it moves the message to FAILED, with `event_failed`); an
+//   erased recipient's event writes none of its fields.
 // - `updateCounts` is Store.updateCounts (add, set, raise), `reconcileCounts` Store.reconcileCounts
 //   (sent = sentOrRejected − event_failed, failed = failedBySend + event_failed), `setBatchFields` and
 //   `addBatchOutcome` are BatchTable's, `suppressedAmong` / `addSuppression` SuppressionTable's
@@ -35,8 +45,11 @@ import {
   type TemplateRecord,
   type TransactionRecord,
 } from '../../src/adapters/dynamo/types';
+import { MESSAGE_HISTORY_CAP } from '../../src/adapters/dynamo/expressions';
 import { statusesBefore, type MessageStatus } from '../../src/domain/message-status';
 import type { MessageEffect } from '../../src/domain/ses-event';
+import type { SoftBouncePolicy } from '../../src/domain/soft-bounce';
+import { effectFor, isSuperseded } from '../../src/adapters/dynamo/messages';
 import type { Cursor, MessageLocation, Messages, Page, TableItem, TransitionOptions } from '../../src/ports';
 
 type Item = Record<string, unknown>;
@@ -47,6 +60,16 @@ const nowIso = () => new Date().toISOString();
 const equals = (item: Item, name: string, value: unknown) => item[name] !== undefined && item[name] === value;
 const inList = (item: Item, name: string, values: readonly unknown[]) => item[name] !== undefined && values.includes(item[name]);
 const lessThan = (item: Item, name: string, value: string) => typeof item[name] === 'string' && (item[name] as string) < value;
+
+/** Appends a status_history entry as the adapters do: at the cap, the entry overwrites the last kept slot. */
+function pushHistory(item: MessageRecord & Item, entry: Item): void {
+  const history = [...item.status_history];
+  if (history.length >= MESSAGE_HISTORY_CAP) {
+    history[MESSAGE_HISTORY_CAP - 1] = entry as unknown as MessageRecord['status_history'][number];
+    item.status_history_dropped = (item.status_history_dropped ?? 0) + 1;
+  } else history.push(entry as unknown as MessageRecord['status_history'][number]);
+  item.status_history = history;
+}
 
 export class ConditionalStore {
   /** Message records by partition key, then sort key. */
@@ -137,61 +160,58 @@ export class ConditionalStore {
       let held = inList(item, 'status', opts.from);
       if (opts.orStaleSending) held = held || (equals(item, 'status', 'SENDING') && lessThan(item, 'updated_at', opts.orStaleSending));
       if (opts.token) held = held && equals(item, 'attempt_token', opts.token);
+      for (const [name, value] of Object.entries(opts.expect ?? {})) held = held && equals(item, name, value);
       if (!held) return false;
       const at = opts.at ?? nowIso();
       item.status = to;
       item.updated_at = at;
       for (const [name, value] of Object.entries(opts.set ?? {})) item[name] = copy(value);
-      item.status_history = [
-        ...item.status_history,
-        { status: to, timestamp: at, ...(opts.metadata ? { metadata: copy(opts.metadata) } : {}) },
-      ];
+      for (const name of opts.remove ?? []) delete item[name];
+      pushHistory(item, { status: to, timestamp: at, ...(opts.metadata ? { metadata: copy(opts.metadata) } : {}) });
       return true;
     },
 
-    applyEffect: async (ref: MessageLocation & { sesMessageId: string }, effect: MessageEffect) => {
-      const now = nowIso();
-      const attempt = (withStatus: boolean): { ok: true; before: MessageRecord } | { ok: false; before?: MessageRecord & Item } => {
-        const item = this.message(ref);
-        if (!item) return { ok: false };
-        const target: MessageStatus | undefined = effect.kind === 'send' ? 'SENT' : effect.status;
-        let held = item[effect.flag] === undefined;
-        const moves = withStatus && target !== undefined;
-        if (moves) held = held && inList(item, 'status', effect.kind === 'send' ? ['SENDING'] : statusesBefore(target));
-        else if (effect.kind === 'send') held = held && item.status !== 'SENDING';
-        if (!held) return { ok: false, before: copy(item) };
-        const before = copy(item);
-        // The effect's counter moves in the same transaction as the flag (a failure only when it moves the message to FAILED).
-        const counter = effect.counter && (effect.counter !== 'failed' || moves) ? effect.counter : undefined;
-        if (counter) {
-          const txn = this.transactions.get(ref.transactionId);
-          if (!txn) return { ok: false, before: copy(item) };
-          txn.counts[counter] = (txn.counts[counter] ?? 0) + 1;
-          if (counter === 'failed')
-            (txn as TransactionRecord & Item).event_failed = Number((txn as TransactionRecord & Item).event_failed ?? 0) + 1;
-        }
-        item[effect.flag] = effect.at;
-        item.updated_at = now;
-        for (const [name, value] of Object.entries(effect.fields)) item[name] = copy(value);
-        if (effect.outcome && item.outcome_time === undefined) item.outcome_time = effect.at;
-        if (effect.kind === 'send' && item.ses_message_id === undefined) item.ses_message_id = ref.sesMessageId;
-        const entry: Item = { event: effect.kind.toUpperCase(), timestamp: effect.at, metadata: copy(effect.fields) };
-        if (moves) {
-          item.status = target;
-          if (effect.kind === 'send' && item.sent_time === undefined) item.sent_time = effect.at;
-          entry.status = target;
-        }
-        item.status_history = [...item.status_history, entry as unknown as MessageRecord['status_history'][number]];
-        return { ok: true, before };
-      };
-      const attempts = effect.kind === 'send' ? [false, true, false] : effect.status ? [true, false] : [false];
-      for (const withStatus of attempts) {
-        const result = attempt(withStatus);
-        if (result.ok) return { found: true, applied: true, before: result.before };
-        if (!result.before) return { found: false, applied: false };
-        if (result.before[effect.flag] !== undefined) return { found: true, applied: false, before: result.before };
+    applyEffect: async (
+      ref: MessageLocation & { sesMessageId: string; sendRound?: number },
+      given: MessageEffect,
+      opts: { softBounce?: SoftBouncePolicy } = {},
+    ) => {
+      // One atomic step: what MessageTable reads, decides and writes on condition that nothing changed.
+      const item = this.message(ref);
+      if (!item) return { found: false, applied: false };
+      const before = copy(item) as MessageRecord;
+      if (isSuperseded(ref, before)) return { found: true, applied: false, before, superseded: true };
+      const effect = effectFor(given, before, opts.softBounce);
+      if (item[effect.flag] !== undefined) return { found: true, applied: false, before, effect };
+      const status = item.status;
+      const target: MessageStatus | undefined = effect.kind === 'send' ? 'SENT' : effect.status;
+      const moves = effect.kind === 'send' ? status === 'SENDING' : target !== undefined && statusesBefore(target).includes(status);
+      // The effect's counter moves in the same transaction as the flag (a failure only when it moves the message to FAILED).
+      const counter = effect.counter && (effect.counter !== 'failed' || moves) ? effect.counter : undefined;
+      if (counter) {
+        const txn = this.transactions.get(ref.transactionId);
+        if (!txn)
+          throw new Error(
+            `ValidationException: The document path provided in the update expression is invalid for update (${ref.transactionId})`,
+          );
+        txn.counts[counter] = (txn.counts[counter] ?? 0) + 1;
+        if (counter === 'failed')
+          (txn as TransactionRecord & Item).event_failed = Number((txn as TransactionRecord & Item).event_failed ?? 0) + 1;
       }
-      return { found: true, applied: false };
+      item[effect.flag] = effect.at;
+      item.updated_at = nowIso();
+      for (const [name, value] of Object.entries(effect.fields)) item[name] = copy(value);
+      if (effect.outcome && item.outcome_time === undefined) item.outcome_time = effect.at;
+      // The Send event that settles a SENDING attempt names its SES id; otherwise the first id stays.
+      if (effect.kind === 'send' && (moves || item.ses_message_id === undefined)) item.ses_message_id = ref.sesMessageId;
+      const entry: Item = { event: effect.kind.toUpperCase(), timestamp: effect.at, metadata: copy(effect.fields) };
+      if (moves && target) {
+        item.status = target;
+        if (effect.kind === 'send' && item.sent_time === undefined) item.sent_time = effect.at;
+        entry.status = target;
+      }
+      pushHistory(item, entry);
+      return { found: true, applied: true, before, effect };
     },
 
     findBySesMessageId: async (sesMessageId: string) => {

@@ -46,6 +46,16 @@ async function conditionOr<T>(otherwise: T, write: Promise<T>): Promise<T> {
   }
 }
 
+/**
+ * Whether the event is of an attempt a soft-bounce retry superseded: its send round (tagged on
+ * every retry; none is round 0, the first send) is behind the message's. By round, not by SES
+ * id: an attempt whose id the store never recorded (its bounce beat the SENT write) or a second
+ * acceptance of one round (an allowed resend) is told apart all the same.
+ */
+export function isSuperseded(ref: { sendRound?: number }, message: MessageRecord): boolean {
+  return (ref.sendRound ?? 0) < (message.soft_bounce_retries ?? 0);
+}
+
 /** The flag of a soft bounce that the policy turned into a retry (one per attempt: the retry removes it). */
 const SOFT_BOUNCE_RETRY_FLAG = 'soft_bounce_time';
 
@@ -55,7 +65,7 @@ const SOFT_BOUNCE_RETRY_FLAG = 'soft_bounce_time';
  * bounce the policy retries (issue 17, item 2) becomes SOFT_BOUNCED with its retry time, no outcome
  * and no counter; one it does not is final, as given, with the reason.
  */
-function effectFor(effect: MessageEffect, message: MessageRecord, policy: SoftBouncePolicy | undefined): MessageEffect {
+export function effectFor(effect: MessageEffect, message: MessageRecord, policy: SoftBouncePolicy | undefined): MessageEffect {
   const erased = message.recipient_email === ERASED_ADDRESS;
   if (erased) effect = { ...effect, fields: {} };
   if (!effect.softBounce || !policy) return effect;
@@ -65,7 +75,9 @@ function effectFor(effect: MessageEffect, message: MessageRecord, policy: SoftBo
   if ((message as MessageRecord & Record<string, unknown>)[SOFT_BOUNCE_RETRY_FLAG] !== undefined) {
     return { ...effect, status: 'SOFT_BOUNCED', flag: SOFT_BOUNCE_RETRY_FLAG, counter: undefined, outcome: false };
   }
-  const decision = decideSoftBounce(policy, { retriesDone, firstSentAt: message.first_sent_time ?? message.sent_time }, effect.at);
+  // The first send's time; if not recorded yet (the bounce beat the SENT write), SES's own.
+  const firstSentAt = message.first_sent_time ?? message.sent_time ?? effect.mailAt;
+  const decision = decideSoftBounce(policy, { retriesDone, firstSentAt }, effect.at);
   if (!decision.retry) {
     return { ...effect, fields: { ...effect.fields, soft_bounce_retries: retriesDone, soft_bounce_final: decision.reason } };
   }
@@ -205,7 +217,7 @@ export class MessageTable extends Table implements Messages {
   }
 
   async applyEffect(
-    ref: MessageLocation & { sesMessageId: string },
+    ref: MessageLocation & { sesMessageId: string; sendRound?: number },
     given: MessageEffect,
     opts: { softBounce?: SoftBouncePolicy } = {},
   ): Promise<{ found: boolean; applied: boolean; before?: MessageRecord; effect?: MessageEffect; superseded?: boolean }> {
@@ -220,9 +232,7 @@ export class MessageTable extends Table implements Messages {
       const record = recordOf<MessageRecord>(before);
       // An event of an attempt a soft-bounce retry superseded (its late Open, a repeat of its
       // bounce) is not this attempt's: it changes nothing.
-      if (ref.sesMessageId && record.previous_ses_message_ids?.includes(ref.sesMessageId)) {
-        return { found: true, applied: false, before: record, superseded: true };
-      }
+      if (isSuperseded(ref, record)) return { found: true, applied: false, before: record, superseded: true };
       const effect = effectFor(given, record, opts.softBounce);
       if (before[effect.flag] !== undefined) return { found: true, applied: false, before: record, effect };
       const seen = before;
