@@ -189,6 +189,7 @@ const schemas = {
       'tags',
       'metadata',
       'topic',
+      'priority',
       'template_version',
       'progress',
       'counts',

@@ -233,7 +233,17 @@ describe('OpenSearch analytics adapter on a real node', () => {
   it('computes campaign analytics with exact numbers', async () => {
     const a = await analytics.campaignAnalytics(TENANT, TXN, { interval: '1h', topDomains: 2, topUrls: 2 });
     expect(a.status_breakdown).toEqual({ CLICKED: 4, BOUNCED: 3, DELIVERED: 1, COMPLAINED: 1, SENT: 1 });
-    expect(a.totals).toEqual({ messages: 10, sent: 10, delivered: 6, bounced: 3, complained: 1, opened: 4, clicked: 4, events: 32 });
+    expect(a.totals).toEqual({
+      messages: 10,
+      sent: 10,
+      delivered: 6,
+      bounced: 3,
+      soft_bounced: 0,
+      complained: 1,
+      opened: 4,
+      clicked: 4,
+      events: 32,
+    });
     expect(a.engagement).toEqual({ opened_unique: 4, opened_total: 7, clicked_unique: 4, clicked_total: 5 });
     expect(a.rates).toEqual({ bounce_rate: 0.3, complaint_rate: 0.1 });
     expect(a.bounce_subtypes).toEqual([
@@ -242,8 +252,8 @@ describe('OpenSearch analytics adapter on a real node', () => {
       { bounce_type: 'Transient', bounce_subtype: 'MailboxFull', count: 1 },
     ]);
     expect(a.by_domain).toEqual([
-      { domain: 'gmail.com', messages: 5, sent: 5, delivered: 4, bounced: 1, complained: 1, opened: 2, clicked: 2 },
-      { domain: 'yahoo.com', messages: 3, sent: 3, delivered: 1, bounced: 2, complained: 0, opened: 1, clicked: 1 },
+      { domain: 'gmail.com', messages: 5, sent: 5, delivered: 4, bounced: 1, soft_bounced: 0, complained: 1, opened: 2, clicked: 2 },
+      { domain: 'yahoo.com', messages: 3, sent: 3, delivered: 1, bounced: 2, soft_bounced: 0, complained: 0, opened: 1, clicked: 1 },
     ]);
     expect(a.timeline).toEqual([
       { at: `${DAY}T10:00:00.000Z`, total: 19, counts: { send: 10, delivery: 6, bounce: 3 } },
@@ -265,6 +275,7 @@ describe('OpenSearch analytics adapter on a real node', () => {
       sent: 2,
       delivered: 1,
       bounced: 0,
+      soft_bounced: 0,
       complained: 0,
       opened: 1,
       clicked: 1,
