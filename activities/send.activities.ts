@@ -18,7 +18,7 @@ import { ApplicationFailure, Context } from '@temporalio/activity';
 import { TemplateRenderError, type CompiledTemplate } from '../src/domain/template';
 import { compileConfirmed, renderDataOf } from '../src/templates/render';
 import { SENDABLE_STATUSES } from '../src/domain/message-status';
-import { PER_ATTEMPT_FLAGS } from '../src/domain/soft-bounce';
+import { endOnSoftBounce, PER_ATTEMPT_FLAGS, type SoftBounceFinal } from '../src/domain/soft-bounce';
 import { SendError } from '../src/adapters/ses';
 import { ByteBudget, heldBytes, RENDERED_BYTES_BUDGET } from './byte-budget';
 import { createUnsubscribeToken } from '../src/domain/unsubscribe-token';
@@ -150,6 +150,18 @@ export function createSendActivities(deps: ActivityDeps) {
     return now && isSettled(now.status) ? 'skipped' : 'deferred';
   }
 
+  /** Ends a retry that does not go out on the soft bounce before it (endOnSoftBounce), from the state `how` allows. */
+  function endSoftBounce(
+    message: MessageRecord,
+    final: SoftBounceFinal,
+    how: Pick<TransitionOptions, 'from' | 'expect' | 'token' | 'orStaleSending'>,
+    metadata: Record<string, unknown>,
+    set?: Record<string, unknown>,
+  ): Promise<boolean> {
+    const end = endOnSoftBounce(final, new Date().toISOString(), set);
+    return transition(message, 'BOUNCED', { ...how, ...end, metadata: { ...metadata, ...end.metadata } });
+  }
+
   /**
    * A soft-bounced message's next attempt: SENDING under this attempt's mark, only from the round
    * the page read (its retry count and due time), with the attempt before it superseded (its SES
@@ -200,32 +212,22 @@ export function createSendActivities(deps: ActivityDeps) {
     // Send event, no retry went out; its soft bounce is its outcome (SES took the first send).
     if (!retrying && ctx.retry === true && (message.soft_bounce_retries ?? 0) > 0 && ctx.suppressed.has(message.recipient_email)) {
       if (message.status !== 'SENDING' || Date.now() - Date.parse(message.updated_at) < ctx.graceMs) return 'deferred';
-      const at = new Date().toISOString();
-      const ended = await transition(message, 'BOUNCED', {
-        from: ['SOFT_BOUNCED'],
-        orStaleSending: new Date(Date.now() - ctx.graceMs).toISOString(),
-        set: { soft_bounced_time: at, outcome_time: at, soft_bounce_final: 'suppressed' },
-        metadata: {
-          reason: 'on_suppression_list',
-          checked: 'before_soft_bounce_retry',
-          bounce_class: 'soft',
-          took_over: message.attempt_token ?? null,
-        },
-        at,
-      });
+      const ended = await endSoftBounce(
+        message,
+        'suppressed',
+        { from: ['SOFT_BOUNCED'], orStaleSending: new Date(Date.now() - ctx.graceMs).toISOString() },
+        { reason: 'on_suppression_list', checked: 'before_soft_bounce_retry', took_over: message.attempt_token ?? null },
+      );
       return ended ? 'suppressed' : afterLostRace(message);
     }
     if (retrying && ctx.suppressed.has(message.recipient_email)) {
       // Suppressed since it soft-bounced: no retry; the soft bounce is its outcome.
-      const at = new Date().toISOString();
-      const ended = await transition(message, 'BOUNCED', {
-        from: ['SOFT_BOUNCED'],
-        expect: { retry_at: message.retry_at },
-        set: { soft_bounced_time: at, outcome_time: at, soft_bounce_final: 'suppressed' },
-        remove: ['retry_at'],
-        metadata: { reason: 'on_suppression_list', checked: 'before_soft_bounce_retry', bounce_class: 'soft' },
-        at,
-      });
+      const ended = await endSoftBounce(
+        message,
+        'suppressed',
+        { from: ['SOFT_BOUNCED'], expect: { retry_at: message.retry_at } },
+        { reason: 'on_suppression_list', checked: 'before_soft_bounce_retry' },
+      );
       return ended ? 'suppressed' : afterLostRace(message);
     }
     if (ctx.suppressed.has(message.recipient_email)) {
@@ -275,13 +277,24 @@ export function createSendActivities(deps: ActivityDeps) {
         });
       } else await transition(message, 'READY_TO_SEND', { from: ['SENDING'], token: ctx.token, metadata });
     };
+    // A retry that fails outright (render, sender, SES refusing the recipient) ends on the soft
+    // bounce before it: SES took the first send, so the message is not FAILED.
     const fail = async (reason: string, code: string): Promise<Outcome> => {
-      const failed = await transition(message, 'FAILED', {
-        from: ['SENDING'],
-        token: ctx.token,
-        set: { failure_reason: reason },
-        metadata: { code, reason },
-      });
+      const failed =
+        (message.soft_bounce_retries ?? 0) > 0
+          ? await endSoftBounce(
+              message,
+              'retry_failed',
+              { from: ['SENDING'], token: ctx.token },
+              { code, reason },
+              { failure_reason: reason },
+            )
+          : await transition(message, 'FAILED', {
+              from: ['SENDING'],
+              token: ctx.token,
+              set: { failure_reason: reason },
+              metadata: { code, reason },
+            });
       // Not ours any more (settled by an event, or taken over once our mark went stale): not counted here.
       return failed ? 'failed' : afterLostRace(message);
     };

@@ -17,6 +17,7 @@ import type { Cursor } from '../src/ports';
 import type { CountName, Counts, MessageRecord, TransactionRecord } from '../src/adapters/dynamo/types';
 import { emptyTally, type BatchTally } from '../src/contracts';
 import { reconcile } from '../src/domain/reconciliation';
+import { endOnSoftBounce, type SoftBounceFinal } from '../src/domain/soft-bounce';
 import { labelsView } from '../src/domain/campaign-labels';
 import type { ActivityDeps } from './deps';
 import { withSpan, withTraceHeaders } from '../src/tracing';
@@ -84,6 +85,17 @@ export function createTransactionActivities(deps: ActivityDeps) {
   }
 
   /**
+   * Ends a soft-bounced message whose retry will not come (the batch stopped retrying) on its soft
+   * bounce; the message as it is after (another writer may have moved it first: read again).
+   */
+  async function endSoftBounce(m: MessageRecord, final: SoftBounceFinal): Promise<MessageRecord & Record<string, unknown>> {
+    const end = endOnSoftBounce(final, new Date().toISOString());
+    const ended = await messages.transitionMessage(m, 'BOUNCED', { from: ['SOFT_BOUNCED'], expect: { retry_at: m.retry_at }, ...end });
+    if (ended) deps.metrics?.transitions.inc({ from: 'SOFT_BOUNCED', to: 'BOUNCED', tenant: m.tenant_id });
+    return ((await messages.getMessage(m.transaction_id, m.batch_id, m.message_id)) ?? m) as MessageRecord & Record<string, unknown>;
+  }
+
+  /**
    * Counts a batch's messages from what is stored (exact whatever happened on the way), and says
    * when its next soft-bounce retry is due (if one is).
    */
@@ -91,6 +103,7 @@ export function createTransactionActivities(deps: ActivityDeps) {
     transactionId: string,
     batchId: string,
     cancelled: boolean,
+    endSoftBounces?: SoftBounceFinal,
   ): Promise<{ tally: BatchTally; nextRetryAt?: string }> {
     let nextRetryAt: string | undefined;
     const tally: BatchTally & Required<Pick<BatchTally, DetailField | 'soft_bounced'>> = {
@@ -107,7 +120,8 @@ export function createTransactionActivities(deps: ActivityDeps) {
     let cursor: Cursor | undefined;
     do {
       const page = await messages.pageMessages(transactionId, batchId, 1000, cursor);
-      for (const m of page.items as (MessageRecord & Record<string, unknown>)[]) {
+      for (const read of page.items as (MessageRecord & Record<string, unknown>)[]) {
+        const m = endSoftBounces && read.status === 'SOFT_BOUNCED' ? await endSoftBounce(read, endSoftBounces) : read;
         tally.total += 1;
         if (m.status === 'FAILED') {
           tally.failed += 1;
@@ -161,9 +175,20 @@ export function createTransactionActivities(deps: ActivityDeps) {
     report?: { batchNumber: number; failure?: string };
     /** Also say when the next soft-bounce retry is due (asked by batches since SOFT_BOUNCE_RETRIES). */
     withRetries?: boolean;
+    /** The batch stopped retrying soft bounces (its retry pass failed for good): end those left on their bounce. */
+    retriesStopped?: boolean;
   }): Promise<BatchTally & { nextRetryAt?: string }> {
     const cancelled = input.cancelled ?? false;
-    let counted = await countBatch(input.transactionId, input.batchId, cancelled);
+    // A soft bounce left waiting for a retry that will not come ends on its bounce: the campaign was
+    // cancelled (or its batch failed), its retries stopped, or the final-state deadline passed.
+    const endSoftBounces: SoftBounceFinal | undefined = cancelled
+      ? 'cancelled'
+      : input.retriesStopped
+        ? 'retries_stopped'
+        : input.phase === 'completed'
+          ? 'past_deadline'
+          : undefined;
+    let counted = await countBatch(input.transactionId, input.batchId, cancelled, endSoftBounces);
     let tally = counted.tally;
     for (let pass = 0; ; pass += 1) {
       const stored = await batches.setBatchFields(input.transactionId, input.batchId, {
@@ -174,7 +199,7 @@ export function createTransactionActivities(deps: ActivityDeps) {
       // The last outcome landed while we counted, before the endpoint could see what we await:
       // it did not signal, so count again now rather than wait for the poll.
       if (pass > 0 || tally.pending === 0 || Number(stored.outcomes ?? 0) < tally.sent) break;
-      counted = await countBatch(input.transactionId, input.batchId, cancelled);
+      counted = await countBatch(input.transactionId, input.batchId, cancelled, endSoftBounces);
       tally = counted.tally;
     }
     if (input.report) {

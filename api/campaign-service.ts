@@ -141,6 +141,7 @@ export function createCampaignService(deps: ApiDeps) {
     const version = await chooseVersion(deps.templates, tenantId, body.template_id, body.template_version, config.TEMPLATE_MAX_VERSIONS);
     if (!file) throw notFound('file', body.file_id);
     await checkTopic(tenantId, body.topic);
+    checkPriority(tenantId, body.priority);
     // A first look at the upload refuses what is plainly unusable without copying it.
     checkFileSize(await objects.size(file.s3_key));
     const pinned = await pinFile(tenantId, file);
@@ -180,6 +181,24 @@ export function createCampaignService(deps: ApiDeps) {
       throw error;
     }
     return { key, bytes: size };
+  }
+
+  /**
+   * Priority high is the operator's to grant (TENANT_HIGH_PRIORITY): a priority key outranks
+   * fairness on Temporal's queues, so a tenant free to mark everything high would starve the others.
+   */
+  function checkPriority(tenantId: string, priority: CreateCampaign['priority']): void {
+    if (priority !== 'high') return;
+    const allowed = config.TENANT_HIGH_PRIORITY;
+    if (allowed.includes('*') || allowed.includes(tenantId)) return;
+    throw new DomainError(
+      'forbidden',
+      'PRIORITY_NOT_ALLOWED',
+      'This tenant may not send at priority high; the operator grants it (TENANT_HIGH_PRIORITY).',
+      {
+        path: 'priority',
+      },
+    );
   }
 
   /** Drops a pinned copy no transaction uses (best effort: an orphan costs storage, nothing else). */

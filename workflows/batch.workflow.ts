@@ -136,6 +136,23 @@ async function awaitWindow(input: BatchWorkflowInput, signals: BatchSignals, ui:
   }
 }
 
+/**
+ * Patch id: a pause that comes while a batch waits for its send window holds the batch when the
+ * window opens (before it, the chunk after the window's wait went out paused). Only asked when a
+ * pause is found after a window's wait, so histories without that moment have no marker.
+ */
+export const PAUSE_AFTER_WINDOW = 'pause-after-window';
+
+/** Returns when the batch may send its next chunk: not paused and inside its send window, or at a cancel. */
+async function awaitSendable(input: BatchWorkflowInput, signals: BatchSignals, ui: BatchUi, showPaused = true): Promise<void> {
+  for (;;) {
+    if (showPaused && signals.paused && !signals.cancelled) ui.show('paused');
+    await condition(() => !signals.paused || signals.cancelled);
+    await awaitWindow(input, signals, ui);
+    if (signals.cancelled || !signals.paused || !patched(PAUSE_AFTER_WINDOW)) return;
+  }
+}
+
 /** The send activity's input for the chunk of the batch at `cursor`. */
 const chunkOf = (input: BatchWorkflowInput, cursor: Cursor) => ({
   transactionId: input.transactionId,
@@ -159,9 +176,7 @@ async function sendAll(input: BatchWorkflowInput, signals: BatchSignals, ui: Bat
   let position = 1;
   let again = false;
   for (;;) {
-    if (signals.paused && !signals.cancelled) ui.show('paused');
-    await condition(() => !signals.paused || signals.cancelled);
-    await awaitWindow(input, signals, ui);
+    await awaitSendable(input, signals, ui);
     if (signals.cancelled) return;
     ui.show('sending');
     const started = Date.now();
@@ -206,8 +221,7 @@ async function sendUnsettled(input: BatchWorkflowInput, signals: BatchSignals, u
     request: { unsettledOnly: true },
     // The first pass belongs to chunks sent in the window (and normally sends nothing); later ones wait for it.
     gate: async (pass) => {
-      if (pass > 0) await condition(() => !signals.paused || signals.cancelled);
-      if (pass > 0) await awaitWindow(input, signals, ui);
+      if (pass > 0) await awaitSendable(input, signals, ui, false);
     },
   });
 }
@@ -248,7 +262,10 @@ async function passesOver(
   }
 }
 
-type Recount = (phase: 'sent' | 'outcomes' | 'completed') => Promise<BatchTally & { nextRetryAt?: string }>;
+type Recount = (
+  phase: 'sent' | 'outcomes' | 'completed',
+  opts?: { retriesStopped?: true },
+) => Promise<BatchTally & { nextRetryAt?: string }>;
 
 /**
  * Patch id (issue 17, item 2): soft-bounced messages are sent again when their retry is due. The
@@ -272,11 +289,7 @@ async function retrySoftBounced(input: BatchWorkflowInput, signals: BatchSignals
   await passesOver(input, signals, ui, {
     summary: (pass) => `retry the soft-bounced messages of ${input.batchId}: pass ${pass + 1}`,
     request: { softBounceRetry: true },
-    gate: async () => {
-      if (signals.paused && !signals.cancelled) ui.show('paused');
-      await condition(() => !signals.paused || signals.cancelled);
-      await awaitWindow(input, signals, ui);
-    },
+    gate: () => awaitSendable(input, signals, ui),
   });
 }
 
@@ -307,7 +320,8 @@ async function awaitOutcomes(
       } catch {
         retries = false;
       }
-      tally = await recount('outcomes');
+      // Retries stopped: the recount ends the soft bounces left waiting on them (same command).
+      tally = await recount('outcomes', retries ? undefined : { retriesStopped: true });
       continue;
     }
     ui.show(`waiting for delivery outcomes: ${count(tally.pending)} pending`);
@@ -344,7 +358,7 @@ export async function batchWorkflow(input: BatchWorkflowInput): Promise<BatchTal
   const stopped = () => signals.cancelled || failure !== undefined;
   // Asked once, before the first recount: a history is on one side of the patch throughout.
   const retriesOn = patched(SOFT_BOUNCE_RETRIES);
-  const recount: Recount = async (phase) => {
+  const recount: Recount = async (phase, opts) => {
     const before = signals.outcomesIn;
     const tally = ui.summaries
       ? proxyActivities<Activities>({ ...tallyOptions, summary: `recount ${input.batchId} (${phase})` }).tallyBatch
@@ -356,6 +370,7 @@ export async function batchWorkflow(input: BatchWorkflowInput): Promise<BatchTal
       phase,
       report,
       ...(retriesOn ? { withRetries: true } : {}),
+      ...opts,
     });
     if (before) signals.outcomesIn = false;
     return result;

@@ -495,6 +495,9 @@ const campaignPaths = (base: string, noun: 'Campaign' | 'Transaction', tag: stri
             '409': err(
               'Idempotency-Key reused with another body (IDEMPOTENCY_KEY_REUSED), or the template_version asked for is not confirmed (TEMPLATE_VERSION_NOT_CONFIRMED; details: version, status)',
             ),
+            '403': err(
+              'The credential lacks the scope (FORBIDDEN; details: scope), or priority high, which the operator has not granted this tenant (PRIORITY_NOT_ALLOWED; details: path; TENANT_HIGH_PRIORITY)',
+            ),
             '413': err('Body over 64 KiB (BODY_TOO_LARGE) or recipient file too large (FILE_TOO_LARGE)'),
             '422': err(
               'Template not confirmed, file not uploaded or empty, unusable CSV header (among them MISSING_COLUMNS: a dotted template variable without a column of its name, or behind a text column; details: variables), callback not allowed, or a topic the tenant does not have (TOPIC_NOT_FOUND)',

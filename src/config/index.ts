@@ -28,6 +28,20 @@ const commaList = (fallback: string) =>
     );
 const optionalUrl = z.string().url().optional();
 
+/** A string setting that must parse with `parse` (which throws on a bad value), with the reason given when it does not. */
+const parsedBy = (parse: (value: string) => unknown, fallback: string, reason: string) =>
+  z
+    .string()
+    .default(fallback)
+    .refine((v) => {
+      try {
+        parse(v);
+        return true;
+      } catch {
+        return false;
+      }
+    }, reason);
+
 /** A resolver address as node:dns setServers takes it: "ip", "ip:port" or "[v6]:port". */
 function isDnsServer(entry: string): boolean {
   const match = /^\[([^\]]+)\](?::(\d{1,5}))?$/.exec(entry) ?? /^([^:]+)(?::(\d{1,5}))?$/.exec(entry);
@@ -199,30 +213,22 @@ const configSchema = z.object({
   OUTCOME_POLL_SECONDS: positiveInt.default(300),
   // Issue 17, item 2: the delay before each retry of a soft-bounced message (three by default:
   // 1 h, 4 h, 12 h), within FINAL_STATE_DEADLINE_SECONDS of its first send; empty: no retries.
-  SOFT_BOUNCE_RETRY_DELAYS_SECONDS: z
-    .string()
-    .default('3600,14400,43200')
-    .refine((v) => {
-      try {
-        parseRetryDelays(v);
-        return true;
-      } catch {
-        return false;
-      }
-    }, 'a comma-separated list of positive seconds, such as 3600,14400,43200 (empty: no retries)'),
+  SOFT_BOUNCE_RETRY_DELAYS_SECONDS: parsedBy(
+    parseRetryDelays,
+    '3600,14400,43200',
+    'a comma-separated list of positive seconds, such as 3600,14400,43200 (empty: no retries)',
+  ),
   // Issue 17, item 3: fairness weights on the shared send queue by tenant, as the operator sets
   // them ("tenant-a=2,tenant-b=0.5"; a tenant not named weighs 1). Clamped by Temporal to 0.001–1000.
-  TENANT_FAIRNESS_WEIGHTS: z
-    .string()
-    .default('')
-    .refine((v) => {
-      try {
-        parseFairnessWeights(v);
-        return true;
-      } catch {
-        return false;
-      }
-    }, 'a comma-separated list of tenant=weight, each weight above 0 and at most 1000 ("tenant-a=2,tenant-b=0.5")'),
+  TENANT_FAIRNESS_WEIGHTS: parsedBy(
+    parseFairnessWeights,
+    '',
+    'a comma-separated list of tenant=weight, each weight above 0 and at most 1000 ("tenant-a=2,tenant-b=0.5")',
+  ),
+  // The tenants whose campaigns may take priority high ("*": every tenant). A priority key outranks
+  // fairness on Temporal's queues, so a tenant allowed high can delay every other tenant's sends:
+  // the operator grants it; a tenant not named gets 403 PRIORITY_NOT_ALLOWED for high.
+  TENANT_HIGH_PRIORITY: commaList(''),
   // An address with this many soft bounces within SOFT_BOUNCE_SUPPRESS_WINDOW_DAYS, across the
   // tenant's campaigns, is suppressed (BOUNCE_SOFT_REPEATED); 0: never (the default).
   SOFT_BOUNCE_SUPPRESS_AFTER: z.coerce.number().int().min(0).max(1000).default(0),

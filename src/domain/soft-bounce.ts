@@ -46,3 +46,24 @@ export function parseRetryDelays(value: string): number[] {
 
 /** The attributes of one send attempt, removed when its retry starts (the next attempt sets its own). */
 export const PER_ATTEMPT_FLAGS = ['send_event_time', 'soft_bounce_time', 'delivery_delay_time', 'retry_at'] as const;
+
+/**
+ * Why a soft bounce became the message's outcome: the policy's reasons (no retry left, past the
+ * deadline), or a retry that did not go out: the recipient was suppressed since, the retry failed
+ * outright (a render, sender or SES recipient error), the campaign was cancelled, or the batch's
+ * retries stopped (an account-level SES failure).
+ */
+export type SoftBounceFinal = 'no_retries_left' | 'past_deadline' | 'suppressed' | 'retry_failed' | 'cancelled' | 'retries_stopped';
+
+/**
+ * The write that ends a message on its soft bounce when no retry will go out: BOUNCED, counted as
+ * soft-bounced (SES took the first send), with why, and no retry time left.
+ */
+export function endOnSoftBounce(final: SoftBounceFinal, at: string, set: Record<string, unknown> = {}) {
+  return {
+    set: { ...set, soft_bounced_time: at, outcome_time: at, soft_bounce_final: final },
+    remove: ['retry_at'] as const,
+    metadata: { bounce_class: 'soft', soft_bounce_final: final },
+    at,
+  };
+}

@@ -50,6 +50,7 @@ export async function priorityDrill(): Promise<string> {
     BATCH_SIZE: '1000',
     MAX_CONCURRENT_BATCHES: '4',
     TENANT_FAIRNESS_WEIGHTS: `${BENCH_TENANT.tenantId}=2,${TENANT_B.tenantId}=1`,
+    TENANT_HIGH_PRIORITY: BENCH_TENANT.tenantId,
     FINAL_STATE_DEADLINE_SECONDS: '60',
   });
   const aws = createAwsClients(platform.config);

@@ -4,9 +4,12 @@
 // What they do under load is a drill (`npm run drills -- --only priority`), not a timed test.
 import { describe, expect, it } from 'vitest';
 import { batchWorkflowId, transactionWorkflowId } from '../../src/contracts';
-import { TENANTS, uploadCsv, uploadTemplate, useEngine, waitForStatus } from '../support/harness';
+import { TENANTS, apiClient, uploadCsv, uploadTemplate, useEngine, waitForStatus } from '../support/harness';
 
-const engine = useEngine({ temporal: true, config: { TENANT_FAIRNESS_WEIGHTS: `${TENANTS.a.tenantId}=2.5,someone-else=1` } });
+const engine = useEngine({
+  temporal: true,
+  config: { TENANT_FAIRNESS_WEIGHTS: `${TENANTS.a.tenantId}=2.5,someone-else=1`, TENANT_HIGH_PRIORITY: TENANTS.a.tenantId },
+});
 const api = engine.api;
 
 const startedPriority = async (workflowId: string) => {
@@ -43,5 +46,16 @@ describe('campaign priority', () => {
     const bad = await api.post('/api/v1/campaigns', { template_id: templateId, file_id: 'x', priority: 'urgent' });
     expect(bad.status).toBe(400);
     expect(bad.body.error.details.map((d: { path: string }) => d.path)).toContain('priority');
+  });
+
+  it('lets only the tenants the operator named use priority high: a key outranks fairness', async () => {
+    const other = apiClient(engine.url, TENANTS.b.apiKey);
+    const templateId = await uploadTemplate(other, { from: `sender@${TENANTS.b.senders[0]}`, subject: 'Hi', html: '<p>Hi</p>' });
+    const body = { template_id: templateId, file_id: await uploadCsv(other, `email\nq-${Date.now()}@example.com`) };
+    const refused = await other.post('/api/v1/campaigns', { ...body, priority: 'high' });
+    expect(refused.status).toBe(403);
+    expect(refused.body.error).toMatchObject({ code: 'PRIORITY_NOT_ALLOWED', details: { path: 'priority' } });
+    const normal = await other.post('/api/v1/campaigns', { ...body, priority: 'normal' });
+    expect(normal.status, JSON.stringify(normal.body)).toBe(202);
   });
 });

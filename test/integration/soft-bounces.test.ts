@@ -7,6 +7,8 @@
 import { afterAll, describe, expect, it } from 'vitest';
 import type { MessageRecord } from '../../src/adapters/dynamo/types';
 import type { SesEvent } from '../../src/domain/ses-event';
+import { createActivities } from '../../activities';
+import { SendError } from '../../src/adapters/ses';
 import { createSesEventProcessor } from '../../src/events/process-ses-event';
 import { createLogger } from '../../src/logging';
 import { allMessages, campaign, runActivity, setupDeps, transaction, uid } from './fixtures';
@@ -30,6 +32,14 @@ const processorWith = (extra: Partial<Parameters<typeof createSesEventProcessor>
 /** A campaign to `emails` (one batch), every message SENT with an SES id, as the send path leaves them. */
 async function sentTo(emails: string[]) {
   const { txn, input } = await campaign(deps, `email\n${emails.join('\n')}\n`);
+  sendInputs.set(txn.transaction_id, {
+    transactionId: input.transactionId,
+    tenantId: input.tenantId,
+    templateId: input.templateId,
+    batchId: 'b00001',
+    limit: 50,
+    sendingGraceMs: 60_000,
+  });
   await runActivity(activities.ingestRecipients, [{ ...input, batchSize: 50 }]);
   for (const m of await allMessages(deps, txn.transaction_id)) {
     await deps.messages.transitionMessage(m, 'SENDING', { from: ['CREATED'], set: { attempt_token: 't' } });
@@ -57,6 +67,22 @@ const bounceOf = (m: MessageRecord, bounceType = 'Transient', round = 0): SesEve
   },
   bounce: { bounceType, bounceSubType: 'MailboxFull', timestamp: new Date().toISOString() },
 });
+const sendInputs = new Map<
+  string,
+  { transactionId: string; tenantId: string; templateId: string; batchId: string; limit: number; sendingGraceMs: number }
+>();
+/** Soft-bounces every message of the campaign, each retry due at once. */
+async function softBounced(emails: string[]) {
+  const sent = await sentTo(emails);
+  const processor = processorWith({ softBounce: { ...softBounce, retryDelaysMs: [1, 1] } });
+  for (const m of sent.messages) expect(await processor(bounceOf(m))).toBe('applied');
+  await new Promise((r) => setTimeout(r, 5));
+  return sent;
+}
+const tally = (transactionId: string, opts: { phase?: 'outcomes' | 'completed'; cancelled?: boolean; retriesStopped?: boolean } = {}) =>
+  runActivity(activities.tallyBatch, [{ transactionId, batchId: 'b00001', phase: 'outcomes' as const, withRetries: true, ...opts }]).then(
+    (r) => r.result,
+  );
 const reread = async (m: MessageRecord) =>
   (await deps.messages.getMessage(m.transaction_id, m.batch_id, m.message_id)) as MessageRecord & Record<string, unknown>;
 
@@ -108,6 +134,40 @@ describe('soft bounces in the message store', () => {
     expect((await transaction(deps, transactionId)).counts).toMatchObject({ bounced: 0, soft_bounced: 1 });
     expect(await processor(last)).toBe('duplicate');
     expect((await transaction(deps, transactionId)).counts).toMatchObject({ soft_bounced: 1 });
+  });
+
+  it('a retry that fails outright ends on the soft bounce before it (BOUNCED, soft), not FAILED: SES took the first send', async () => {
+    const { transactionId, messages } = await softBounced([`refused-${uid()}@example.com`]);
+    // SES refuses the address on the retry (as MessageRejected would).
+    const refusing = createActivities({
+      ...deps,
+      messenger: {
+        send: () => Promise.reject(new SendError('recipient', 'MessageRejected', 'Email address is not verified.')),
+      },
+    });
+    const input = { ...sendInputs.get(transactionId)!, softBounceRetry: true };
+    await runActivity(refusing.sendBatchChunk, [input], { activityId: `retry-${uid()}` });
+    const m = await reread(messages[0]!);
+    expect(m).toMatchObject({ status: 'BOUNCED', soft_bounce_final: 'retry_failed', failure_reason: 'Email address is not verified.' });
+    expect(m.soft_bounced_time).toBeDefined();
+    expect(m.retry_at).toBeUndefined();
+    expect(await tally(transactionId)).toMatchObject({ sent: 1, failed: 0, soft_bounced: 1, pending: 0 });
+  });
+
+  it('a soft bounce whose retry will not come ends on its bounce: at a cancel, when retries stop, past the deadline', async () => {
+    for (const [opts, final] of [
+      [{ cancelled: true }, 'cancelled'],
+      [{ retriesStopped: true }, 'retries_stopped'],
+      [{ phase: 'completed' as const }, 'past_deadline'],
+    ] as const) {
+      const { transactionId, messages } = await softBounced([`left-${uid()}@example.com`, `left-${uid()}@example.com`]);
+      // While retries go on, a recount leaves them waiting (pending, with the retry time).
+      expect(await tally(transactionId)).toMatchObject({ pending: 2, soft_bounced: 0, nextRetryAt: expect.any(String) });
+      const counted = await tally(transactionId, opts);
+      expect(counted, final).toMatchObject({ sent: 2, pending: 0, soft_bounced: 2 });
+      expect(counted.nextRetryAt).toBeUndefined();
+      for (const m of messages) expect(await reread(m), final).toMatchObject({ status: 'BOUNCED', soft_bounce_final: final });
+    }
   });
 
   it('without retries a soft bounce is final at once; a hard one counts as bounced and suppresses', async () => {

@@ -4,7 +4,14 @@ import { describe, expect, it } from 'vitest';
 import { inject } from 'vitest';
 import { Worker } from '@temporalio/worker';
 import { committedHistories } from '../support/histories';
-import { PROVE_BATCH_SENT, RESUME_ENDS_GRACE, SEND_WINDOWS, SOFT_BOUNCE_RETRIES, UI_SUMMARIES } from '../../workflows/batch.workflow';
+import {
+  PAUSE_AFTER_WINDOW,
+  PROVE_BATCH_SENT,
+  RESUME_ENDS_GRACE,
+  SEND_WINDOWS,
+  SOFT_BOUNCE_RETRIES,
+  UI_SUMMARIES,
+} from '../../workflows/batch.workflow';
 import { CAMPAIGN_PHASES } from '../../workflows/transaction.workflow';
 
 describe('replay of recorded histories', () => {
@@ -32,6 +39,7 @@ describe('replay of recorded histories', () => {
       [RESUME_ENDS_GRACE, 'batchWorkflow'],
       [SOFT_BOUNCE_RETRIES, 'batchWorkflow'],
       [SEND_WINDOWS, 'batchWorkflow'],
+      [PAUSE_AFTER_WINDOW, 'batchWorkflow'],
     ] as const) {
       const ofType = histories.filter((h) => typeOf(h.history) === workflowType);
       const withIt = ofType.filter((h) => patchesIn(h.history).includes(patch)).map((h) => h.workflowId);

@@ -403,6 +403,8 @@ export class Stats {
   softBouncesFinal: Record<string, number> = {};
   /** Soft-bounced messages whose recipient was suppressed before their retry (BOUNCED, not sent again). */
   retriesSuppressed = 0;
+  /** Retries that failed outright (SES refused the address): BOUNCED (soft) on the bounce before. */
+  retriesFailed = 0;
   /** Events delivered of an attempt a retry had superseded, and how many of them the store ignored as superseded. */
   supersededEvents = 0;
   supersededIgnored = 0;
@@ -428,7 +430,9 @@ export class Stats {
       `retried, final ones ${Object.entries(this.softBouncesFinal)
         .sort()
         .map(([why, n]) => `${n} ${why}`)
-        .join(', ')}, ${this.retriesSuppressed} suppressed before their retry, ${this.supersededEvents} events of a ` +
+        .join(
+          ', ',
+        )}, ${this.retriesSuppressed} suppressed before their retry, ${this.retriesFailed} retries refused by SES, ${this.supersededEvents} events of a ` +
       `superseded attempt delivered (${this.supersededIgnored} ignored by the store as superseded)`
     );
   }
@@ -1250,6 +1254,7 @@ function checkProperties(world: World, final: MessageRecord[], stats: Stats): vo
       world.violations.push(`P2': ${short(m.message_id)}, which SES accepted, ends SUPPRESSED (counted as never sent); ${what()}`);
     }
     if ((m as MessageRecord & { soft_bounce_final?: string }).soft_bounce_final === 'suppressed') stats.retriesSuppressed += 1;
+    if ((m as MessageRecord & { soft_bounce_final?: string }).soft_bounce_final === 'retry_failed') stats.retriesFailed += 1;
     // P1 / P1': SES's acceptances in the order of their SENDING marks; within one round (the send,
     // or a retry round) each later one must come from a mark of the send path set at least the
     // grace period after the earlier one's, with no Send event stored in the round before it; the
@@ -1457,21 +1462,28 @@ async function checkCounters(world: World, backend: Backend, fixture: Fixture, f
   const pick = (c: Counts): Figures =>
     Object.fromEntries(Object.keys(expected).map((k) => [k, c[k as keyof Counts] ?? 0])) as unknown as Figures;
   const events = pick(await backend.counts(fixture.transactionId));
-  const endedBySuppression = final.filter(
-    (m) => (m as MessageRecord & { soft_bounce_final?: string }).soft_bounce_final === 'suppressed',
+  // Soft bounces the send path ended (a retry that did not go out: suppressed since, or failed
+  // outright) move no live counter: the recount counts them.
+  const endedBySendPath = final.filter((m) =>
+    ['suppressed', 'retry_failed'].includes((m as MessageRecord & { soft_bounce_final?: string }).soft_bounce_final ?? ''),
   ).length;
   const outcomeNames = ['delivered', 'bounced', 'soft_bounced', 'complained', 'opened', 'clicked'] as const;
-  const drift = outcomeNames.filter((k) => events[k] !== expected[k] - (k === 'soft_bounced' ? endedBySuppression : 0));
+  const drift = outcomeNames.filter((k) => events[k] !== expected[k] - (k === 'soft_bounced' ? endedBySendPath : 0));
   if (drift.length > 0) {
     world.violations.push(
       `P4: the event counters ${JSON.stringify(Object.fromEntries(drift.map((k) => [k, events[k]])))} differ from the flags stored ` +
-        `${JSON.stringify(Object.fromEntries(drift.map((k) => [k, expected[k]])))} (${endedBySuppression} soft bounces ended by a suppression)`,
+        `${JSON.stringify(Object.fromEntries(drift.map((k) => [k, expected[k]])))} (${endedBySendPath} soft bounces ended by the send path)`,
     );
   }
-  // The batch's recount and the transaction's reconcile make them exact whatever happened.
+  // The batch's recount and the transaction's reconcile make them exact whatever happened (the
+  // final recount also ends a soft bounce still waiting for its retry on its bounce).
   const { tallyBatch, reconcileTransactionCounts } = createActivities({ ...backend.deps, log: silentLog } as unknown as ActivityDeps);
   const tally: BatchTally = await tallyBatch({ transactionId: fixture.transactionId, batchId: fixture.batchId, phase: 'completed' });
   await reconcileTransactionCounts({ transactionId: fixture.transactionId, totals: tally, phase: 'completed' });
+  const after = await readAll(backend, fixture);
+  const left = after.filter((m) => m.status === 'SOFT_BOUNCED');
+  if (left.length > 0) world.violations.push(`P2': ${left.length} messages still SOFT_BOUNCED after the final recount`);
+  Object.assign(expected, recount(after), outcomeRecount(after));
   const reconciled = pick(await backend.counts(fixture.transactionId));
   if (JSON.stringify(reconciled) !== JSON.stringify(expected)) {
     world.violations.push(

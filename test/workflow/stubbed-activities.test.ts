@@ -28,7 +28,9 @@ import {
   type BatchTally,
   type TransactionOptions,
 } from '../../src/contracts';
+import type { SendWindow } from '../../src/domain/send-window';
 import { temporalConnectionOptions } from '../../src/temporal-connection';
+import { recordHistory } from '../support/histories';
 import { testConfig, waitFor } from '../support/harness';
 
 /** What the stub ingest "finds" in a campaign's file, and what its stub sends do. */
@@ -202,6 +204,7 @@ async function start(
   scenario: Scenario,
   options: Partial<TransactionOptions> = {},
   sendAt?: string,
+  extra: { sendWindow?: SendWindow } = {},
 ): Promise<{ id: string; handle: WorkflowHandle<typeof transactionWorkflow>; c: Recorded }> {
   const id = `stub-${randomUUID()}`;
   const c: Recorded = {
@@ -230,6 +233,7 @@ async function start(
         templateId: 'template',
         fileId: 'file',
         sendAt,
+        ...extra,
         options: {
           batchSize: scenario.perBatch,
           maxConcurrentBatches: 2,
@@ -420,6 +424,29 @@ describe('schedule and control', () => {
     expect(c.chunks).toBe(8);
     expect([...c.sentByBatch.values()]).toEqual([20, 20]);
     expect(c.statuses).toEqual(['PROCESSING', 'READY_TO_SEND', 'PAUSED', 'READY_TO_SEND', 'SENT', 'COMPLETED']);
+  });
+
+  it('a pause that comes while a batch waits for its send window holds it when the window opens', async () => {
+    // A window closed from T+2 s to T+5 s (open the rest of the day, as an overnight window):
+    // the batch is sending at T, waits for the opening from T+2, is paused at T+3.
+    const t0 = Date.now();
+    const at = (ms: number) => new Date(t0 + ms).toISOString().slice(11, 19);
+    const sendWindow: SendWindow = { timeZone: 'UTC', start: at(5_000), end: at(2_000) };
+    const { id, handle, c } = await start({ batches: 1, perBatch: 300, chunkMs: 50 }, { maxConcurrentBatches: 1 }, undefined, {
+      sendWindow,
+    });
+    await waitFor('sending started', async () => (c.chunks >= 1 ? true : undefined), 10_000);
+    await sleep(t0 + 3_000 - Date.now());
+    const beforePause = c.chunks;
+    expect(beforePause).toBeLessThan(60); // the window closed mid-send
+    expect(await handle.executeUpdate(pauseUpdate)).toMatchObject({ status: 'READY_TO_SEND' });
+    await sleep(t0 + 7_000 - Date.now()); // the window has been open again for 2 s
+    expect(c.chunks).toBe(beforePause);
+    expect(await handle.query(progressQuery)).toMatchObject({ status: 'PAUSED', paused: true });
+    await handle.executeUpdate(resumeUpdate);
+    expect(await handle.result()).toMatchObject({ status: 'COMPLETED', totals: { total: 300, sent: 300 } });
+    expect(c.chunks).toBe(60);
+    await recordHistory(client, batchWorkflowId(id, 1), 'batch-paused-in-window-wait');
   });
 
   it('cancel mid-send stops the batches, keeps what was sent, and the counts add up', async () => {
