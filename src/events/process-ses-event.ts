@@ -221,48 +221,28 @@ export function createSesEventProcessor(deps: EventProcessorDeps) {
     return count >= rule.after ? { reason: 'BOUNCE_SOFT_REPEATED' as const } : undefined;
   }
 
-  async function apply(event: SesEvent, delivery: EventDelivery, seen: Seen): Promise<EventOutcome> {
-    const given = effectOf(event, delivery.publishedAt ?? new Date().toISOString());
-    if (!given) return 'ignored';
-    seen.kind = given.kind;
-    let ref = messageRefOf(event);
-    if (!ref.transactionId || !ref.batchId || !ref.messageId) {
-      const found = await deps.messages.findBySesMessageId(ref.sesMessageId);
-      if (!found) return 'unknown_message';
-      ref = { ...ref, ...found };
-    }
-    const target = { transactionId: ref.transactionId!, batchId: ref.batchId!, messageId: ref.messageId!, sesMessageId: ref.sesMessageId };
-    const round = ref.sendRound !== undefined ? { sendRound: ref.sendRound } : {};
-    const result = await deps.messages.applyEffect({ ...target, ...round }, given, { softBounce: deps.softBounce });
-    if (!result.found) return 'unknown_message';
-    if (result.superseded) return 'duplicate';
-    // As it applied to this message: a soft bounce the policy retries is no outcome.
-    const effect = result.effect ?? given;
-    const before = result.before;
-    seen.tenant = before?.tenant_id;
-    seen.applied = result.applied;
-    // Counted at the event's first application, before the writes that can still fail below (a
-    // failed suppression write fails the delivery and SNS redelivers it, which is then a repeat).
-    if (result.applied && before && deps.onApplied) {
-      const bounceType = (effect.fields as Record<string, string | undefined>).bounce_type;
-      deps.onApplied({
-        tenantId: before.tenant_id,
-        kind: effect.kind,
-        messageId: `${target.transactionId}/${target.messageId}`,
-        bounceType,
-      });
-    }
-    if (result.applied) await countOutcome(effect, before, target);
-    // An erased person's message still counts its late events, but nothing of them is kept:
-    // no suppression of the marker address (a bounce diagnostic can quote the real one), no analytics.
-    const erased = before?.recipient_email === ERASED_ADDRESS;
+  /**
+   * What the event holds back from now on: the suppression it earns (a complaint, a hard bounce,
+   * an opt-out, a repeated soft bounce) and its topic changes. An erased person's message still
+   * counts its late events, but nothing of them is kept: no suppression of the marker address (a
+   * bounce diagnostic can quote the real one), no analytics.
+   */
+  async function holdBack(
+    given: MessageEffect,
+    effect: MessageEffect,
+    before: MessageRecord,
+    target: { transactionId: string; batchId: string; messageId: string; sesMessageId: string },
+    applied: boolean,
+  ): Promise<void> {
+    const erased = before.recipient_email === ERASED_ADDRESS;
+    if (erased) return;
     // An opt-out of a topic the tenant does not have would hold back nothing: it leaves everything.
-    const topics = effect.topics && before && !erased ? await knownTopics(deps, before.tenant_id, effect.topics) : undefined;
+    const topics = effect.topics ? await knownTopics(deps, before.tenant_id, effect.topics) : undefined;
     const suppress =
       effect.suppress ??
       (topics?.unknownOptOut ? { reason: 'UNSUBSCRIBED' as const } : undefined) ??
-      (given.softBounce && before && !erased ? await repeatedSoftBounce(before, effect, target.sesMessageId) : undefined);
-    if (suppress && before && !erased) {
+      (given.softBounce ? await repeatedSoftBounce(before, effect, target.sesMessageId) : undefined);
+    if (suppress) {
       // The event's first application suppresses. A repeat (SNS redelivering, SES publishing
       // twice, or another event of the same kind) adds it too, so a complaint still lands if the
       // first write died; but not past a deletion by the tenant after the event's time, or of
@@ -281,10 +261,51 @@ export function createSesEventProcessor(deps: EventProcessorDeps) {
           },
           created_at: effect.at,
         },
-        result.applied ? undefined : { unlessDeletedAfter: effect.at },
+        applied ? undefined : { unlessDeletedAfter: effect.at },
       );
     }
-    if (topics && before) await applyTopicChanges(deps, effect, topics, before, target);
+    if (topics) await applyTopicChanges(deps, effect, topics, before, target);
+  }
+
+  async function apply(event: SesEvent, delivery: EventDelivery, seen: Seen): Promise<EventOutcome> {
+    const given = effectOf(event, delivery.publishedAt ?? new Date().toISOString());
+    if (!given) return 'ignored';
+    seen.kind = given.kind;
+    let ref = messageRefOf(event);
+    if (!ref.transactionId || !ref.batchId || !ref.messageId) {
+      const found = await deps.messages.findBySesMessageId(ref.sesMessageId);
+      if (!found) return 'unknown_message';
+      ref = { ...ref, ...found };
+    }
+    const target = { transactionId: ref.transactionId!, batchId: ref.batchId!, messageId: ref.messageId!, sesMessageId: ref.sesMessageId };
+    const round = ref.sendRound !== undefined ? { sendRound: ref.sendRound } : {};
+    const result = await deps.messages.applyEffect({ ...target, ...round }, given, { softBounce: deps.softBounce });
+    if (!result.found) return 'unknown_message';
+    // An event of an attempt a soft-bounce retry superseded changes nothing of the message; but a
+    // complaint, a hard bounce or an opt-out is the person's word whichever send it was about.
+    if (result.superseded) {
+      if (result.before) await holdBack(given, given, result.before, target, false);
+      return 'duplicate';
+    }
+    // As it applied to this message: a soft bounce the policy retries is no outcome.
+    const effect = result.effect ?? given;
+    const before = result.before;
+    seen.tenant = before?.tenant_id;
+    seen.applied = result.applied;
+    // Counted at the event's first application, before the writes that can still fail below (a
+    // failed suppression write fails the delivery and SNS redelivers it, which is then a repeat).
+    if (result.applied && before && deps.onApplied) {
+      const bounceType = (effect.fields as Record<string, string | undefined>).bounce_type;
+      deps.onApplied({
+        tenantId: before.tenant_id,
+        kind: effect.kind,
+        messageId: `${target.transactionId}/${target.messageId}`,
+        bounceType,
+      });
+    }
+    if (result.applied) await countOutcome(effect, before, target);
+    const erased = before?.recipient_email === ERASED_ADDRESS;
+    if (before) await holdBack(given, effect, before, target, result.applied);
     if (before && !erased && deps.onIndex && (result.applied || effect.kind === 'open' || effect.kind === 'click')) {
       const docs = analyticsDocs(effect, before, target, result.applied);
       deps.onIndex(docs.event, docs.message);

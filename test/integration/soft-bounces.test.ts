@@ -123,6 +123,16 @@ describe('soft bounces in the message store', () => {
     // The first attempt's bounce, delivered late: superseded, nothing changes.
     expect(await processor(first)).toBe('duplicate');
     expect((await reread(m)).status).toBe('SENT');
+    // A complaint about the first send, late: the message is the retry's, but the person's word
+    // holds whichever send it was about: the address is suppressed.
+    const complaint: SesEvent = {
+      eventType: 'Complaint',
+      mail: first.mail,
+      complaint: { timestamp: new Date().toISOString(), complaintFeedbackType: 'abuse' },
+    };
+    expect(await processor(complaint)).toBe('duplicate');
+    expect((await reread(m)).status).toBe('SENT');
+    expect(await deps.suppressions.getSuppression(m.tenant_id, m.recipient_email)).toMatchObject({ reason: 'COMPLAINT' });
 
     // The retry soft-bounces too: no retry left, final.
     const last = bounceOf(second, 'Transient', 1);
