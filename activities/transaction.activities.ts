@@ -38,7 +38,15 @@ export interface WebhookRequest {
 
 const SENT_OR_LATER: MessageStatus[] = ['SENT', 'SOFT_BOUNCED', 'DELIVERED', 'OPENED', 'CLICKED', 'BOUNCED', 'COMPLAINED'];
 const NOT_SENT: MessageStatus[] = ['CREATED', 'SCHEDULED', 'READY_TO_SEND', 'SENDING'];
-type DetailField = 'batches' | 'unsent' | 'rejected' | 'outcome_complained' | 'outcome_bounced' | 'outcome_delivered' | 'outcome_unknown';
+type DetailField =
+  | 'batches'
+  | 'unsent'
+  | 'rejected'
+  | 'outcome_complained'
+  | 'outcome_bounced'
+  | 'outcome_soft_bounced'
+  | 'outcome_delivered'
+  | 'outcome_unknown';
 
 export function createTransactionActivities(deps: ActivityDeps) {
   const { store, messages, batches } = deps;
@@ -114,6 +122,7 @@ export function createTransactionActivities(deps: ActivityDeps) {
       rejected: 0,
       outcome_complained: 0,
       outcome_bounced: 0,
+      outcome_soft_bounced: 0,
       outcome_delivered: 0,
       outcome_unknown: 0,
     };
@@ -133,8 +142,11 @@ export function createTransactionActivities(deps: ActivityDeps) {
           tally.sent += 1;
           if (m.outcome_time === undefined) tally.pending += 1;
           if (m.complained_time !== undefined) tally.outcome_complained += 1;
-          else if (m.bounced_time !== undefined || m.soft_bounced_time !== undefined) tally.outcome_bounced += 1;
-          else if (m.delivered_time !== undefined) tally.outcome_delivered += 1;
+          else if (m.bounced_time !== undefined) tally.outcome_bounced += 1;
+          else if (m.soft_bounced_time !== undefined) {
+            tally.outcome_bounced += 1;
+            tally.outcome_soft_bounced += 1;
+          } else if (m.delivered_time !== undefined) tally.outcome_delivered += 1;
           else tally.outcome_unknown += 1;
         } else {
           tally.pending += 1;

@@ -92,6 +92,7 @@ const RECONCILIATION_COUNTS = [
   'pending',
   'delivered',
   'bounced',
+  'soft_bounced',
   'complained',
   'unknown',
 ] as const;

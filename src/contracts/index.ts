@@ -123,6 +123,8 @@ export interface BatchTally {
   /** Each sent message once, by its strongest outcome: complained, else bounced, else delivered, else unknown. */
   outcome_complained?: number;
   outcome_bounced?: number;
+  /** The soft ones of outcome_bounced (absent in tallies from before soft bounces were told apart). */
+  outcome_soft_bounced?: number;
   outcome_delivered?: number;
   outcome_unknown?: number;
 }

@@ -21,6 +21,7 @@ export type RecountTotals = Pick<
   | 'unsent'
   | 'outcome_complained'
   | 'outcome_bounced'
+  | 'outcome_soft_bounced'
   | 'outcome_delivered'
   | 'outcome_unknown'
 >;
@@ -39,7 +40,10 @@ export interface Reconciliation {
   pending_reason: string | null;
   /** Each sent message once, by its strongest outcome: complained, else bounced, else delivered, else unknown. */
   delivered: number;
+  /** Hard bounces (soft ones apart, below). */
   bounced: number;
+  /** Final soft bounces (issue 17, item 2). */
+  soft_bounced: number;
   complained: number;
   /** Sent, with no delivery outcome from SES by the final-state deadline. */
   unknown: number;
@@ -65,7 +69,9 @@ export function reconcile(input: {
   const pending = t.unsent ?? 0;
   const outcomes = {
     delivered: t.outcome_delivered ?? 0,
-    bounced: t.outcome_bounced ?? 0,
+    // A tally's outcome_bounced holds the soft ones too (as recorded before they were told apart).
+    bounced: (t.outcome_bounced ?? 0) - (t.outcome_soft_bounced ?? 0),
+    soft_bounced: t.outcome_soft_bounced ?? 0,
     complained: t.outcome_complained ?? 0,
     unknown: t.outcome_unknown ?? 0,
   };
@@ -83,10 +89,10 @@ export function reconcile(input: {
       `valid recipients ${valid} ≠ sent ${t.sent} + failed ${t.failed} + suppressed ${t.suppressed} + cancelled ${t.cancelled} + pending ${pending} = ${accounted}`,
     );
   }
-  const classified = outcomes.delivered + outcomes.bounced + outcomes.complained + outcomes.unknown;
+  const classified = outcomes.delivered + outcomes.bounced + outcomes.soft_bounced + outcomes.complained + outcomes.unknown;
   if (classified !== t.sent) {
     mismatches.push(
-      `sent ${t.sent} ≠ delivered ${outcomes.delivered} + bounced ${outcomes.bounced} + complained ${outcomes.complained} + unknown ${outcomes.unknown} = ${classified}`,
+      `sent ${t.sent} ≠ delivered ${outcomes.delivered} + bounced ${outcomes.bounced} + soft-bounced ${outcomes.soft_bounced} + complained ${outcomes.complained} + unknown ${outcomes.unknown} = ${classified}`,
     );
   }
   const c = input.counts;

@@ -118,9 +118,18 @@ function offsetAt(ms: number, zone: string): number {
  */
 function utcOf(year: number, month: number, day: number, seconds: number, zone: string): number {
   const naive = Date.UTC(year, month - 1, day) + seconds * 1000;
-  const first = naive - offsetAt(naive, zone);
-  const second = naive - offsetAt(first, zone);
-  return Math.min(first, second);
+  // The zone's offsets half a day either side (no zone changes twice within a day): the wall time
+  // is on one of them, on both (a repeated time), or on neither (a skipped one).
+  const before = offsetAt(naive - 43_200_000, zone);
+  const after = offsetAt(naive + 43_200_000, zone);
+  const onBefore = naive - before;
+  const onAfter = naive - after;
+  const fits = (t: number) => offsetAt(t, zone) === naive - t;
+  if (fits(onBefore) && fits(onAfter)) return Math.min(onBefore, onAfter);
+  if (fits(onBefore)) return onBefore;
+  if (fits(onAfter)) return onAfter;
+  // Skipped: read on the offset before the change, it is as far past the change as it was meant.
+  return onBefore;
 }
 
 export type WindowState = { open: true; closesAt: number } | { open: false; opensAt: number };

@@ -80,6 +80,7 @@ describe('delivery events to COMPLETED', () => {
         pending_reason: null,
         delivered: 120,
         bounced: 60,
+        soft_bounced: 0,
         complained: 20,
         unknown: 0,
         unknown_reason: null,

@@ -63,7 +63,15 @@ describe('soft bounces', () => {
     const seconds = ((Date.now() - t0) / 1000).toFixed(1);
     expect(final.status).toBe('COMPLETED');
     expect(final.counts).toMatchObject({ sent: 23, delivered: 15, bounced: 3, soft_bounced: 5, failed: 0, suppressed: 0 });
-    expect(final.reconciliation).toMatchObject({ balanced: true, sent: 23, delivered: 15, bounced: 8, unknown: 0, pending: 0 });
+    expect(final.reconciliation).toMatchObject({
+      balanced: true,
+      sent: 23,
+      delivered: 15,
+      bounced: 3,
+      soft_bounced: 5,
+      unknown: 0,
+      pending: 0,
+    });
 
     // Each attempt is one email: 1 per delivered or hard-bounced address, 2 for soft1, 3 for soft9.
     const mails = (await sesInbox(engine.config)).filter((e) => header(e, 'X-Transaction-Id') === id);

@@ -36,12 +36,25 @@ describe('reconcile', () => {
       pending_reason: null,
       delivered: 2,
       bounced: 1,
+      soft_bounced: 0,
       complained: 1,
       unknown: 2,
       unknown_reason: '2 sent message(s) had no delivery outcome from SES by the final-state deadline',
       mismatches: [],
       computed_at: at,
     });
+  });
+
+  it('tells soft bounces from hard ones: bounced is the hard ones only, both classify a sent message', () => {
+    // One of the 2 without an outcome ended on a soft bounce instead.
+    const r = reconcile({
+      totals: { ...totals, outcome_bounced: 2, outcome_soft_bounced: 1, outcome_unknown: 1 },
+      validRecipients: 10,
+      batchCount: 2,
+      counts,
+      at,
+    });
+    expect(r).toMatchObject({ balanced: true, bounced: 1, soft_bounced: 1, unknown: 1 });
   });
 
   it('explains pending messages and still balances with them', () => {
@@ -66,7 +79,7 @@ describe('reconcile', () => {
     expect(r.mismatches).toEqual([
       '2 of 3 batches were counted',
       'valid recipients 11 ≠ sent 6 + failed 1 + suppressed 2 + cancelled 1 + pending 0 = 10',
-      'sent 6 ≠ delivered 2 + bounced 1 + complained 1 + unknown 1 = 5',
+      'sent 6 ≠ delivered 2 + bounced 1 + soft-bounced 0 + complained 1 + unknown 1 = 5',
       'counters sent + failed = 8, the recount 7',
       'counter suppressed = 3, the recount 2',
       'counter delivered = 2, below the recount 3',

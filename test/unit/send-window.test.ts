@@ -21,6 +21,19 @@ describe('send windows', () => {
     expect(windowAt(ny, at('2026-03-07T15:00:00Z'))).toEqual({ open: false, opensAt: at('2026-03-08T13:00:00Z') });
   });
 
+  it('opens a time the change skips as far past the change as it was meant, and a repeated time at its first occurrence', () => {
+    const early: SendWindow = { timeZone: 'Europe/Paris', start: '02:30', end: '04:00' };
+    // 2026-03-29: Paris skips 02:00–03:00 local; 02:30 is half an hour past the change: 03:30 CEST, 01:30 UTC.
+    expect(windowAt(early, at('2026-03-28T23:00:00Z'))).toEqual({ open: false, opensAt: at('2026-03-29T01:30:00Z') });
+    // A time of that day after the change is on the new offset: 04:00 CEST closes at 02:00 UTC.
+    expect(windowAt(early, at('2026-03-29T01:45:00Z'))).toEqual({ open: true, closesAt: at('2026-03-29T02:00:00Z') });
+    // 2026-10-25: 02:00–03:00 local comes twice; 02:30 opens at its first occurrence (CEST, 00:30 UTC).
+    expect(windowAt(early, at('2026-10-24T22:00:00Z'))).toEqual({ open: false, opensAt: at('2026-10-25T00:30:00Z') });
+    // New York skips 02:00–03:00 on 2026-03-08: 02:15 opens at 03:15 EDT (07:15 UTC).
+    const ny: SendWindow = { timeZone: 'America/New_York', start: '02:15', end: '05:00' };
+    expect(windowAt(ny, at('2026-03-08T05:00:00Z'))).toEqual({ open: false, opensAt: at('2026-03-08T07:15:00Z') });
+  });
+
   it('runs overnight when the end is before the start, belonging to the day it opens', () => {
     const night: SendWindow = { timeZone: 'Asia/Tokyo', start: '22:00', end: '06:00', days: ['fri'] };
     // Friday 23:00 Tokyo (14:00 UTC) and Saturday 05:00 Tokyo are open; Saturday 22:00 is not.

@@ -2,7 +2,9 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { decideSoftBounce, parseRetryDelays } from '../../src/domain/soft-bounce';
-import { effectOf, sesEventSchema } from '../../src/domain/ses-event';
+import { effectOf, sesEventSchema, type MessageEffect } from '../../src/domain/ses-event';
+import { effectFor } from '../../src/adapters/dynamo/messages';
+import type { MessageRecord } from '../../src/adapters/dynamo/types';
 import { loadConfig } from '../../src/config';
 
 const HOUR = 3_600_000;
@@ -84,5 +86,38 @@ describe('a soft bounce event', () => {
     }
     expect(effect('Permanent')).toMatchObject({ flag: 'bounced_time', counter: 'bounced', fields: { bounce_class: 'hard' } });
     expect(effect('Permanent').softBounce).toBeUndefined();
+  });
+});
+
+describe('the soft bounce as it applies to a message (effectFor)', () => {
+  const base = {
+    transaction_id: 't',
+    batch_id: 'b00001',
+    message_id: 'm',
+    tenant_id: 'tenant',
+    recipient_email: 'a@example.com',
+    status: 'SENDING',
+    status_history: [],
+    created_at: sent,
+    updated_at: sent,
+  } as unknown as MessageRecord;
+  const bounce = (at: string): MessageEffect => ({
+    kind: 'bounce',
+    at,
+    status: 'BOUNCED',
+    flag: 'soft_bounced_time',
+    counter: 'soft_bounced',
+    outcome: true,
+    softBounce: true,
+    mailAt: sent,
+    fields: {},
+  });
+
+  it('keeps the first send time (SES’s, when the bounce beat the SENT write), so a retry’s SENT cannot move the deadline', () => {
+    const retried = effectFor(bounce(plus(60_000)), base, policy);
+    expect(retried).toMatchObject({ status: 'SOFT_BOUNCED', fields: { first_sent_time: sent, soft_bounce_retries: 1 } });
+    // Recorded already: left as it is.
+    const known = effectFor(bounce(plus(HOUR)), { ...base, first_sent_time: plus(1) } as MessageRecord, policy);
+    expect(known.fields).not.toHaveProperty('first_sent_time');
   });
 });

@@ -87,7 +87,13 @@ export function effectFor(effect: MessageEffect, message: MessageRecord, policy:
     flag: SOFT_BOUNCE_RETRY_FLAG,
     counter: undefined,
     outcome: false,
-    fields: { ...effect.fields, retry_at: decision.retryAt, soft_bounce_retries: decision.retriesDone },
+    fields: {
+      ...effect.fields,
+      retry_at: decision.retryAt,
+      soft_bounce_retries: decision.retriesDone,
+      // Kept now: the retry's SENT writes its own sent_time, and the deadline runs from the first send.
+      ...(message.first_sent_time === undefined && firstSentAt ? { first_sent_time: firstSentAt } : {}),
+    },
   };
 }
 
