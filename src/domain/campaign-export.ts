@@ -20,6 +20,11 @@ export const EXPORT_COLUMNS = [
   'bounce_type',
   'bounce_subtype',
   'failure_code',
+  // Issue 17, item 2 (appended: a reader by position keeps its columns): a final soft bounce's
+  // time, the soft-bounce retries made, and the first send's time when a retry sent it again.
+  'soft_bounced_time',
+  'soft_bounce_retries',
+  'first_sent_time',
 ] as const;
 
 /**
@@ -43,12 +48,21 @@ export const EXPORTED_FIELDS = [
   'bounce_type',
   'bounce_subtype',
   'failure_code',
+  'soft_bounced_time',
+  'soft_bounce_retries',
+  'first_sent_time',
   'status_history',
 ] as const;
 
 export type ExportedMessage = { message_id: string; row: number; recipient_email: string; status: MessageStatus } & Partial<
-  Record<Exclude<(typeof EXPORTED_FIELDS)[number], 'message_id' | 'row' | 'recipient_email' | 'status' | 'status_history'>, string>
-> & { status_history?: { status: string; metadata?: Record<string, unknown> }[] };
+  Record<
+    Exclude<
+      (typeof EXPORTED_FIELDS)[number],
+      'message_id' | 'row' | 'recipient_email' | 'status' | 'status_history' | 'soft_bounce_retries'
+    >,
+    string
+  >
+> & { status_history?: { status: string; metadata?: Record<string, unknown> }[]; soft_bounce_retries?: number };
 
 /**
  * Why a message failed, as a code: the one stored on it (ITEM_TOO_LARGE), else the one the send
@@ -81,6 +95,9 @@ export function exportCells(m: ExportedMessage, campaignStatus: TransactionStatu
     m.bounce_type,
     m.bounce_subtype,
     m.status === 'FAILED' ? failureCode(m) : m.failure_code,
+    m.soft_bounced_time,
+    m.soft_bounce_retries,
+    m.first_sent_time,
   ];
 }
 

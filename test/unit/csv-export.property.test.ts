@@ -89,7 +89,28 @@ describe('export rows', () => {
       bounce_type: 'Permanent',
       bounce_subtype: 'General',
       failure_code: undefined,
+      soft_bounced_time: undefined,
+      soft_bounce_retries: undefined,
+      first_sent_time: undefined,
     });
+  });
+
+  it('shows a final soft bounce with its time, the retries made and the first send time', () => {
+    const cells = exportCells(
+      message({
+        status: 'BOUNCED',
+        sent_time: '2026-01-01T01:00:00.000Z',
+        first_sent_time: '2026-01-01T00:00:00.000Z',
+        soft_bounced_time: '2026-01-01T01:00:05.000Z',
+        soft_bounce_retries: 1,
+        bounce_type: 'Transient',
+      }),
+      'COMPLETED',
+    );
+    expect(column(cells, 'soft_bounced_time')).toBe('2026-01-01T01:00:05.000Z');
+    expect(column(cells, 'soft_bounce_retries')).toBe(1);
+    expect(column(cells, 'first_sent_time')).toBe('2026-01-01T00:00:00.000Z');
+    expect(column(cells, 'bounced_time')).toBeUndefined();
   });
 
   it('shows an erased recipient as the erased marker, never an address', () => {
