@@ -75,6 +75,7 @@ export function createCampaignService(deps: ApiDeps) {
       fileId: txn.file_id,
       sendAt: txn.schedule?.send_at,
       ...(sendWindowOf(txn.schedule) ? { sendWindow: sendWindowOf(txn.schedule) } : {}),
+      ...(txn.callback_url ? {} : { noCallback: true as const }),
       throttle: txn.throttle,
       options: {
         batchSize: config.BATCH_SIZE,

@@ -75,6 +75,13 @@ const { deliverWebhook } = proxyActivities<Activities>({
   retry: { initialInterval: '5s', backoffCoefficient: 2, maximumInterval: '1 hour', nonRetryableErrorTypes: ['WebhookRejected'] },
 });
 
+/**
+ * Patch id (issue 18, item 5): a campaign started without a callback_url runs no status webhook
+ * activity (before, each status change ran deliverWebhook to answer no_callback). Asked only by
+ * campaigns whose input says so, at their first status change.
+ */
+export const NO_CALLBACK_NO_WEBHOOK = 'no-callback-no-webhook';
+
 /** Batches signal twice each; past this many signals a run hands over to a fresh one. */
 const SIGNALS_PER_RUN = 80;
 
@@ -101,6 +108,7 @@ class CampaignRun {
 
   /** Queues the status's webhook behind the earlier ones. */
   notify(status: TransactionStatus): void {
+    if (this.input.noCallback && patched(NO_CALLBACK_NO_WEBHOOK)) return;
     const timestamp = new Date().toISOString();
     const transactionId = this.transactionId;
     this.webhooks = this.webhooks.then(() =>

@@ -66,6 +66,11 @@ export interface TransactionWorkflowInput {
   sendAt?: string;
   /** Issue 17, item 4: nothing is sent outside this daily window (absent on campaigns without one). */
   sendWindow?: SendWindow;
+  /**
+   * The campaign has no callback_url (it cannot gain one): no status webhook activity runs
+   * (true since NO_CALLBACK_NO_WEBHOOK; absent on campaigns started before, which ask each time).
+   */
+  noCallback?: true;
   throttle?: Throttle;
   options: TransactionOptions;
   state?: CarriedState;

@@ -12,7 +12,7 @@ import {
   SOFT_BOUNCE_RETRIES,
   UI_SUMMARIES,
 } from '../../workflows/batch.workflow';
-import { CAMPAIGN_PHASES } from '../../workflows/transaction.workflow';
+import { CAMPAIGN_PHASES, NO_CALLBACK_NO_WEBHOOK } from '../../workflows/transaction.workflow';
 
 describe('replay of recorded histories', () => {
   const histories = committedHistories();
@@ -40,6 +40,7 @@ describe('replay of recorded histories', () => {
       [SOFT_BOUNCE_RETRIES, 'batchWorkflow'],
       [SEND_WINDOWS, 'batchWorkflow'],
       [PAUSE_AFTER_WINDOW, 'batchWorkflow'],
+      [NO_CALLBACK_NO_WEBHOOK, 'transactionWorkflow'],
     ] as const) {
       const ofType = histories.filter((h) => typeOf(h.history) === workflowType);
       const withIt = ofType.filter((h) => patchesIn(h.history).includes(patch)).map((h) => h.workflowId);

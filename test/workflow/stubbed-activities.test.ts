@@ -204,7 +204,7 @@ async function start(
   scenario: Scenario,
   options: Partial<TransactionOptions> = {},
   sendAt?: string,
-  extra: { sendWindow?: SendWindow } = {},
+  extra: { sendWindow?: SendWindow; noCallback?: true } = {},
 ): Promise<{ id: string; handle: WorkflowHandle<typeof transactionWorkflow>; c: Recorded }> {
   const id = `stub-${randomUUID()}`;
   const c: Recorded = {
@@ -303,6 +303,19 @@ describe('fan-out', () => {
     expect(c.log.filter((l) => l === 'ingest')).toHaveLength(1);
     expect(c.chunks).toBe(45);
     expect(c.statuses).toEqual(['PROCESSING', 'READY_TO_SEND', 'SENT', 'COMPLETED']);
+  });
+});
+
+describe('status webhooks', () => {
+  it('a campaign without a callback_url runs no webhook activity at all', async () => {
+    const { id, handle, c } = await start({ batches: 2, perBatch: 5 }, {}, undefined, { noCallback: true });
+    expect((await handle.result()).status).toBe('COMPLETED');
+    expect(c.statuses).toEqual(['PROCESSING', 'READY_TO_SEND', 'SENT', 'COMPLETED']);
+    expect(c.webhooks).toEqual([]);
+    const history = await handle.fetchHistory();
+    const activities = history.events!.flatMap((e) => e.activityTaskScheduledEventAttributes?.activityType?.name ?? []);
+    expect(activities).not.toContain('deliverWebhook');
+    await recordHistory(client, transactionWorkflowId(id), 'transaction-no-callback');
   });
 });
 
