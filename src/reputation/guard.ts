@@ -41,7 +41,7 @@ import {
   type Totals,
   type Verdict,
 } from './rates';
-import { GUARD_PRINCIPAL, overridesHold, pauseForHold, STATE_CACHE_MS } from './send-gate';
+import { GUARD_PRINCIPAL, overridesHold, pauseForHold, StateCache } from './send-gate';
 
 export { GUARD_PRINCIPAL, OVERRIDE_FIELD, STATE_CACHE_MS } from './send-gate';
 
@@ -96,7 +96,7 @@ export class ReputationGuard {
   private readonly scheduled = new Map<string, NodeJS.Timeout>();
   private readonly running = new Map<string, Promise<ReputationView>>();
   /** The last read of each tenant's state item, for STATE_CACHE_MS. */
-  private readonly states = new Map<string, { at: number; state: ReputationState | undefined }>();
+  private readonly states: StateCache;
   private readonly holds: Counter<'tenant' | 'reason'>;
   private readonly bounceRate: Gauge<'tenant'>;
   private readonly complaintRate: Gauge<'tenant'>;
@@ -106,6 +106,7 @@ export class ReputationGuard {
     private readonly deps: GuardDeps,
     readonly settings: GuardSettings,
   ) {
+    this.states = new StateCache(deps.counters, () => this.now());
     const registers = [deps.registry];
     this.holds = new Counter({
       name: 'email_engine_reputation_holds_total',
@@ -164,21 +165,13 @@ export class ReputationGuard {
   }
 
   /** The tenant's state item, as read at most STATE_CACHE_MS ago (by this process). */
-  async storedState(tenantId: string): Promise<ReputationState | undefined> {
-    const cached = this.states.get(tenantId);
-    if (cached && this.now() - cached.at < STATE_CACHE_MS) return cached.state;
-    return this.readState(tenantId);
+  storedState(tenantId: string): Promise<ReputationState | undefined> {
+    return this.states.cached(tenantId);
   }
 
   /** Reads the tenant's state item (consistent read) and caches it. */
-  private async readState(tenantId: string): Promise<ReputationState | undefined> {
-    const at = this.now();
-    const state = await this.deps.counters.getState(tenantId);
-    if (this.states.size >= 10_000) {
-      for (const [t, c] of this.states) if (at - c.at >= STATE_CACHE_MS) this.states.delete(t);
-    }
-    this.states.set(tenantId, { at, state });
-    return state;
+  private readState(tenantId: string): Promise<ReputationState | undefined> {
+    return this.states.read(tenantId);
   }
 
   /** Adds one to the tenant's counter of `kind` (exposed for tests). */

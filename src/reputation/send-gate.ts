@@ -23,6 +23,36 @@ export const OVERRIDE_FIELD = 'reputation_override';
 /** How long a process trusts its last read of a tenant's state item (Send events, gates). */
 export const STATE_CACHE_MS = 3000;
 
+/**
+ * A process's reads of tenants' state items: `cached` gives one read at most STATE_CACHE_MS ago
+ * (else reads), `read` always reads (consistent) and keeps it. Bounded: past 10,000 tenants the
+ * stale entries go.
+ */
+export class StateCache {
+  private readonly states = new Map<string, { at: number; state: ReputationState | undefined }>();
+
+  constructor(
+    private readonly counters: Pick<ReputationTable, 'getState'>,
+    private readonly now: () => number,
+  ) {}
+
+  async cached(tenantId: string): Promise<ReputationState | undefined> {
+    const hit = this.states.get(tenantId);
+    if (hit && this.now() - hit.at < STATE_CACHE_MS) return hit.state;
+    return this.read(tenantId);
+  }
+
+  async read(tenantId: string): Promise<ReputationState | undefined> {
+    const at = this.now();
+    const state = await this.counters.getState(tenantId);
+    if (this.states.size >= 10_000) {
+      for (const [t, c] of this.states) if (at - c.at >= STATE_CACHE_MS) this.states.delete(t);
+    }
+    this.states.set(tenantId, { at, state });
+    return state;
+  }
+}
+
 export const GUARD_PRINCIPAL = { type: 'system', id: 'reputation-guard' } as const;
 
 /** The campaign's override of the hold `state`, if an operator let it through this hold. */
@@ -103,24 +133,13 @@ export interface SendGateDeps extends PauseForHoldDeps {
 
 /** The worker's gate (REPUTATION_GUARD=hold); see the head of this file. */
 export function reputationSendGate(deps: SendGateDeps): SendGate {
-  const now = () => deps.now?.() ?? Date.now();
-  const states = new Map<string, { at: number; state: ReputationState | undefined }>();
+  const states = new StateCache(deps.counters, () => deps.now?.() ?? Date.now());
   /** The pauses this process is asking for now, by campaign (chunks of one campaign share one). */
   const pausing = new Map<string, Promise<void>>();
 
-  async function stateOf(tenantId: string): Promise<ReputationState | undefined> {
-    const cached = states.get(tenantId);
-    if (cached && now() - cached.at < STATE_CACHE_MS) return cached.state;
-    const at = now();
-    const state = await deps.counters.getState(tenantId);
-    if (states.size >= 10_000) states.clear();
-    states.set(tenantId, { at, state });
-    return state;
-  }
-
   return {
     async heldBack(tenantId, transactionId) {
-      const state = await stateOf(tenantId);
+      const state = await states.cached(tenantId);
       if (!state?.held_since) return undefined;
       // Read each time while held (rare): an operator's resume with override can come at any moment.
       if (overridesHold(await deps.store.getTransaction(tenantId, transactionId), state)) return undefined;
