@@ -19,6 +19,7 @@ import { ObjectTooLargeError } from '../src/adapters/s3';
 import type { ActivityDeps } from './deps';
 import { pinnedTemplate } from './pinned-template';
 import { rowCodeLabel } from '../src/metrics/engine-metrics';
+import { INVALID_TIME_ZONE, LocalTimePlan, zoneReader, type LocalTimeGroup, type LocalTimeInput } from './local-time-plan';
 
 export interface IngestInput {
   transactionId: string;
@@ -26,6 +27,8 @@ export interface IngestInput {
   templateId: string;
   fileId: string;
   batchSize: number;
+  /** Issue 17, item 4: each recipient mailed at send_at in their own zone (the column's); batches grouped by send time. */
+  localTime?: LocalTimeInput;
 }
 
 export interface IngestResult {
@@ -34,6 +37,8 @@ export interface IngestResult {
   valid: number;
   invalid: number;
   suppressed: number;
+  /** With localTime: the batches' send times, in order (each group's batches from its firstBatch on). */
+  localTimes?: LocalTimeGroup[];
 }
 
 interface Checkpoint {
@@ -87,25 +92,69 @@ export function createIngestActivities(deps: ActivityDeps) {
     if (checkpoint.row > 0) log.info('resuming ingest', { from_row: checkpoint.row });
 
     let row = 0;
-    const parser = parse({
-      bom: true,
-      relax_column_count: true,
-      // A stray quote inside a field is kept as text rather than failing the row or the file.
-      relax_quotes: true,
-      skip_empty_lines: true,
-      max_record_size: MAX_RECORD_BYTES,
-    });
-    // Never more than the limit is read: an object larger than was checked fails the file instead.
-    const body = await objects.getStream(csvKey, { maxBytes: settings.maxCsvBytes });
-    const text = Readable.from(decodeUtf8(body));
-    text.once('error', (error) =>
-      parser.destroy(
-        error instanceof ObjectTooLargeError
-          ? invalidFile('FILE_TOO_LARGE', `recipient file is larger than ${settings.maxCsvBytes} bytes`)
-          : error,
-      ),
-    );
-    text.pipe(parser);
+    /** A read of the file from its start (ingest reads it twice for recipients' local time). */
+    const openParser = async () => {
+      const parser = parse({
+        bom: true,
+        relax_column_count: true,
+        // A stray quote inside a field is kept as text rather than failing the row or the file.
+        relax_quotes: true,
+        skip_empty_lines: true,
+        max_record_size: MAX_RECORD_BYTES,
+      });
+      // Never more than the limit is read: an object larger than was checked fails the file instead.
+      const body = await objects.getStream(csvKey, { maxBytes: settings.maxCsvBytes });
+      const text = Readable.from(decodeUtf8(body));
+      text.once('error', (error) =>
+        parser.destroy(
+          error instanceof ObjectTooLargeError
+            ? invalidFile('FILE_TOO_LARGE', `recipient file is larger than ${settings.maxCsvBytes} bytes`)
+            : error,
+        ),
+      );
+      text.pipe(parser);
+      return parser;
+    };
+    const validatorFor = (header: string[]) => {
+      try {
+        return createRowValidator(header, columnRulesOf(template), { item: itemLimit });
+      } catch (error) {
+        if (error instanceof CsvHeaderError) throw invalidFile(error.code, error.message);
+        throw error;
+      }
+    };
+    const zonesOf = (header: string[]) => {
+      if (!input.localTime) return undefined;
+      const reader = zoneReader(input.localTime, header);
+      if (!reader)
+        throw invalidFile('TIME_ZONE_COLUMN_MISSING', `the file has no column "${input.localTime.column}" (recipient_time_zone_column)`);
+      return reader;
+    };
+    /**
+     * The first read, with recipients' local time: the valid rows counted by send time, as the
+     * second read will find them (the same validator, so the same duplicates). A file that cannot
+     * be read to its end is counted as far as it can be; the second read reports why.
+     */
+    const planLocalTimes = async (): Promise<LocalTimePlan> => {
+      const counts = new Map<number, number>();
+      let check: ReturnType<typeof createRowValidator> | undefined;
+      let zones: ReturnType<typeof zonesOf>;
+      try {
+        for await (const record of (await openParser()) as AsyncIterable<string[]>) {
+          if (!check) {
+            check = validatorFor(record);
+            zones = zonesOf(record);
+            continue;
+          }
+          if (check.validate(record).kind !== 'valid') continue;
+          const at = zones!.sendTimeOf(record);
+          if (at !== undefined) counts.set(at, (counts.get(at) ?? 0) + 1);
+        }
+      } catch (error) {
+        if (!(error as { code?: string }).code?.startsWith('CSV_')) throw error;
+      }
+      return new LocalTimePlan(counts, input.batchSize);
+    };
 
     let validator: ReturnType<typeof createRowValidator> | undefined;
     let valid = 0;
@@ -243,6 +292,7 @@ export function createIngestActivities(deps: ActivityDeps) {
     const inFlight: Promise<void>[] = [];
 
     const rows = async function* () {
+      const parser = await openParser();
       try {
         for await (const record of parser as AsyncIterable<string[]>) yield record;
       } catch (error) {
@@ -260,21 +310,30 @@ export function createIngestActivities(deps: ActivityDeps) {
         });
       }
     };
+    const plan = input.localTime ? await planLocalTimes() : undefined;
+    let zones: ReturnType<typeof zonesOf>;
     try {
       for await (const record of rows()) {
         if (!validator) {
-          try {
-            validator = createRowValidator(record, columnRulesOf(template), { item: itemLimit });
-          } catch (error) {
-            if (error instanceof CsvHeaderError) throw invalidFile(error.code, error.message);
-            throw error;
-          }
+          validator = validatorFor(record);
+          zones = zonesOf(record);
           continue;
         }
         row += 1;
-        const result = validator.validate(record);
+        let result = validator.validate(record);
+        // With recipients' local time, a row whose zone the database does not know is rejected.
+        const sendTime = result.kind === 'valid' && zones ? zones.sendTimeOf(record) : undefined;
+        if (result.kind === 'valid' && zones && sendTime === undefined) {
+          const zone = (record[zones.index] ?? '').trim();
+          result = {
+            kind: 'rejected',
+            email: result.email,
+            code: INVALID_TIME_ZONE,
+            message: `unknown time zone "${zone.slice(0, 64)}" in column ${input.localTime!.column} (an IANA name such as Europe/Paris)`,
+          };
+        }
         if (result.kind === 'valid') {
-          const batchNumber = Math.floor(valid / input.batchSize) + 1;
+          const batchNumber = plan && sendTime !== undefined ? plan.batchOf(sendTime) : Math.floor(valid / input.batchSize) + 1;
           valid += 1;
           const batch = batches.get(batchNumber);
           if (batch) {
@@ -290,6 +349,7 @@ export function createIngestActivities(deps: ActivityDeps) {
               first_row: row,
               last_row: row,
               source: csvKey,
+              ...(plan ? { send_at: plan.sendAtOf(batchNumber) } : {}),
             });
           }
           // Refused by DynamoDB in an earlier attempt (the checkpoint keeps its row, not its code).
@@ -322,6 +382,7 @@ export function createIngestActivities(deps: ActivityDeps) {
       valid: valid - refused - suppressed,
       invalid,
       suppressed,
+      ...(plan ? { localTimes: plan.summary() } : {}),
     };
     await store.setTransactionFields(input.transactionId, {
       total_messages: result.totalMessages,

@@ -76,6 +76,9 @@ export function createCampaignService(deps: ApiDeps) {
       sendAt: txn.schedule?.send_at,
       ...(sendWindowOf(txn.schedule) ? { sendWindow: sendWindowOf(txn.schedule) } : {}),
       ...(txn.callback_url ? {} : { noCallback: true as const }),
+      ...(txn.schedule?.recipient_time_zone_column
+        ? { localTime: { timeZone: txn.schedule.time_zone ?? 'UTC', column: txn.schedule.recipient_time_zone_column } }
+        : {}),
       throttle: txn.throttle,
       options: {
         batchSize: config.BATCH_SIZE,
@@ -147,7 +150,7 @@ export function createCampaignService(deps: ApiDeps) {
     checkFileSize(await objects.size(file.s3_key));
     const pinned = await pinFile(tenantId, file);
     try {
-      await checkHeader(pinned.key, columnRulesOf(version));
+      await checkHeader(pinned.key, columnRulesOf(version), body.schedule?.recipient_time_zone_column);
       if (body.callback_url) await checkCallbackUrl(body.callback_url, callbackPolicy(config));
     } catch (error) {
       await discard(pinned.key);
@@ -213,7 +216,7 @@ export function createCampaignService(deps: ApiDeps) {
    * Reads only the header row, so a file that can never work is refused now rather than FAILED later
    * (a dotted variable without its column among them: MISSING_COLUMNS, before any message exists).
    */
-  async function checkHeader(key: string, rules: ColumnRules | string[]): Promise<void> {
+  async function checkHeader(key: string, rules: ColumnRules | string[], zoneColumn?: string): Promise<void> {
     const head = await objects.getRange(key, 0, HEADER_PEEK_BYTES - 1);
     const text = new TextDecoder('utf-8', { fatal: false }).decode(head);
     const end = text.search(/\r?\n/);
@@ -231,6 +234,14 @@ export function createCampaignService(deps: ApiDeps) {
     } catch (error) {
       if (error instanceof CsvHeaderError) throw new DomainError('unprocessable', error.code, error.message, error.details);
       throw error;
+    }
+    if (zoneColumn !== undefined && !header.some((h) => h.trim() === zoneColumn)) {
+      throw new DomainError(
+        'unprocessable',
+        'TIME_ZONE_COLUMN_MISSING',
+        `The file has no column "${zoneColumn}" (schedule.recipient_time_zone_column).`,
+        { column: zoneColumn },
+      );
     }
   }
 

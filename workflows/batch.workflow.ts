@@ -164,10 +164,25 @@ const chunkOf = (input: BatchWorkflowInput, cursor: Cursor) => ({
   sendingGraceMs: input.sendingGraceMs,
 });
 
+/**
+ * Patch id (issue 17, item 4): with recipients' local time, ingest groups the recipients by their
+ * send time and the campaign's batches each wait for theirs (`notBefore`) on a durable timer.
+ * Only campaigns that ask call it (the transaction at ingest, a batch with a time to wait for).
+ */
+export const RECIPIENT_LOCAL_TIME = 'recipient-local-time';
+
 /** Sends the batch chunk by chunk at the campaign's pace, between chunks honouring pause and cancel. */
 async function sendAll(input: BatchWorkflowInput, signals: BatchSignals, ui: BatchUi): Promise<void> {
   const plainSend = sendActivity(input);
   let cursor: Cursor;
+  if (input.notBefore !== undefined && patched(RECIPIENT_LOCAL_TIME)) {
+    ui.show(`waiting for its recipients' local time: ${input.notBefore}`);
+    await ui.wait(
+      () => signals.cancelled,
+      Math.max(1, Date.parse(input.notBefore) - Date.now()),
+      `recipients' local time: ${input.notBefore}`,
+    );
+  }
   if (input.startDelayMs > 0) {
     ui.show('waiting for its slot');
     await ui.wait(() => signals.cancelled, input.startDelayMs, 'stagger: first chunk after the batches before it');

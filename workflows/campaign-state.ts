@@ -116,6 +116,8 @@ export class CampaignState {
         break;
       case 'sendNow':
         this.sendNowRequested = true;
+        // Now means now for every recipient, whatever their local time.
+        delete this.s.localOffsets;
         break;
       case 'reschedule':
         this.sendAt = sendAt;
@@ -128,9 +130,25 @@ export class CampaignState {
 
   // ── Ingest and schedule ──
 
-  ingested(batchCount: number, totalMessages: number): void {
+  ingested(batchCount: number, totalMessages: number, localOffsets?: { offsetMs: number; firstBatch: number }[]): void {
     this.s.batchCount = batchCount;
     this.s.totalMessages = totalMessages;
+    if (localOffsets?.length && !this.sendNowRequested) this.s.localOffsets = localOffsets;
+  }
+
+  /**
+   * With recipients' local time, how far after send_at the first and the last batches are due
+   * (0 and 0 without): the campaign waits for the first; it is late only past the last.
+   */
+  get localSpan(): { first: number; last: number } {
+    const offsets = this.s.localOffsets ?? [];
+    return { first: offsets[0]?.offsetMs ?? 0, last: offsets.at(-1)?.offsetMs ?? 0 };
+  }
+
+  /** When batch `number`'s recipients are due, with recipients' local time (else undefined). */
+  localSendTimeOf(number: number): number | undefined {
+    const group = [...(this.s.localOffsets ?? [])].reverse().find((g) => g.firstBatch <= number);
+    return group && this.sendAt !== undefined ? Date.parse(this.sendAt) + group.offsetMs : undefined;
   }
 
   /** The schedule still holds the campaign back (no send-now, no cancel). */

@@ -48,7 +48,7 @@ import {
   type TransactionWorkflowInput,
 } from '../src/contracts';
 import { batchDetails, batchRange, batchSummary, transactionCurrentDetails, type BatchText } from '../src/contracts/ui-text';
-import { batchWorkflow, SEND_WINDOWS, UI_SUMMARIES } from './batch.workflow';
+import { batchWorkflow, RECIPIENT_LOCAL_TIME, SEND_WINDOWS, UI_SUMMARIES } from './batch.workflow';
 import { describeWindow, windowAt, type SendWindow } from '../src/domain/send-window';
 import { CampaignState, type ControlRequest } from './campaign-state';
 import { failureReason } from './failure';
@@ -221,14 +221,24 @@ async function ingest(run: CampaignRun): Promise<Ended | undefined> {
       }).ingestRecipients
     : ingestRecipients;
   try {
+    // Issue 17, item 4: recipients' local time, for campaigns that ask (none recorded before it did).
+    const localTime =
+      input.localTime && campaign.sendAt !== undefined && patched(RECIPIENT_LOCAL_TIME)
+        ? { ...input.localTime, sendAt: campaign.sendAt }
+        : undefined;
     const ingested = await ingestActivity({
       transactionId: input.transactionId,
       tenantId: input.tenantId,
       templateId: input.templateId,
       fileId: input.fileId,
       batchSize: input.options.batchSize,
+      ...(localTime ? { localTime } : {}),
     });
-    campaign.ingested(ingested.batchCount, ingested.totalMessages);
+    const offsets =
+      localTime && ingested.localTimes
+        ? ingested.localTimes.map((g) => ({ offsetMs: Date.parse(g.sendAt) - Date.parse(localTime.sendAt), firstBatch: g.firstBatch }))
+        : undefined;
+    campaign.ingested(ingested.batchCount, ingested.totalMessages, offsets);
     run.showDetails();
     if (ingested.valid === 0) {
       return run.finish('FAILED', ingested.totalMessages === 0 ? 'the file has no valid recipient' : 'every recipient is suppressed');
@@ -253,13 +263,16 @@ async function waitForSendAt(run: CampaignRun): Promise<number> {
   };
   while (campaign.waitsForSendAt) {
     const seen = campaign.version;
-    const due = Date.parse(campaign.sendAt!);
+    // With recipients' local time: due when the first recipients are, late only past the last's time.
+    const span = campaign.localSpan;
+    const due = Date.parse(campaign.sendAt!) + span.first;
     if (Date.now() < due) {
       if (campaign.status !== 'SCHEDULED') await run.moveTo('SCHEDULED');
-      await run.changedWithin(seen, Math.max(1, due - Date.now()), `send_at ${campaign.sendAt}`);
+      const at = span.first === 0 ? campaign.sendAt : new Date(due).toISOString();
+      await run.changedWithin(seen, Math.max(1, due - Date.now()), `send_at ${at}`);
       continue;
     }
-    const lateBy = campaign.status === 'SCHEDULED' ? Date.now() - due : 0;
+    const lateBy = campaign.status === 'SCHEDULED' ? Date.now() - (due - span.first + span.last) : 0;
     if (lateBy <= lateSendToleranceMs || lateSendPolicy === 'send') {
       await release();
       return lateBy;
@@ -306,6 +319,7 @@ async function startBatch(run: CampaignRun, pace: ReturnType<typeof pacing>, par
   const { input, campaign, transactionId } = run;
   const { options } = input;
   const number = campaign.startBatch();
+  const notBefore = campaign.localSendTimeOf(number);
   run.showDetails();
   const range = batchRange(number, options.batchSize, campaign.totalMessages);
   const text: BatchText = {
@@ -342,6 +356,7 @@ async function startBatch(run: CampaignRun, pace: ReturnType<typeof pacing>, par
         sendingGraceMs: options.sendingGraceMs,
         ...(run.summaries ? { messageCount: range.last - range.first + 1 } : {}),
         ...(input.sendWindow ? { sendWindow: input.sendWindow } : {}),
+        ...(notBefore !== undefined && notBefore > Date.now() ? { notBefore: new Date(notBefore).toISOString() } : {}),
       },
     ],
   });

@@ -248,6 +248,11 @@ const schemas = {
                   days: { type: 'array', items: { enum: ['sun', 'mon', 'tue', 'wed', 'thu', 'fri', 'sat'] } },
                 },
               },
+              recipient_time_zone_column: {
+                type: 'string',
+                description:
+                  "The CSV column with each recipient's IANA zone: each is mailed at send_at's wall-clock time (in time_zone, else UTC) in their own zone; a blank cell takes time_zone; an unknown zone rejects the row (INVALID_TIME_ZONE)",
+              },
             },
           },
         ],
@@ -501,7 +506,7 @@ const campaignPaths = (base: string, noun: 'Campaign' | 'Transaction', tag: stri
             ),
             '413': err('Body over 64 KiB (BODY_TOO_LARGE) or recipient file too large (FILE_TOO_LARGE)'),
             '422': err(
-              'Template not confirmed, file not uploaded or empty, unusable CSV header (among them MISSING_COLUMNS: a dotted template variable without a column of its name, or behind a text column; details: variables), callback not allowed, or a topic the tenant does not have (TOPIC_NOT_FOUND)',
+              'Template not confirmed, file not uploaded or empty, unusable CSV header (among them MISSING_COLUMNS: a dotted template variable without a column of its name, or behind a text column; details: variables), callback not allowed, a topic the tenant does not have (TOPIC_NOT_FOUND), or a schedule.recipient_time_zone_column the file has no column of (TIME_ZONE_COLUMN_MISSING; details: column)',
             ),
           },
           { body: true },

@@ -45,11 +45,20 @@ const scheduleBody = z
       .object({ start: z.string().max(8), end: z.string().max(8), days: z.array(z.string().max(10)).max(7).optional() })
       .strict()
       .optional(),
+    /** Issue 17, item 4: each recipient is mailed at send_at's wall-clock time (in time_zone, else UTC) in the zone this column gives. */
+    recipient_time_zone_column: z.string().min(1).max(128).optional(),
   })
   .strict()
   .superRefine((schedule, ctx) => {
     if (schedule.send_at === undefined && schedule.window === undefined) {
       ctx.addIssue({ code: 'custom', path: ['send_at'], message: 'send_at is required without a window' });
+    }
+    if (schedule.recipient_time_zone_column !== undefined && schedule.send_at === undefined) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['recipient_time_zone_column'],
+        message: "recipients' local time needs send_at: its wall-clock time is each recipient's",
+      });
     }
     if (schedule.time_zone !== undefined && !isTimeZone(schedule.time_zone)) {
       ctx.addIssue({

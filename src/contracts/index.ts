@@ -55,6 +55,11 @@ export interface CarriedState {
   completedTotals: BatchTally;
   /** The first reason the campaign must fail, once known (carried since the campaign-phases patch). */
   failure?: string;
+  /**
+   * Issue 17, item 4, recipients' local time: each group of batches (from firstBatch on) is due
+   * offsetMs after send_at (so a reschedule moves them all); dropped by send-now.
+   */
+  localOffsets?: { offsetMs: number; firstBatch: number }[];
 }
 
 export interface TransactionWorkflowInput {
@@ -71,6 +76,8 @@ export interface TransactionWorkflowInput {
    * (true since NO_CALLBACK_NO_WEBHOOK; absent on campaigns started before, which ask each time).
    */
   noCallback?: true;
+  /** Issue 17, item 4: each recipient mailed at send_at's wall-clock time in `timeZone`, in the zone of their `column`. */
+  localTime?: { timeZone: string; column: string };
   throttle?: Throttle;
   options: TransactionOptions;
   state?: CarriedState;
@@ -99,6 +106,8 @@ export interface BatchWorkflowInput {
   messageCount?: number;
   /** Issue 17, item 4: its campaign's send window; a chunk is sent only while it is open. */
   sendWindow?: SendWindow;
+  /** Issue 17, item 4: with recipients' local time, its recipients' send time: nothing goes out before. */
+  notBefore?: string;
 }
 
 /** A batch's messages by where they ended up (from the stored messages, so exact). */

@@ -77,7 +77,9 @@ export type RejectCode =
   /** The message item would not fit DynamoDB's item limit with room to grow (or DynamoDB refused it). */
   | 'ITEM_TOO_LARGE'
   /** DynamoDB refused the message item as invalid when it was written. */
-  | 'ITEM_INVALID';
+  | 'ITEM_INVALID'
+  /** Issue 17, item 4: the recipient's zone (recipient_time_zone_column) is not in the zone database. */
+  | 'INVALID_TIME_ZONE';
 
 export type RowResult =
   | { kind: 'valid'; email: string; data: Record<string, string> }

@@ -162,3 +162,13 @@ export function describeWindow(w: SendWindow): string {
   const days = w.days && w.days.length > 0 && w.days.length < 7 ? `, ${w.days.join(' ')}` : '';
   return `${w.start}–${w.end} ${w.timeZone}${days}`;
 }
+
+/**
+ * Issue 17, item 4: when a recipient in `zone` is mailed: at the wall-clock date and time that
+ * `sendAtMs` is in the campaign's zone, read in the recipient's (through the zone database, so a
+ * daylight-saving change on either side is taken as it is on that date).
+ */
+export function localSendTime(sendAtMs: number, campaignZone: string, zone: string): number {
+  const wall = localAt(sendAtMs, campaignZone);
+  return utcOf(wall.year, wall.month, wall.day, wall.secondsOfDay, zone) + (sendAtMs - Math.floor(sendAtMs / 1000) * 1000);
+}

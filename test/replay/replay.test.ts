@@ -7,6 +7,7 @@ import { committedHistories } from '../support/histories';
 import {
   PAUSE_AFTER_WINDOW,
   PROVE_BATCH_SENT,
+  RECIPIENT_LOCAL_TIME,
   RESUME_ENDS_GRACE,
   SEND_WINDOWS,
   SOFT_BOUNCE_RETRIES,
@@ -41,6 +42,8 @@ describe('replay of recorded histories', () => {
       [SEND_WINDOWS, 'batchWorkflow'],
       [PAUSE_AFTER_WINDOW, 'batchWorkflow'],
       [NO_CALLBACK_NO_WEBHOOK, 'transactionWorkflow'],
+      [RECIPIENT_LOCAL_TIME, 'batchWorkflow'],
+      [RECIPIENT_LOCAL_TIME, 'transactionWorkflow'],
     ] as const) {
       const ofType = histories.filter((h) => typeOf(h.history) === workflowType);
       const withIt = ofType.filter((h) => patchesIn(h.history).includes(patch)).map((h) => h.workflowId);

@@ -3,7 +3,7 @@
 // the window on an allowed day; "opens at" is a local opening and nothing between now and it is open.
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { isTimeZone, secondsOfDay, WEEKDAYS, windowAt, windowProblems, type SendWindow } from '../../src/domain/send-window';
+import { isTimeZone, secondsOfDay, WEEKDAYS, windowAt, windowProblems, type SendWindow, localSendTime } from '../../src/domain/send-window';
 
 const at = (iso: string) => Date.parse(iso);
 const office: SendWindow = { timeZone: 'Europe/Paris', start: '09:00', end: '17:00', days: ['mon', 'tue', 'wed', 'thu', 'fri'] };
@@ -121,4 +121,22 @@ describe('send windows', () => {
       { numRuns: 1000 },
     );
   }, 60_000);
+});
+
+describe("recipients' local time", () => {
+  it('mails each recipient at the campaign’s wall-clock send time in their own zone, daylight saving included', () => {
+    // 09:00 in Paris on 2026-06-01 (UTC+2): 07:00 UTC.
+    const sendAt = at('2026-06-01T07:00:00.250Z');
+    expect(localSendTime(sendAt, 'Europe/Paris', 'Europe/Paris')).toBe(sendAt);
+    // 09:00 in New York (UTC-4 in June): 13:00 UTC; in Kolkata (UTC+5:30): 03:30 UTC; in UTC: 09:00.
+    expect(localSendTime(sendAt, 'Europe/Paris', 'America/New_York')).toBe(at('2026-06-01T13:00:00.250Z'));
+    expect(localSendTime(sendAt, 'Europe/Paris', 'Asia/Kolkata')).toBe(at('2026-06-01T03:30:00.250Z'));
+    expect(localSendTime(sendAt, 'Europe/Paris', 'UTC')).toBe(at('2026-06-01T09:00:00.250Z'));
+    // 09:00 on 2026-03-29 in Paris is after its change (UTC+2), in London after its (UTC+1), in New York well after (UTC-4).
+    const spring = at('2026-03-29T07:00:00Z');
+    expect(localSendTime(spring, 'Europe/Paris', 'Europe/London')).toBe(at('2026-03-29T08:00:00Z'));
+    expect(localSendTime(spring, 'Europe/Paris', 'America/New_York')).toBe(at('2026-03-29T13:00:00Z'));
+    // The wall-clock date is the campaign zone's: 23:30 in Los Angeles on the 1st is 23:30 on the 1st in Tokyo (a day earlier in UTC).
+    expect(localSendTime(at('2026-06-02T06:30:00Z'), 'America/Los_Angeles', 'Asia/Tokyo')).toBe(at('2026-06-01T14:30:00Z'));
+  });
 });

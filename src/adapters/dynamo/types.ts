@@ -141,6 +141,8 @@ export interface CampaignSchedule {
   send_at?: string;
   time_zone?: string;
   window?: { start: string; end: string; days?: string[] };
+  /** Issue 17, item 4: each recipient mailed at send_at's wall-clock time (in time_zone, else UTC) in the zone this column gives. */
+  recipient_time_zone_column?: string;
 }
 
 export interface TransactionRecord {
@@ -212,6 +214,8 @@ export interface BatchRecord {
   first_row: number;
   last_row: number;
   source: string;
+  /** Issue 17, item 4: with recipients' local time, when this batch's recipients are mailed. */
+  send_at?: string;
 }
 
 export interface MessageRecord {
