@@ -43,7 +43,7 @@ export interface ActivityDeps {
    */
   templates?: Pick<TemplateVersions, 'getTemplateVersion'>;
   messages: Pick<Messages, 'messageItem' | 'pageMessages' | 'getMessage' | 'transitionMessage'>;
-  batches: Pick<Batches, 'batchItem' | 'setBatchFields'>;
+  batches: Pick<Batches, 'batchItem' | 'setBatchFields' | 'addBatchOutcome'>;
   rowErrors: Pick<RowErrors, 'rowErrorItem'>;
   /** Address suppressions and erased recipients, checked in one round (ingest, and before each send chunk). */
   suppressions: Pick<ErasedRecipients, 'suppressedOrErasedAmong'>;

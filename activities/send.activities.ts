@@ -19,6 +19,7 @@ import { TemplateRenderError, type CompiledTemplate } from '../src/domain/templa
 import { compileConfirmed, renderDataOf } from '../src/templates/render';
 import { SENDABLE_STATUSES } from '../src/domain/message-status';
 import { endOnSoftBounce, PER_ATTEMPT_FLAGS, type SoftBounceFinal } from '../src/domain/soft-bounce';
+import { countEndedSoftBounce } from './soft-bounce-end';
 import { SendError } from '../src/adapters/ses';
 import { ByteBudget, heldBytes, RENDERED_BYTES_BUDGET } from './byte-budget';
 import { createUnsubscribeToken } from '../src/domain/unsubscribe-token';
@@ -128,8 +129,8 @@ export function createSendActivities(deps: ActivityDeps) {
 
   /** The template version the campaign pinned at creation (pinnedTemplate), compiled from its pinned copy (compileConfirmed). */
   async function loadTemplate(tenantId: string, templateId: string, transactionId: string) {
-    const pinned = (await store.getTransaction(tenantId, transactionId))?.template_version;
-    const { number, template } = await pinnedTemplate(deps, tenantId, templateId, pinned);
+    const txn = await store.getTransaction(tenantId, transactionId);
+    const { number, template } = await pinnedTemplate(deps, tenantId, templateId, txn?.template_version);
     if (!template) {
       throw ApplicationFailure.create({
         type: 'TemplateNotReady',
@@ -137,7 +138,7 @@ export function createSendActivities(deps: ActivityDeps) {
         nonRetryable: true,
       });
     }
-    return { template, compiled: await compileConfirmed(objects, template) };
+    return { template, compiled: await compileConfirmed(objects, template), cancelled: txn?.status === 'CANCELLED' };
   }
 
   /**
@@ -151,7 +152,7 @@ export function createSendActivities(deps: ActivityDeps) {
   }
 
   /** Ends a retry that does not go out on the soft bounce before it (endOnSoftBounce), from the state `how` allows. */
-  function endSoftBounce(
+  async function endSoftBounce(
     message: MessageRecord,
     final: SoftBounceFinal,
     how: Pick<TransitionOptions, 'from' | 'expect' | 'token' | 'orStaleSending'>,
@@ -159,7 +160,9 @@ export function createSendActivities(deps: ActivityDeps) {
     set?: Record<string, unknown>,
   ): Promise<boolean> {
     const end = endOnSoftBounce(final, new Date().toISOString(), set);
-    return transition(message, 'BOUNCED', { ...how, ...end, metadata: { ...metadata, ...end.metadata } });
+    const ended = await transition(message, 'BOUNCED', { ...how, ...end, metadata: { ...metadata, ...end.metadata } });
+    if (ended) await countEndedSoftBounce(deps, message);
+    return ended;
   }
 
   /**
@@ -202,6 +205,8 @@ export function createSendActivities(deps: ActivityDeps) {
       signal: AbortSignal;
       /** A soft-bounce retry pass: a due SOFT_BOUNCED message is sent again as a new attempt. */
       retry?: boolean;
+      /** The campaign was cancelled: a retry pass ends its soft bounces instead of sending them again. */
+      campaignCancelled?: boolean;
     },
   ): Promise<Outcome> {
     const log = deps.log.child({ transaction_id: message.transaction_id, message_id: message.message_id });
@@ -219,6 +224,11 @@ export function createSendActivities(deps: ActivityDeps) {
         { reason: 'on_suppression_list', checked: 'before_soft_bounce_retry', took_over: message.attempt_token ?? null },
       );
       return ended ? 'suppressed' : afterLostRace(message);
+    }
+    if (retrying && ctx.campaignCancelled) {
+      // A batch that had reported sent goes on waiting for outcomes after a cancel: no retry goes out.
+      const ended = await endSoftBounce(message, 'cancelled', { from: ['SOFT_BOUNCED'], expect: { retry_at: message.retry_at } }, {});
+      return ended ? 'skipped' : afterLostRace(message);
     }
     if (retrying && ctx.suppressed.has(message.recipient_email)) {
       // Suppressed since it soft-bounced: no retry; the soft bounce is its outcome.
@@ -379,6 +389,9 @@ export function createSendActivities(deps: ActivityDeps) {
       if (!(error instanceof SendError)) throw error;
       if (error.kind === 'recipient') return fail(error.message, error.code);
       if (error.kind === 'account') {
+        // A retry SES refused outright is plainly unsent: back to SOFT_BOUNCED, where the batch's
+        // recount ends it on its bounce when its retries stop (else it would stay SENDING).
+        if (retrying) await release({ account_error: error.code });
         throw ApplicationFailure.create({ type: 'SesAccountError', message: `${error.code}: ${error.message}`, nonRetryable: true });
       }
       // SES refused this call outright: unless it was taken over, the message is plainly unsent,
@@ -448,7 +461,7 @@ export function createSendActivities(deps: ActivityDeps) {
     const ctx = Context.current();
     const info = ctx.info;
     const token = `${info.workflowExecution?.runId ?? 'standalone'}:${info.activityId}:${info.attempt}`;
-    const [{ template, compiled }, topic] = await Promise.all([
+    const [{ template, compiled, cancelled }, topic] = await Promise.all([
       loadTemplate(input.tenantId, input.templateId, input.transactionId),
       topicOf(input.tenantId, input.transactionId),
     ]);
@@ -516,6 +529,7 @@ export function createSendActivities(deps: ActivityDeps) {
         topic,
         graceMs: Math.max(input.sendingGraceMs, deps.settings.minSendingGraceMs ?? 0),
         retry: input.softBounceRetry,
+        campaignCancelled: cancelled,
       });
       ctx.heartbeat();
       // A retry's message was counted sent already: the batch's recount settles what it became.

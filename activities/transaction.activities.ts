@@ -18,6 +18,7 @@ import type { CountName, Counts, MessageRecord, TransactionRecord } from '../src
 import { emptyTally, type BatchTally } from '../src/contracts';
 import { reconcile } from '../src/domain/reconciliation';
 import { endOnSoftBounce, type SoftBounceFinal } from '../src/domain/soft-bounce';
+import { countEndedSoftBounce } from './soft-bounce-end';
 import { labelsView } from '../src/domain/campaign-labels';
 import type { ActivityDeps } from './deps';
 import { withSpan, withTraceHeaders } from '../src/tracing';
@@ -99,7 +100,10 @@ export function createTransactionActivities(deps: ActivityDeps) {
   async function endSoftBounce(m: MessageRecord, final: SoftBounceFinal): Promise<MessageRecord & Record<string, unknown>> {
     const end = endOnSoftBounce(final, new Date().toISOString());
     const ended = await messages.transitionMessage(m, 'BOUNCED', { from: ['SOFT_BOUNCED'], expect: { retry_at: m.retry_at }, ...end });
-    if (ended) deps.metrics?.transitions.inc({ from: 'SOFT_BOUNCED', to: 'BOUNCED', tenant: m.tenant_id });
+    if (ended) {
+      deps.metrics?.transitions.inc({ from: 'SOFT_BOUNCED', to: 'BOUNCED', tenant: m.tenant_id });
+      await countEndedSoftBounce(deps, m);
+    }
     return ((await messages.getMessage(m.transaction_id, m.batch_id, m.message_id)) ?? m) as MessageRecord & Record<string, unknown>;
   }
 

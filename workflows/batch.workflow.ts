@@ -119,12 +119,19 @@ function graceWait(input: BatchWorkflowInput, signals: BatchSignals, ui: BatchUi
  */
 export const SEND_WINDOWS = 'send-windows';
 
+/**
+ * Patch id: send-window times around a daylight-saving change read right (a skipped time opens
+ * past the change, a repeated one at its first occurrence); workflows that ran before keep the
+ * mapping they decided with. Asked by every window check of a campaign with a window.
+ */
+export const SEND_WINDOW_DST = 'send-window-dst';
+
 /** Returns once the campaign's send window is open (at once without one), or at a cancel. */
 async function awaitWindow(input: BatchWorkflowInput, signals: BatchSignals, ui: BatchUi): Promise<void> {
   if (!input.sendWindow || !patched(SEND_WINDOWS)) return;
   for (;;) {
     if (signals.cancelled) return;
-    const state = windowAt(input.sendWindow, Date.now());
+    const state = windowAt(input.sendWindow, Date.now(), { dstBefore: !patched(SEND_WINDOW_DST) });
     if (state.open) return;
     const opens = new Date(state.opensAt).toISOString();
     ui.show(`outside the send window: opens ${opens}`);
@@ -347,11 +354,12 @@ async function awaitOutcomes(
         : `outcomes: recount at the latest then (${count(tally.pending)} pending)`;
     await ui.wait(() => signals.outcomesIn, timeout, summary);
     const before = tally.pending;
-    tally = await recount('outcomes');
+    // Once retries stopped, every recount ends a soft bounce that came since on its bounce.
+    tally = await recount('outcomes', retriesOn && !retries ? { retriesStopped: true } : undefined);
     if (tally.pending > 0 && tally.pending < before)
       pollMs = retriesOn ? Math.min(pollMs * 2, Math.max(input.outcomePollMs, MAX_POLL_WITH_RETRIES_MS)) : pollMs * 2;
   }
-  if (tally.pending > 0) tally = await recount('completed');
+  if (tally.pending > 0) tally = await recount('completed', retriesOn && !retries ? { retriesStopped: true } : undefined);
   return tally;
 }
 

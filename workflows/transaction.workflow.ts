@@ -48,7 +48,7 @@ import {
   type TransactionWorkflowInput,
 } from '../src/contracts';
 import { batchDetails, batchRange, batchSummary, transactionCurrentDetails, type BatchText } from '../src/contracts/ui-text';
-import { batchWorkflow, RECIPIENT_LOCAL_TIME, SEND_WINDOWS, UI_SUMMARIES } from './batch.workflow';
+import { batchWorkflow, RECIPIENT_LOCAL_TIME, SEND_WINDOW_DST, SEND_WINDOWS, UI_SUMMARIES } from './batch.workflow';
 import { describeWindow, windowAt, type SendWindow } from '../src/domain/send-window';
 import { CampaignState, type ControlRequest } from './campaign-state';
 import { failureReason } from './failure';
@@ -299,7 +299,7 @@ async function waitForWindow(run: CampaignRun, window: SendWindow): Promise<void
   let held = false;
   for (;;) {
     if (campaign.cancelsNow) break;
-    const state = windowAt(window, Date.now());
+    const state = windowAt(window, Date.now(), { dstBefore: !patched(SEND_WINDOW_DST) });
     if (state.open) break;
     const opens = new Date(state.opensAt).toISOString();
     if (!held) {

@@ -92,7 +92,6 @@ const RECONCILIATION_COUNTS = [
   'pending',
   'delivered',
   'bounced',
-  'soft_bounced',
   'complained',
   'unknown',
 ] as const;
@@ -280,6 +279,8 @@ const schemas = {
     properties: {
       balanced: { type: 'boolean' },
       ...Object.fromEntries(RECONCILIATION_COUNTS.map((n) => [n, count])),
+      bounced: { ...count, description: 'Hard bounces (since soft bounces are counted apart; before, both)' },
+      soft_bounced: { ...count, description: 'Final soft bounces (absent in reconciliations written before they were counted apart)' },
       pending_reason: { ...nullable('string'), description: 'Why messages are neither sent nor final (null when none)' },
       unknown_reason: { ...nullable('string'), description: 'Why sent messages have no outcome (null when none)' },
       mismatches: { type: 'array', items: { type: 'string' }, description: 'What does not add up; empty when balanced' },

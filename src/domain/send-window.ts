@@ -118,10 +118,11 @@ function offsetAt(ms: number, zone: string): number {
  */
 function utcOf(year: number, month: number, day: number, seconds: number, zone: string): number {
   const naive = Date.UTC(year, month - 1, day) + seconds * 1000;
-  // The zone's offsets half a day either side (no zone changes twice within a day): the wall time
-  // is on one of them, on both (a repeated time), or on neither (a skipped one).
-  const before = offsetAt(naive - 43_200_000, zone);
-  const after = offsetAt(naive + 43_200_000, zone);
+  // The zone's offsets two days either side of the naive time (which is up to 14 h off the real
+  // instant; no zone changes twice within four days): the wall time is on one of them, on both (a
+  // repeated time), or on neither (a skipped one).
+  const before = offsetAt(naive - 172_800_000, zone);
+  const after = offsetAt(naive + 172_800_000, zone);
   const onBefore = naive - before;
   const onAfter = naive - after;
   const fits = (t: number) => offsetAt(t, zone) === naive - t;
@@ -132,10 +133,23 @@ function utcOf(year: number, month: number, day: number, seconds: number, zone: 
   return onBefore;
 }
 
+/** The mapping before daylight-saving changes were read right (kept for workflows that ran with it: SEND_WINDOW_DST). */
+function utcOfBefore(year: number, month: number, day: number, seconds: number, zone: string): number {
+  const naive = Date.UTC(year, month - 1, day) + seconds * 1000;
+  const first = naive - offsetAt(naive, zone);
+  const second = naive - offsetAt(first, zone);
+  return Math.min(first, second);
+}
+
 export type WindowState = { open: true; closesAt: number } | { open: false; opensAt: number };
 
-/** Whether the window is open at `nowMs`, and until when; else when it next opens. */
-export function windowAt(w: SendWindow, nowMs: number): WindowState {
+/**
+ * Whether the window is open at `nowMs`, and until when; else when it next opens. `dstBefore`:
+ * times around a daylight-saving change as mapped before that was fixed (a workflow that ran
+ * with it replays with it).
+ */
+export function windowAt(w: SendWindow, nowMs: number, opts: { dstBefore?: boolean } = {}): WindowState {
+  const utcOfLocal = opts.dstBefore ? utcOfBefore : utcOf;
   const start = secondsOfDay(w.start)!;
   const end = secondsOfDay(w.end)!;
   const overnight = end < start;
@@ -148,8 +162,8 @@ export function windowAt(w: SendWindow, nowMs: number): WindowState {
     const weekday = WEEKDAYS[date.getUTCDay()]!;
     if (!days.has(weekday)) continue;
     const [y, m, day] = [date.getUTCFullYear(), date.getUTCMonth() + 1, date.getUTCDate()];
-    const open = utcOf(y, m, day, start, w.timeZone);
-    const close = utcOf(y, m, day + (overnight ? 1 : 0), end, w.timeZone);
+    const open = utcOfLocal(y, m, day, start, w.timeZone);
+    const close = utcOfLocal(y, m, day + (overnight ? 1 : 0), end, w.timeZone);
     if (open <= nowMs && nowMs < close) return { open: true, closesAt: close };
     if (open > nowMs && (opensAt === undefined || open < opensAt)) opensAt = open;
   }

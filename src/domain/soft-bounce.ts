@@ -9,10 +9,12 @@ export interface SoftBouncePolicy {
   retryDelaysMs: readonly number[];
   /** The batch's final-state deadline, from the message's first send: no retry is due past it. */
   finalStateDeadlineMs: number;
+  /** The campaign was cancelled: no retry will go out, a soft bounce is final at once. */
+  stopped?: 'cancelled';
 }
 
 export type SoftBounceDecision =
-  { retry: true; retryAt: string; retriesDone: number } | { retry: false; reason: 'no_retries_left' | 'past_deadline' };
+  { retry: true; retryAt: string; retriesDone: number } | { retry: false; reason: 'no_retries_left' | 'past_deadline' | 'cancelled' };
 
 /**
  * What a soft bounce at `at` does to a message that has been retried `retriesDone` times and was
@@ -23,6 +25,7 @@ export function decideSoftBounce(
   message: { retriesDone: number; firstSentAt?: string },
   at: string,
 ): SoftBounceDecision {
+  if (policy.stopped) return { retry: false, reason: policy.stopped };
   const delay = policy.retryDelaysMs[message.retriesDone];
   if (delay === undefined) return { retry: false, reason: 'no_retries_left' };
   const first = message.firstSentAt ? Date.parse(message.firstSentAt) : NaN;

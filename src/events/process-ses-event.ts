@@ -17,8 +17,11 @@ import { bounceTypeLabel, sesEventTypeLabel, type SesEventMetrics } from '../met
 export type EventOutcome = 'applied' | 'duplicate' | 'unknown_message' | 'ignored';
 
 export interface EventProcessorDeps {
-  /** Unused: the counters move with the message in applyEffect. Kept so existing wiring type-checks. */
-  store?: Pick<Transactions, 'updateCounts'>;
+  /**
+   * The campaign's status, read for a soft bounce the policy may retry: a cancelled campaign
+   * retries none (the counters move with the message in applyEffect, not through it).
+   */
+  store?: Pick<Transactions, 'updateCounts' | 'getTransaction'>;
   messages: Pick<Messages, 'findBySesMessageId' | 'applyEffect'>;
   batches: Pick<Batches, 'addBatchOutcome'>;
   suppressions: Pick<Suppressions, 'addSuppression'>;
@@ -267,6 +270,18 @@ export function createSesEventProcessor(deps: EventProcessorDeps) {
     if (topics) await applyTopicChanges(deps, effect, topics, before, target);
   }
 
+  /**
+   * The soft-bounce policy for this event: none but for a soft bounce; for one of a cancelled
+   * campaign (its batches retry nothing any more), final at once (`soft_bounce_final: cancelled`).
+   */
+  async function softBouncePolicy(given: MessageEffect, target: { transactionId: string }): Promise<SoftBouncePolicy | undefined> {
+    const policy = deps.softBounce;
+    if (!policy || !given.softBounce || typeof deps.store?.getTransaction !== 'function' || policy.retryDelaysMs.length === 0)
+      return policy;
+    const txn = await deps.store.getTransaction(undefined, target.transactionId);
+    return txn?.status === 'CANCELLED' ? { ...policy, stopped: 'cancelled' } : policy;
+  }
+
   async function apply(event: SesEvent, delivery: EventDelivery, seen: Seen): Promise<EventOutcome> {
     const given = effectOf(event, delivery.publishedAt ?? new Date().toISOString());
     if (!given) return 'ignored';
@@ -279,7 +294,7 @@ export function createSesEventProcessor(deps: EventProcessorDeps) {
     }
     const target = { transactionId: ref.transactionId!, batchId: ref.batchId!, messageId: ref.messageId!, sesMessageId: ref.sesMessageId };
     const round = ref.sendRound !== undefined ? { sendRound: ref.sendRound } : {};
-    const result = await deps.messages.applyEffect({ ...target, ...round }, given, { softBounce: deps.softBounce });
+    const result = await deps.messages.applyEffect({ ...target, ...round }, given, { softBounce: await softBouncePolicy(given, target) });
     if (!result.found) return 'unknown_message';
     // An event of an attempt a soft-bounce retry superseded changes nothing of the message; but a
     // complaint, a hard bounce or an opt-out is the person's word whichever send it was about.

@@ -11,7 +11,7 @@ import { createActivities } from '../../activities';
 import { SendError } from '../../src/adapters/ses';
 import { createSesEventProcessor } from '../../src/events/process-ses-event';
 import { createLogger } from '../../src/logging';
-import { allMessages, campaign, runActivity, setupDeps, transaction, uid } from './fixtures';
+import { allMessages, campaign, expectFailure, runActivity, setupDeps, transaction, uid } from './fixtures';
 
 const { deps, activities, close } = setupDeps();
 afterAll(() => close());
@@ -162,6 +162,38 @@ describe('soft bounces in the message store', () => {
     expect(m.soft_bounced_time).toBeDefined();
     expect(m.retry_at).toBeUndefined();
     expect(await tally(transactionId)).toMatchObject({ sent: 1, failed: 0, soft_bounced: 1, pending: 0 });
+  });
+
+  it('a cancelled campaign retries nothing: a due retry ends on its bounce, a soft bounce after the cancel is final at once', async () => {
+    const { transactionId, messages } = await softBounced([`cancel-${uid()}@example.com`]);
+    await deps.store.setTransactionFields(transactionId, { status: 'CANCELLED' });
+    let calls = 0;
+    const counting = createActivities({ ...deps, messenger: { send: (e, s) => (calls++, deps.messenger.send(e, s)) } });
+    await runActivity(counting.sendBatchChunk, [{ ...sendInputs.get(transactionId)!, softBounceRetry: true }], {
+      activityId: `c-${uid()}`,
+    });
+    expect(calls).toBe(0);
+    expect(await reread(messages[0]!)).toMatchObject({ status: 'BOUNCED', soft_bounce_final: 'cancelled' });
+    // A soft bounce that arrives after the cancel: no retry is scheduled (nothing would send it).
+    const late = await sentTo([`late-${uid()}@example.com`]);
+    await deps.store.setTransactionFields(late.transactionId, { status: 'CANCELLED' });
+    expect(await processorWith({ softBounce, store: deps.store })(bounceOf(late.messages[0]!))).toBe('applied');
+    expect(await reread(late.messages[0]!)).toMatchObject({ status: 'BOUNCED', soft_bounce_final: 'cancelled' });
+  });
+
+  it('a retry SES refuses at the account level goes back to SOFT_BOUNCED (not left SENDING), for the recount to end', async () => {
+    const { transactionId, messages } = await softBounced([`account-${uid()}@example.com`]);
+    const refusing = createActivities({
+      ...deps,
+      messenger: { send: () => Promise.reject(new SendError('account', 'AccountSendingPausedException', 'Sending paused.')) },
+    });
+    const failure = await expectFailure(refusing.sendBatchChunk, [{ ...sendInputs.get(transactionId)!, softBounceRetry: true }], {
+      activityId: `a-${uid()}`,
+    });
+    expect(failure.type).toBe('SesAccountError');
+    expect((await reread(messages[0]!)).status).toBe('SOFT_BOUNCED');
+    expect(await tally(transactionId, { retriesStopped: true })).toMatchObject({ pending: 0, soft_bounced: 1 });
+    expect(await reread(messages[0]!)).toMatchObject({ status: 'BOUNCED', soft_bounce_final: 'retries_stopped' });
   });
 
   it('a soft bounce whose retry will not come ends on its bounce: at a cancel, when retries stop, past the deadline', async () => {

@@ -29,6 +29,16 @@ describe('send windows', () => {
     expect(windowAt(early, at('2026-03-29T01:45:00Z'))).toEqual({ open: true, closesAt: at('2026-03-29T02:00:00Z') });
     // 2026-10-25: 02:00–03:00 local comes twice; 02:30 opens at its first occurrence (CEST, 00:30 UTC).
     expect(windowAt(early, at('2026-10-24T22:00:00Z'))).toEqual({ open: false, opensAt: at('2026-10-25T00:30:00Z') });
+    // Auckland (UTC+12, +13 in summer) skips 02:00–03:00 on 2026-09-27: 02:30 opens at 03:30 NZDT (14:30 UTC the day before);
+    // 02:00–03:00 comes twice on 2026-04-05: 02:30 opens at its first occurrence (NZDT, 13:30 UTC).
+    const nz: SendWindow = { timeZone: 'Pacific/Auckland', start: '02:30', end: '04:00' };
+    expect(windowAt(nz, at('2026-09-26T10:00:00Z'))).toEqual({ open: false, opensAt: at('2026-09-26T14:30:00Z') });
+    expect(windowAt(nz, at('2026-04-04T10:00:00Z'))).toEqual({ open: false, opensAt: at('2026-04-04T13:30:00Z') });
+    // Chatham (UTC+12:45, +13:45 in summer) skips 02:45–03:45 on 2026-09-27: 03:00 opens at 04:00 local (14:15 UTC).
+    const chatham: SendWindow = { timeZone: 'Pacific/Chatham', start: '03:00', end: '05:00' };
+    expect(windowAt(chatham, at('2026-09-26T10:00:00Z'))).toEqual({ open: false, opensAt: at('2026-09-26T14:15:00Z') });
+    // Before the fix (workflows that ran with it replay with it): Paris's 02:30 on 2026-03-29 opened at 01:30 local.
+    expect(windowAt(early, at('2026-03-28T23:00:00Z'), { dstBefore: true })).toEqual({ open: false, opensAt: at('2026-03-29T00:30:00Z') });
     // New York skips 02:00–03:00 on 2026-03-08: 02:15 opens at 03:15 EDT (07:15 UTC).
     const ny: SendWindow = { timeZone: 'America/New_York', start: '02:15', end: '05:00' };
     expect(windowAt(ny, at('2026-03-08T05:00:00Z'))).toEqual({ open: false, opensAt: at('2026-03-08T07:15:00Z') });
