@@ -1,5 +1,6 @@
 // What activities need from the outside world; built once in the worker (composition root),
 // and by tests with their own settings.
+import type { EventLog } from '../src/events/event-log';
 import type { SendGate } from '../src/reputation/send-gate';
 import type { ByteBudget } from './byte-budget';
 import type {
@@ -56,6 +57,8 @@ export interface ActivityDeps {
   objects: ObjectStore;
   messenger: Messenger;
   log: Logger;
+  /** The event log of event webhooks (issue 17, item 1): a send that fails its message logs `failed` (never throws). */
+  eventLog?: Pick<EventLog, 'noteFailed'>;
   settings: {
     maxCsvBytes: number;
     webhookTimeoutMs: number;

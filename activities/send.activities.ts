@@ -305,6 +305,7 @@ export function createSendActivities(deps: ActivityDeps) {
               set: { failure_reason: reason },
               metadata: { code, reason },
             });
+      if (failed && !((message.soft_bounce_retries ?? 0) > 0)) await deps.eventLog?.noteFailed(message, { code, reason });
       // Not ours any more (settled by an event, or taken over once our mark went stale): not counted here.
       return failed ? 'failed' : afterLostRace(message);
     };

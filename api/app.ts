@@ -24,6 +24,7 @@ import { apiKeyRoutes } from './routes/api-keys';
 import { auditRoutes } from './routes/audit';
 import { tenantSettingsRoutes } from './routes/tenant-settings';
 import { reputationGates, reputationRoutes } from './routes/reputation';
+import { webhookRoutes } from './routes/webhooks';
 
 const BODY_METHODS = new Set(['POST', 'PUT', 'PATCH']);
 
@@ -139,6 +140,8 @@ export function createApp(deps: ApiDeps): Express {
   v1.use('/recipients', noteBase, scoped('recipients'), recipientRoutes(deps));
   v1.use('/analytics', noteBase, scoped('analytics'), analyticsRoutes(deps));
   v1.use('/identities', noteBase, scoped('identities'), identityRoutes(deps));
+  // Per-message event webhooks (issue 17, item 1): about campaigns' messages, so the campaigns scope.
+  if (deps.eventWebhooks) v1.use('/webhooks', noteBase, scoped('campaigns'), webhookRoutes(deps, deps.eventWebhooks));
   v1.use('/api-keys', noteBase, requireScope('admin'), apiKeyRoutes(deps, auth));
   v1.use('/audit', noteBase, requireScope('admin'), auditRoutes(deps));
   v1.use('/tenant/settings', noteBase, requireScope('admin'), tenantSettingsRoutes(deps, auth));

@@ -32,11 +32,17 @@ import type { AnalyticsIndexer } from '../src/events/analytics-indexer';
 import type { SesEvent } from '../src/domain/ses-event';
 import type { EventDelivery, EventOutcome } from '../src/events/process-ses-event';
 import type { ReputationGuard } from '../src/reputation/guard';
+import type { EventWebhookTable } from '../src/adapters/dynamo/event-webhooks';
+import type { EventLog } from '../src/events/event-log';
 
 export type ComponentState = { status: 'up' | 'down'; latency_ms: number; error?: string };
 
 export interface ApiDeps {
   config: Config;
+  /** Event webhook endpoints and their log (issue 17, item 1); the routes are mounted when present. */
+  eventWebhooks?: EventWebhookTable;
+  /** Logs the events the API applies (SES events, one-click unsubscribe) for event webhooks. */
+  eventLog?: EventLog;
   store: Pick<Catalog, 'putTemplate' | 'getTemplate' | 'markTemplateReady' | 'putFile' | 'getFile'> &
     Pick<Transactions, 'claimIdempotencyKey' | 'createTransaction' | 'getTransaction' | 'setTransactionFields'>;
   /** A tenant's campaigns, newest first (issue 15, item 1). */

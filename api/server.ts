@@ -32,6 +32,7 @@ import { CampaignTagCache, withCampaignTags } from '../src/events/campaign-tags'
 import { analyticsFromConfig } from '../src/adapters/opensearch';
 import { AnalyticsIndexer } from '../src/events/analytics-indexer';
 import type { ApiDeps, ComponentState } from './deps';
+import { EventLog, eventLogSettings } from '../src/events/event-log';
 
 async function probe(check: () => Promise<unknown>, timeoutMs = 3000): Promise<ComponentState> {
   const started = Date.now();
@@ -96,9 +97,12 @@ export async function buildApiDeps(config: Config): Promise<{ deps: ApiDeps; clo
     },
     guardSettings(config),
   );
+  // Event webhooks (issue 17, item 1): the events this API applies go to the log, for tenants with endpoints.
+  const eventLog = new EventLog(tables.eventWebhooks, log, eventLogSettings(config));
   const deps: ApiDeps = {
     config,
     ...tables,
+    eventLog,
     // Erased recipients are suppressed by hash in the suppression table (retention and erasure).
     erasedRecipients: tables.suppressions,
     objects: new ObjectStore(aws.s3, config.S3_BUCKET),
@@ -120,6 +124,7 @@ export async function buildApiDeps(config: Config): Promise<{ deps: ApiDeps; clo
         // email_engine_ses_events_total, _bounces_total, _complaints_total (issue 16).
         ...(config.ENGINE_METRICS === 'on' ? { metrics: createSesEventMetrics(registry) } : {}),
         onApplied: (applied) => void reputation.noteApplied(applied),
+        eventLog,
         // Soft-bounced messages are tried again, within each batch's final-state deadline (issue 17, item 2).
         softBounce: {
           retryDelaysMs: parseRetryDelays(config.SOFT_BOUNCE_RETRY_DELAYS_SECONDS),

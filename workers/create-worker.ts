@@ -26,6 +26,8 @@ import type { BatchReporter } from '../activities/deps';
 import { BUILT_WORKFLOW_BUNDLE_PATH, RUNNING_FROM_BUILD } from './workflows-path';
 import { ensureRetentionSchedule } from './retention-schedule';
 import { createSuppressionListActivities, suppressionListSettings } from '../activities';
+import { createEventWebhookActivities, eventWebhookSettings, eventWebhookTaskQueue } from '../activities/event-webhook.activities';
+import { EventLog, eventLogSettings } from '../src/events/event-log';
 import { Registry } from 'prom-client';
 import { ReputationTable } from '../src/adapters/dynamo/reputation';
 import { appendAudit } from '../src/adapters/dynamo/audit';
@@ -206,6 +208,8 @@ export async function createEngineWorkers(
       log: deps.log.child({ component: 'send-gate' }),
     });
   }
+  // Event webhooks (issue 17, item 1): a failed send logs its event; delivery runs on a queue of its own.
+  deps.eventLog = new EventLog(deps.eventWebhooks, deps.log, eventLogSettings(config));
   const activities = createActivities(deps);
   const workflowSource: Pick<WorkerOptions, 'workflowBundle'> = {
     workflowBundle: { codePath: overrides.workflowBundlePath ?? (await workflowBundlePath()) },
@@ -250,6 +254,13 @@ export async function createEngineWorkers(
     maxTaskQueueActivitiesPerSecond: sendRate / sendChunkLimit,
     maxConcurrentActivityTaskExecutions: 16,
   });
+  // Its own task queue, so long-running deliveries never take a slot a send or a status webhook needs.
+  const eventWebhooks = await Worker.create({
+    ...common,
+    taskQueue: eventWebhookTaskQueue(config),
+    activities: createEventWebhookActivities({ eventWebhooks: deps.eventWebhooks, log: deps.log, settings: eventWebhookSettings(config) }),
+    maxConcurrentActivityTaskExecutions: 200,
+  });
   const metricsEndpoint = await serveWorkerMetrics(config, registry, governanceClient, deps);
   let running: Promise<void> | undefined;
   // The metrics endpoint and the quota poll stop with the workers, or on a shutdown without a run.
@@ -259,7 +270,7 @@ export async function createEngineWorkers(
     registry,
     ...(metricsEndpoint.url ? { metricsUrl: metricsEndpoint.url } : {}),
     run() {
-      running ??= Promise.all([main.run(), send.run()]).then(async () => {
+      running ??= Promise.all([main.run(), send.run(), eventWebhooks.run()]).then(async () => {
         await stopSideServices();
         await connection.close();
         close();
@@ -267,7 +278,7 @@ export async function createEngineWorkers(
       return running;
     },
     async shutdown() {
-      for (const worker of [main, send]) if (worker.getState() === 'RUNNING') worker.shutdown();
+      for (const worker of [main, send, eventWebhooks]) if (worker.getState() === 'RUNNING') worker.shutdown();
       await running;
       await stopSideServices();
     },

@@ -6,3 +6,4 @@ export { retentionWorkflow } from './retention.workflow';
 export { suppressionImportWorkflow } from './suppression-import.workflow';
 export { suppressionExportWorkflow } from './suppression-export.workflow';
 export { campaignExportWorkflow } from './export.workflow';
+export { eventWebhookWorkflow, eventReplayWorkflow } from './event-webhook.workflow';

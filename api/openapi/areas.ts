@@ -9,6 +9,7 @@ import { suppressionListsArea } from './suppression-lists';
 import { templatesArea } from './templates';
 import { topicsArea } from './topics';
 import { reputationArea } from './reputation';
+import { webhooksArea } from './webhooks';
 
 export const AREAS: ApiArea[] = [
   identitiesArea,
@@ -20,4 +21,5 @@ export const AREAS: ApiArea[] = [
   templatesArea,
   analyticsArea,
   reputationArea,
+  webhooksArea,
 ];

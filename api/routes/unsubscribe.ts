@@ -63,9 +63,8 @@ async function unsubscribe(deps: ApiDeps, claims: UnsubscribeClaims, scope: Unsu
   const batchId = batchIdOfMessage(claims.messageId);
   if (batchId) {
     const fields = { unsubscribe_method: 'one_click', ...(scope === 'topic' ? { unsubscribe_scope: 'topic', topic: claims.topic } : {}) };
-    await deps.messages.applyEffect(
-      { transactionId: claims.transactionId, batchId, messageId: claims.messageId, sesMessageId: '' },
-      { kind: 'subscription', at, flag: 'unsubscribed_time', outcome: false, fields },
-    );
+    const ref = { transactionId: claims.transactionId, batchId, messageId: claims.messageId, sesMessageId: '' };
+    const result = await deps.messages.applyEffect(ref, { kind: 'subscription', at, flag: 'unsubscribed_time', outcome: false, fields });
+    await deps.eventLog?.noteEffect(result, ref);
   }
 }

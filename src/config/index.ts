@@ -201,6 +201,20 @@ const configSchema = z.object({
   TEMPLATE_MAX_VERSIONS: positiveInt.max(1000).default(100),
   TEST_SEND_MAX_PER_HOUR: positiveInt.max(10_000).default(20),
   WEBHOOK_TIMEOUT_MS: positiveInt.default(10_000),
+  // Per-message event webhooks (issue 17, item 1; README "Event webhooks"): endpoints per tenant,
+  // the delivery task queue (default: TEMPORAL_TASK_QUEUE + "-event-webhooks"), how far behind
+  // now the reader stays (writes in flight, clock skew between API processes), the backoff cap,
+  // how long an event is retried before it is given up, the log's retention, the endpoint-list
+  // cache of the processes that log, the longest replay, and how long a POST collects events.
+  EVENT_WEBHOOKS_MAX_PER_TENANT: positiveInt.max(100).default(20),
+  EVENT_WEBHOOK_TASK_QUEUE: z.string().min(1).optional(),
+  EVENT_WEBHOOK_READ_LAG_SECONDS: z.coerce.number().min(1).max(60).default(5),
+  EVENT_WEBHOOK_RETRY_CAP_SECONDS: z.coerce.number().min(1).max(3600).default(300),
+  EVENT_WEBHOOK_MAX_AGE_SECONDS: positiveInt.min(60).default(3 * 24 * 3600),
+  EVENT_LOG_RETENTION_DAYS: positiveInt.max(365).default(7),
+  EVENT_WEBHOOK_ENDPOINT_CACHE_SECONDS: z.coerce.number().min(0).max(300).default(10),
+  EVENT_WEBHOOK_REPLAY_MAX_HOURS: positiveInt.max(24 * 31).default(72),
+  EVENT_WEBHOOK_BATCH_WINDOW_MS: positiveInt.max(60_000).default(1000),
   // Webhook SSRF guard (issue 14, items 2 and 3): on in every mode. The local and test stacks
   // allow private networks explicitly (their receivers listen on 127.0.0.1); production refuses it.
   CALLBACK_ALLOW_PRIVATE_NETWORKS: bool.default(false),

@@ -13,6 +13,7 @@ import type { SoftBouncePolicy } from '../domain/soft-bounce';
 import type { SuppressionTable } from '../adapters/dynamo/suppressions';
 import { ERASED_ADDRESS } from '../domain/erasure';
 import { bounceTypeLabel, sesEventTypeLabel, type SesEventMetrics } from '../metrics/engine-metrics';
+import type { EventLog } from './event-log';
 
 export type EventOutcome = 'applied' | 'duplicate' | 'unknown_message' | 'ignored';
 
@@ -40,6 +41,8 @@ export interface EventProcessorDeps {
   softBounce?: SoftBouncePolicy;
   /** Suppresses an address with `after` soft bounces within `windowMs`, across campaigns (off without it). */
   softBounceSuppression?: { after: number; windowMs: number; store: Pick<SuppressionTable, 'noteSoftBounce'> };
+  /** The event log event webhooks deliver from (issue 17, item 1); its write failing fails the event, for SNS to redeliver. */
+  eventLog?: Pick<EventLog, 'noteEffect'>;
 }
 
 /** What an event turned out to be, for its metrics. */
@@ -319,6 +322,7 @@ export function createSesEventProcessor(deps: EventProcessorDeps) {
       });
     }
     if (result.applied) await countOutcome(effect, before, target);
+    await deps.eventLog?.noteEffect(result, target);
     const erased = before?.recipient_email === ERASED_ADDRESS;
     if (before) await holdBack(given, effect, before, target, result.applied);
     if (before && !erased && deps.onIndex && (result.applied || effect.kind === 'open' || effect.kind === 'click')) {

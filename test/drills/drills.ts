@@ -23,6 +23,8 @@
 //                   campaign start: the campaign sends what was confirmed.
 //   priority      – a high-priority campaign beside a 50,000-recipient low-priority one, and two
 //                   tenants weighted 2 : 1 (priority-drills.ts): first-mail latency and shares.
+//   event-webhooks – a 2,000-recipient campaign with an event webhook endpoint whose receiver is
+//                   down for 5 minutes mid-campaign (event-webhook-drills.ts): every event once, in order.
 // worker-kill, two-instances and event-abuse live in process-drills.ts, the restarts in
 // infra-drills.ts; their short versions run in test/e2e (worker-kill, drills, infra-restart).
 import { createServer, request as httpRequest } from 'node:http';
@@ -37,6 +39,7 @@ import { dynamoRestartDrill, temporalRestartDrill } from './infra-drills';
 import { lateSendEventsDrill, sesHangDrill } from './send-drills';
 import { mutatedUploadDrill, templateBombDrill } from './upload-drills';
 import { priorityDrill } from './priority-drills';
+import { eventWebhookDrill } from './event-webhook-drills';
 
 type Result = { drill: string; ok: boolean; detail: string; seconds: number };
 const check = (ok: boolean, what: string) => {
@@ -170,6 +173,7 @@ const DRILLS: Record<string, () => Promise<string>> = {
   'template-bomb': () => templateBombDrill(),
   'mutated-upload': () => mutatedUploadDrill(),
   priority: () => priorityDrill(),
+  'event-webhooks': () => eventWebhookDrill(),
 };
 
 async function main() {

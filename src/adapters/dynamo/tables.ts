@@ -4,6 +4,7 @@ import { ApiKeyTable } from './api-keys';
 import { AuditTable } from './audit';
 import { BatchTable } from './batches';
 import { ExportTable } from './exports';
+import { EventWebhookTable } from './event-webhooks';
 import { CampaignIndexTable } from './campaign-index';
 import { IdentityTable } from './identities';
 import { MessageTable } from './messages';
@@ -33,6 +34,8 @@ export function createTables(doc: DynamoDBDocumentClient, table: string) {
     audit: new AuditTable(doc, table),
     templates: new TemplateTable(doc, table),
     exports: new ExportTable(doc, table),
+    /** Event webhook endpoints and the message event log (issue 17, item 1). */
+    eventWebhooks: new EventWebhookTable(doc, table),
   };
 }
 

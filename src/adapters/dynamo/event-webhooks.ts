@@ -1,0 +1,226 @@
+// Event webhook endpoints and the message event log in the single table (issue 17, item 1).
+//
+// An endpoint is an item in its tenant's EVENT_WEBHOOKS# partition (a query reads all of a
+// tenant's: at most EVENT_WEBHOOKS_MAX_PER_TENANT). The log is one partition per tenant and
+// hour of writing (EVENT_LOG#<tenant>#<yyyy-mm-ddThh>), sorted by write time then event id, so a
+// reader walks it in write order from a cursor (the sort key of the last entry it delivered). An
+// entry is written in one transaction with a marker under its event id, so a redelivered SES
+// event writes the entry it missed, but never a second one. Both expire by the table's TTL.
+import { DeleteCommand, PutCommand, QueryCommand, TransactWriteCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
+import type { EndpointFilter, MessageEvent } from '../../domain/event-webhooks';
+import { TTL_ATTRIBUTE } from './schema';
+import { conditionHeld, failedCondition, recordOf, retryConflicts, Table } from './table';
+
+export interface EventWebhookEndpoint extends EndpointFilter {
+  tenant_id: string;
+  endpoint_id: string;
+  url: string;
+  description?: string;
+  secret: string;
+  /** The secret before the last rotation, still signed with until `previous_secret_until`. */
+  previous_secret?: string;
+  previous_secret_until?: string;
+  created_at: string;
+  updated_at: string;
+  /** Sort key of the last log entry delivered (or passed over); where live delivery resumes. */
+  cursor: string;
+  delivered_count?: number;
+  given_up_count?: number;
+  last_success_at?: string;
+  last_error?: string;
+  last_error_at?: string;
+}
+
+/** A log entry: the event and when it was logged. */
+export interface LoggedEvent {
+  sk: string;
+  logged_at: string;
+  event: MessageEvent;
+}
+
+const endpointPartition = (tenantId: string) => `EVENT_WEBHOOKS#${tenantId}`;
+const endpointKey = (tenantId: string, endpointId: string) => ({ PK: endpointPartition(tenantId), SK: `ENDPOINT#${endpointId}` });
+const hourOf = (iso: string) => iso.slice(0, 13);
+const logPartition = (tenantId: string, hour: string) => `EVENT_LOG#${tenantId}#${hour}`;
+
+/** The cursor that starts at `iso` (before any entry logged at or after it). */
+export const cursorAt = (iso: string) => `${iso}#`;
+
+export class EventWebhookTable extends Table {
+  async createEndpoint(record: EventWebhookEndpoint): Promise<void> {
+    await this.doc.send(
+      new PutCommand({
+        TableName: this.table,
+        Item: { ...endpointKey(record.tenant_id, record.endpoint_id), ...record },
+        ConditionExpression: 'attribute_not_exists(PK)',
+      }),
+    );
+  }
+
+  getEndpoint(tenantId: string, endpointId: string): Promise<EventWebhookEndpoint | undefined> {
+    return this.queryItem<EventWebhookEndpoint>(endpointKey(tenantId, endpointId), true);
+  }
+
+  async listEndpoints(tenantId: string): Promise<EventWebhookEndpoint[]> {
+    const { Items } = await this.doc.send(
+      new QueryCommand({
+        TableName: this.table,
+        KeyConditionExpression: 'PK = :pk',
+        ExpressionAttributeValues: { ':pk': endpointPartition(tenantId) },
+      }),
+    );
+    return (Items ?? []).map((i) => recordOf<EventWebhookEndpoint>(i));
+  }
+
+  /** Sets fields of an existing endpoint; undefined when there is none. */
+  async updateEndpoint(
+    tenantId: string,
+    endpointId: string,
+    fields: Partial<EventWebhookEndpoint>,
+  ): Promise<EventWebhookEndpoint | undefined> {
+    const entries = Object.entries({ ...fields, updated_at: new Date().toISOString() }).filter(([, v]) => v !== undefined);
+    try {
+      const { Attributes } = await this.doc.send(
+        new UpdateCommand({
+          TableName: this.table,
+          Key: endpointKey(tenantId, endpointId),
+          UpdateExpression: `SET ${entries.map((_, i) => `#f${i} = :v${i}`).join(', ')}`,
+          ConditionExpression: 'attribute_exists(PK)',
+          ExpressionAttributeNames: Object.fromEntries(entries.map(([k], i) => [`#f${i}`, k])),
+          ExpressionAttributeValues: Object.fromEntries(entries.map(([, v], i) => [`:v${i}`, v])),
+          ReturnValues: 'ALL_NEW',
+        }),
+      );
+      return recordOf<EventWebhookEndpoint>(Attributes!);
+    } catch (error) {
+      if (failedCondition(error)) return undefined;
+      throw error;
+    }
+  }
+
+  deleteEndpoint(tenantId: string, endpointId: string): Promise<boolean> {
+    return conditionHeld(
+      this.doc.send(
+        new DeleteCommand({ TableName: this.table, Key: endpointKey(tenantId, endpointId), ConditionExpression: 'attribute_exists(PK)' }),
+      ),
+    );
+  }
+
+  /**
+   * The delivery's progress: the cursor, counts added, the last success or error. Only while the
+   * endpoint exists; false once it was deleted.
+   */
+  async recordProgress(
+    tenantId: string,
+    endpointId: string,
+    progress: { cursor?: string; delivered: number; givenUp: number; successAt?: string; error?: string },
+  ): Promise<boolean> {
+    const now = new Date().toISOString();
+    const set = ['updated_progress_at = :now'];
+    const values: Record<string, unknown> = { ':now': now, ':d': progress.delivered, ':g': progress.givenUp };
+    if (progress.cursor !== undefined) {
+      set.push('#cursor = :c');
+      values[':c'] = progress.cursor;
+    }
+    if (progress.successAt) {
+      set.push('last_success_at = :s');
+      values[':s'] = progress.successAt;
+    }
+    if (progress.error) {
+      set.push('last_error = :e', 'last_error_at = :now');
+      values[':e'] = progress.error.slice(0, 500);
+    }
+    return conditionHeld(
+      this.doc.send(
+        new UpdateCommand({
+          TableName: this.table,
+          Key: endpointKey(tenantId, endpointId),
+          UpdateExpression: `SET ${set.join(', ')} ADD delivered_count :d, given_up_count :g`,
+          ConditionExpression: 'attribute_exists(PK)',
+          ExpressionAttributeNames: progress.cursor !== undefined ? { '#cursor': 'cursor' } : undefined,
+          ExpressionAttributeValues: values,
+        }),
+      ),
+    );
+  }
+
+  /** Appends the event unless an entry with its id was written before; true when this call wrote it. */
+  async appendEvent(event: MessageEvent, retentionDays: number, loggedAt = new Date().toISOString()): Promise<boolean> {
+    const expires = Math.floor(Date.parse(loggedAt) / 1000) + retentionDays * 86_400;
+    const sk = `${loggedAt}#${event.id}`;
+    try {
+      await retryConflicts(() =>
+        this.doc.send(
+          new TransactWriteCommand({
+            TransactItems: [
+              {
+                Put: {
+                  TableName: this.table,
+                  Item: { PK: `EVENT_ID#${event.tenant_id}#${event.id}`, SK: 'EVENT', log_sk: sk, [TTL_ATTRIBUTE]: expires },
+                  ConditionExpression: 'attribute_not_exists(PK)',
+                },
+              },
+              {
+                Put: {
+                  TableName: this.table,
+                  Item: {
+                    PK: logPartition(event.tenant_id, hourOf(loggedAt)),
+                    SK: sk,
+                    logged_at: loggedAt,
+                    event,
+                    [TTL_ATTRIBUTE]: expires,
+                  },
+                },
+              },
+            ],
+          }),
+        ),
+      );
+      return true;
+    } catch (error) {
+      if (failedCondition(error, 0)) return false;
+      throw error;
+    }
+  }
+
+  /**
+   * Log entries after `cursor` and logged at or before `until` (ISO), in log order, at most
+   * `limit` read (a caller filtering them may get fewer it wants). Walks hour partitions, so a
+   * cursor hours behind costs one small query per empty hour.
+   */
+  async readLog(tenantId: string, cursor: string, until: string, limit: number): Promise<LoggedEvent[]> {
+    const out: LoggedEvent[] = [];
+    const upper = `${until}#~`;
+    let after = cursor;
+    let hour = hourOf(cursor);
+    const lastHour = hourOf(until);
+    // A cursor past `until` (an endpoint made within the read lag) has nothing to read yet.
+    while (hour <= lastHour && out.length < limit && `${after}!` <= upper) {
+      let start: Record<string, unknown> | undefined;
+      do {
+        const { Items, LastEvaluatedKey } = await this.doc.send(
+          new QueryCommand({
+            TableName: this.table,
+            KeyConditionExpression: 'PK = :pk AND SK BETWEEN :lo AND :hi',
+            // "!" sorts before every character an event id has: the first key after the cursor.
+            ExpressionAttributeValues: { ':pk': logPartition(tenantId, hour), ':lo': `${after}!`, ':hi': upper },
+            Limit: limit - out.length,
+            ExclusiveStartKey: start,
+            ConsistentRead: true,
+          }),
+        );
+        for (const item of Items ?? []) {
+          out.push({ sk: item.SK as string, logged_at: item.logged_at as string, event: item.event as MessageEvent });
+          after = item.SK as string;
+        }
+        start = LastEvaluatedKey;
+      } while (start && out.length < limit);
+      hour = nextHour(hour);
+    }
+    return out;
+  }
+}
+
+function nextHour(hour: string): string {
+  return new Date(Date.parse(`${hour}:00:00.000Z`) + 3_600_000).toISOString().slice(0, 13);
+}
