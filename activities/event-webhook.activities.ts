@@ -14,7 +14,14 @@ import { cursorAt, type EventWebhookEndpoint, type EventWebhookTable, type Logge
 import { batchPayload, endpointWants, MAX_EVENTS_PER_POST, retryDelayMs, splitByAge } from '../src/domain/event-webhooks';
 import { callbackUrlProblem } from '../src/domain/network-guard';
 import { signWebhook } from '../src/domain/webhook-signature';
-import { postToVetted, STRICT_CALLBACK_POLICY, vetDestination, type CallbackPolicy } from '../src/adapters/safe-http';
+import {
+  ForbiddenDestinationError,
+  postToVetted,
+  STRICT_CALLBACK_POLICY,
+  UnresolvableDestinationError,
+  vetDestination,
+  type CallbackPolicy,
+} from '../src/adapters/safe-http';
 import type { Config } from '../src/config';
 import type { Logger } from '../src/logging';
 
@@ -88,6 +95,9 @@ export function createEventWebhookActivities(deps: EventWebhookDeps) {
       if (status >= 200 && status < 300) return { ok: true };
       return { ok: false, error: `HTTP ${status}`, gone: status === 410 };
     } catch (error) {
+      // Never what our resolvers see: the tenant reads last_error back (as creation never tells it).
+      if (error instanceof ForbiddenDestinationError) return { ok: false, error: 'the URL resolves to an address that is not allowed' };
+      if (error instanceof UnresolvableDestinationError) return { ok: false, error: 'the URL host does not resolve' };
       return { ok: false, error: (error as Error).message.slice(0, 300) };
     }
   }
@@ -140,7 +150,12 @@ export function createEventWebhookActivities(deps: EventWebhookDeps) {
         if (entries.length < READ_PAGE) await pause(settings.windowMs);
         continue;
       }
-      const outcome = await deliverBatch(current, batch, { pause, refresh, progress });
+      const outcome = await deliverBatch(
+        current,
+        batch,
+        { pause, refresh, progress },
+        replay?.requestedAt ? Date.parse(replay.requestedAt) : 0,
+      );
       if (outcome === 'deleted') return { stop: 'deleted' };
       if (outcome === 'disabled') return { cursor, stop: 'disabled' };
       cursor = last!;
@@ -163,11 +178,13 @@ export function createEventWebhookActivities(deps: EventWebhookDeps) {
       refresh: (force?: boolean) => Promise<EventWebhookEndpoint | undefined>;
       progress: (fields: { delivered?: number; givenUp?: number; successAt?: string; error?: string }) => Promise<boolean>;
     },
+    /** A replay's: when it was asked for (its entries are no older than that for giving up). */
+    replaySince = 0,
   ): Promise<'delivered' | 'given_up' | 'deleted' | 'disabled'> {
     let pending = batch;
     let target = endpoint;
     for (let failures = 0; ;) {
-      const { deliver, givenUp } = splitByAge(pending, Date.now(), settings.maxAgeMs);
+      const { deliver, givenUp } = splitByAge(pending, Date.now(), settings.maxAgeMs, replaySince);
       if (givenUp.length > 0) {
         deps.log.warn('event webhook events given up', {
           endpoint_id: target.endpoint_id,

@@ -51,7 +51,7 @@ export async function eventReplayWorkflow(input: EventReplayInput): Promise<void
       tenantId: input.tenantId,
       endpointId: input.endpointId,
       cursor: cursor ?? `${input.from}#`,
-      replay: { replayId: input.replayId, to: input.to },
+      replay: { replayId: input.replayId, to: input.to, ...(input.requestedAt ? { requestedAt: input.requestedAt } : {}) },
     });
     if (result.stop !== 'time') return;
     cursor = result.cursor ?? cursor;

@@ -141,9 +141,9 @@ export const webhooksArea: ApiArea = {
           {
             '202': ok('Started: the range’s events go out again with their ids, apart from live delivery', ref('WebhookReplay')),
             '400': err(
-              'from or to is not an ISO time, to is not after from, the range is longer than EVENT_WEBHOOK_REPLAY_MAX_HOURS or older than the log keeps (VALIDATION_FAILED; details: path)',
+              'from or to is not an ISO time, to is not after from or is in the future, the range is longer than EVENT_WEBHOOK_REPLAY_MAX_HOURS or older than the log keeps (VALIDATION_FAILED; details: path)',
             ),
-            '409': err('The endpoint is disabled (WEBHOOK_DISABLED)'),
+            '409': err('The endpoint is disabled (WEBHOOK_DISABLED), or a replay of it is still running (REPLAY_RUNNING: one at a time)'),
           },
           { path: true, notFound },
         ),

@@ -5,7 +5,7 @@
 // the overlap). Each endpoint has a delivery workflow of its own (workflows/event-webhook.workflow.ts);
 // GET shows where it is. Another tenant's endpoint is not found.
 import { Router, type Request } from 'express';
-import { WorkflowNotFoundError } from '@temporalio/client';
+import { WorkflowExecutionAlreadyStartedError, WorkflowNotFoundError } from '@temporalio/client';
 import { ulid } from 'ulid';
 import { z } from 'zod';
 import { cursorAt, type EventWebhookEndpoint, type EventWebhookTable } from '../../src/adapters/dynamo/event-webhooks';
@@ -219,20 +219,29 @@ export function webhookRoutes(deps: ApiDeps, table: EventWebhookTable): Router {
     const from = new Date(Date.parse(query.from!)).toISOString();
     const to = new Date(query.to === undefined ? now : Date.parse(query.to)).toISOString();
     const replayId = ulid();
-    await deps.temporal.workflow.start('eventReplayWorkflow', {
-      workflowId: eventReplayWorkflowId(record.tenant_id, record.endpoint_id, replayId),
-      taskQueue: config.TEMPORAL_TASK_QUEUE,
-      args: [
-        {
-          tenantId: record.tenant_id,
-          endpointId: record.endpoint_id,
-          taskQueue: eventWebhookTaskQueue(config),
-          replayId,
-          from,
-          to,
-        } satisfies EventReplayInput,
-      ],
-    });
+    try {
+      await deps.temporal.workflow.start('eventReplayWorkflow', {
+        workflowId: eventReplayWorkflowId(record.tenant_id, record.endpoint_id),
+        taskQueue: config.TEMPORAL_TASK_QUEUE,
+        args: [
+          {
+            tenantId: record.tenant_id,
+            endpointId: record.endpoint_id,
+            taskQueue: eventWebhookTaskQueue(config),
+            replayId,
+            from,
+            to,
+            requestedAt: new Date(now).toISOString(),
+          } satisfies EventReplayInput,
+        ],
+      });
+    } catch (error) {
+      // One replay at a time per endpoint: each holds a delivery slot until it is done.
+      if (error instanceof WorkflowExecutionAlreadyStartedError) {
+        throw new DomainError('conflict', 'REPLAY_RUNNING', 'A replay of this endpoint is running: wait for it to finish.');
+      }
+      throw error;
+    }
     res.status(202).json({ replay_id: replayId, endpoint_id: record.endpoint_id, from, to });
   });
 

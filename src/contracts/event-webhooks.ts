@@ -7,8 +7,8 @@ export const eventWebhookTaskQueue = (config: { EVENT_WEBHOOK_TASK_QUEUE?: strin
 
 /** One workflow per endpoint, for its whole life: it delivers the tenant's log from the endpoint's cursor. */
 export const eventWebhookWorkflowId = (tenantId: string, endpointId: string) => `event-webhook-${tenantId}-${endpointId}`;
-export const eventReplayWorkflowId = (tenantId: string, endpointId: string, replayId: string) =>
-  `event-webhook-${tenantId}-${endpointId}/replay-${replayId}`;
+/** One replay at a time per endpoint (a second while one runs is a 409): its workflow id is the endpoint's. */
+export const eventReplayWorkflowId = (tenantId: string, endpointId: string) => `event-webhook-${tenantId}-${endpointId}/replay`;
 
 /** The endpoint was enabled, disabled or deleted: a workflow waiting while disabled looks again. */
 export const endpointChangedSignal = defineSignal('endpointChanged');
@@ -31,6 +31,8 @@ export interface EventReplayInput {
   from: string;
   to: string;
   cursor?: string;
+  /** When it was asked for: an entry's age for giving up counts from then at the earliest (a replay of old events is not old). */
+  requestedAt?: string;
 }
 
 export interface DeliverEventsInput {
@@ -38,7 +40,7 @@ export interface DeliverEventsInput {
   endpointId: string;
   cursor?: string;
   /** A replay: read up to `to` only, never move the endpoint's own cursor, end once `to` is reached. */
-  replay?: { replayId: string; to: string };
+  replay?: { replayId: string; to: string; requestedAt?: string };
 }
 
 export interface DeliverEventsResult {

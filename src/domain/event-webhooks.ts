@@ -64,7 +64,10 @@ export function messageEventId(parts: { transactionId: string; messageId: string
 
 /** What the receiver gets in `data`, from an effect's fields: no internal names, a soft bounce's retry said plainly. */
 export function eventData(effect: Pick<MessageEffect, 'kind' | 'fields' | 'softBounce' | 'outcome'>): Record<string, unknown> {
-  const data: Record<string, unknown> = { ...effect.fields };
+  // SES's fields, each string cut to 2 KiB: a tenant's 300 KB click URL must not make the entry unwritable.
+  const data: Record<string, unknown> = Object.fromEntries(
+    Object.entries(effect.fields).map(([k, v]) => [k, typeof v === 'string' && v.length > 2048 ? v.slice(0, 2048) : v]),
+  );
   if (effect.kind === 'bounce') {
     data.bounce_class ??= effect.softBounce ? 'soft' : 'hard';
     // A soft bounce the engine will retry is not the message's final outcome.
@@ -103,10 +106,11 @@ export function retryDelayMs(failures: number, capMs: number, random = Math.rand
  * Splits the log entries read past the cursor into what is still to deliver and what is given up
  * (logged longer than `maxAgeMs` ago): an event too old never holds back the ones after it.
  */
-export function splitByAge<T extends { logged_at: string }>(entries: T[], nowMs: number, maxAgeMs: number) {
+export function splitByAge<T extends { logged_at: string }>(entries: T[], nowMs: number, maxAgeMs: number, sinceMs = 0) {
   const oldest = nowMs - maxAgeMs;
-  const given = entries.filter((e) => Date.parse(e.logged_at) < oldest);
-  return { deliver: entries.filter((e) => Date.parse(e.logged_at) >= oldest), givenUp: given };
+  // A replay's entries are as old as the replay at most (`sinceMs`: when it was asked for).
+  const age = (e: T) => Math.max(Date.parse(e.logged_at), sinceMs);
+  return { deliver: entries.filter((e) => age(e) >= oldest), givenUp: entries.filter((e) => age(e) < oldest) };
 }
 
 /** The POST body for a batch, and its webhook-id: the same events give the same id (a retried POST is recognisable). */
@@ -131,6 +135,7 @@ export function replayRangeProblem(
   if (Number.isNaN(start)) return { field: 'from', message: 'from must be an ISO-8601 time with a zone (2026-01-31T12:00:00Z).' };
   if (Number.isNaN(end)) return { field: 'to', message: 'to must be an ISO-8601 time with a zone (2026-01-31T12:00:00Z).' };
   if (end <= start) return { field: 'to', message: 'to must be later than from.' };
+  if (end > opts.nowMs) return { field: 'to', message: 'to is in the future: a replay re-sends what was logged.' };
   if (end - start > opts.maxMs) return { field: 'to', message: `A replay covers at most ${Math.round(opts.maxMs / 3_600_000)} hours.` };
   if (start < opts.nowMs - opts.retentionMs) {
     return { field: 'from', message: `The event log keeps ${Math.round(opts.retentionMs / 86_400_000)} days; from is older.` };

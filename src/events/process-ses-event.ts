@@ -322,9 +322,10 @@ export function createSesEventProcessor(deps: EventProcessorDeps) {
       });
     }
     if (result.applied) await countOutcome(effect, before, target);
-    await deps.eventLog?.noteEffect(result, target);
     const erased = before?.recipient_email === ERASED_ADDRESS;
     if (before) await holdBack(given, effect, before, target, result.applied);
+    // After the suppression it earns: a log write that fails (SNS redelivers) never holds one back.
+    await deps.eventLog?.noteEffect(result, target);
     if (before && !erased && deps.onIndex && (result.applied || effect.kind === 'open' || effect.kind === 'click')) {
       const docs = analyticsDocs(effect, before, target, result.applied);
       deps.onIndex(docs.event, docs.message);

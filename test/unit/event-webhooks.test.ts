@@ -113,6 +113,15 @@ describe('batches', () => {
     const { deliver, givenUp } = splitByAge([old, fresh], now, 3 * 86_400_000);
     expect(givenUp).toEqual([old]);
     expect(deliver).toEqual([fresh]);
+    // A replay asked for a day ago of events logged five days ago: they are a day old, not five.
+    const replayed = splitByAge([old, fresh], now, 3 * 86_400_000, Date.parse('2026-01-04T00:00:00Z'));
+    expect(replayed).toEqual({ deliver: [old, fresh], givenUp: [] });
+  });
+
+  it('cuts each string of SES data to 2 KiB, so no event makes its log entry unwritable', () => {
+    const data = eventData({ kind: 'click', fields: { link: 'x'.repeat(300_000), ip: '1.2.3.4' }, outcome: false });
+    expect((data.link as string).length).toBe(2048);
+    expect(data.ip).toBe('1.2.3.4');
   });
 
   it('backs off doubling from a second up to the cap, with jitter', () => {
@@ -152,5 +161,7 @@ describe('replay ranges', () => {
     expect(replayRangeProblem('2026-01-09T01:00:00Z', '2026-01-09T00:00:00Z', opts)?.field).toBe('to');
     expect(replayRangeProblem('2026-01-04T00:00:00Z', '2026-01-08T00:00:00Z', opts)?.field).toBe('to');
     expect(replayRangeProblem('2026-01-01T00:00:00Z', '2026-01-02T00:00:00Z', opts)?.field).toBe('from');
+    // Not a second live stream: to may not be in the future.
+    expect(replayRangeProblem('2026-01-09T00:00:00Z', '2026-01-11T00:00:00Z', opts)).toMatchObject({ field: 'to' });
   });
 });
