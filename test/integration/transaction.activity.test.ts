@@ -85,6 +85,7 @@ describe('tallyBatch and reconcileTransactionCounts', () => {
       rejected: 0,
       outcome_complained: 0,
       outcome_bounced: 0,
+      outcome_soft_bounced: 0,
       outcome_delivered: 0,
       outcome_unknown: 0,
       soft_bounced: 0,
