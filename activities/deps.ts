@@ -43,7 +43,7 @@ export interface ActivityDeps {
    * campaigns on version 1 (the template record) can send.
    */
   templates?: Pick<TemplateVersions, 'getTemplateVersion'>;
-  messages: Pick<Messages, 'messageItem' | 'pageMessages' | 'getMessage' | 'transitionMessage'>;
+  messages: Pick<Messages, 'messageItem' | 'pageMessages' | 'chunkBounds' | 'getMessage' | 'transitionMessage'>;
   batches: Pick<Batches, 'batchItem' | 'setBatchFields' | 'addBatchOutcome'>;
   rowErrors: Pick<RowErrors, 'rowErrorItem'>;
   /** Address suppressions and erased recipients, checked in one round (ingest, and before each send chunk). */

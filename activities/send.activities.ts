@@ -47,6 +47,18 @@ export interface SendChunkInput {
    * each is sent again as a new attempt. Counted by the batch's recount, not the live counters.
    */
   softBounceRetry?: boolean;
+  /**
+   * The sort key of the last message this chunk may take (a send lane's range, issue 17 item 3):
+   * a chunk that reaches it has no next cursor, so lanes never meet.
+   */
+  until?: string;
+}
+
+/** Where a batch's chunks end, for its send lanes: chunk j runs after bounds[j - 1] up to bounds[j]. */
+export interface ChunkBoundsInput {
+  transactionId: string;
+  batchId: string;
+  chunkSize: number;
 }
 
 export interface SendChunkResult {
@@ -434,8 +446,9 @@ export function createSendActivities(deps: ActivityDeps) {
     // rate is set to match): paced over its second, it ends long before its timeout.
     const pace = deps.settings.paceMessagesPerSecond;
     const input = pace ? { ...request, limit: Math.min(request.limit, Math.max(1, Math.floor(pace))) } : request;
+    const until = input.until !== undefined ? { until: input.until } : {};
     if (!input.unsettledOnly && !input.softBounceRetry) {
-      return messages.pageMessages(input.transactionId, input.batchId, input.limit, input.cursor);
+      return messages.pageMessages(input.transactionId, input.batchId, input.limit, input.cursor, undefined, until);
     }
     const statuses = input.softBounceRetry ? RETRY_STATUSES : SENDABLE_STATUSES;
     const page = await messages.pageMessages(input.transactionId, input.batchId, MAX_BATCH_SIZE, input.cursor, statuses);
@@ -545,5 +558,10 @@ export function createSendActivities(deps: ActivityDeps) {
     return result;
   }
 
-  return { sendBatchChunk };
+  /** The batch's chunk bounds (one keys-only read of the batch), for a batch that sends in lanes. */
+  async function chunkBounds(input: ChunkBoundsInput): Promise<{ pk: string; bounds: string[] }> {
+    return messages.chunkBounds(input.transactionId, input.batchId, input.chunkSize);
+  }
+
+  return { sendBatchChunk, chunkBounds };
 }

@@ -90,6 +90,7 @@ export function createCampaignService(deps: ApiDeps) {
         sendingGraceMs: config.SENDING_GRACE_SECONDS * 1000,
         lateSendToleranceMs: config.LATE_SEND_TOLERANCE_SECONDS * 1000,
         lateSendPolicy: config.LATE_SEND_POLICY,
+        ...(txn.priority === 'high' && config.HIGH_PRIORITY_SEND_LANES > 1 ? { sendLanes: config.HIGH_PRIORITY_SEND_LANES } : {}),
       },
       ...(txn.name !== undefined ? { name: txn.name } : {}),
       ...(txn.tags?.length ? { tags: txn.tags } : {}),

@@ -205,7 +205,8 @@ export interface Messages {
   messageItem(message: MessageRecord): TableItem;
   /**
    * One page of a batch's messages in row order, optionally only those in `statuses`; a filtered
-   * page reads up to `scan` items (or `limit`) to find its matches.
+   * page reads up to `scan` items (or `limit`) to find its matches. With `until` (a sort key), none
+   * past it: the page that reaches it has no cursor.
    */
   pageMessages(
     transactionId: string,
@@ -213,8 +214,13 @@ export interface Messages {
     limit: number,
     cursor?: Cursor,
     statuses?: readonly MessageStatus[],
-    opts?: { scan?: number },
+    opts?: { scan?: number; until?: string },
   ): Promise<Page<MessageRecord>>;
+  /**
+   * The sort keys that end each run of `size` messages of the batch, in row order (the last may
+   * end a shorter run): chunks of it that parallel send lanes can take apart.
+   */
+  chunkBounds(transactionId: string, batchId: string, size: number): Promise<{ pk: string; bounds: string[] }>;
   getMessage(transactionId: string, batchId: string, messageId: string): Promise<MessageRecord | undefined>;
   /**
    * Conditional status transition with its history entry in the same write. `from` lists

@@ -229,6 +229,7 @@ export async function createEngineWorkers(
       ingestRecipients: activities.ingestRecipients,
       recordTransactionStatus: activities.recordTransactionStatus,
       tallyBatch: activities.tallyBatch,
+      chunkBounds: activities.chunkBounds,
       reconcileTransactionCounts: activities.reconcileTransactionCounts,
       annotateTransaction: activities.annotateTransaction,
       deliverWebhook: activities.deliverWebhook,

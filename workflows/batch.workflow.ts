@@ -17,7 +17,7 @@ const tallyOptions: ActivityOptions = {
   startToCloseTimeout: '2 minutes',
   retry: { initialInterval: '1s', maximumInterval: '30s' },
 };
-const { tallyBatch } = proxyActivities<Activities>(tallyOptions);
+const { tallyBatch, chunkBounds } = proxyActivities<Activities>(tallyOptions);
 
 /**
  * Patch id (this workflow and the transaction's): summaries on timers, activities and child
@@ -178,6 +178,52 @@ const chunkOf = (input: BatchWorkflowInput, cursor: Cursor) => ({
  */
 export const RECIPIENT_LOCAL_TIME = 'recipient-local-time';
 
+/**
+ * Patch id (issue 17, item 3): a batch given send lanes (a high-priority campaign's, unthrottled)
+ * keeps that many chunks in flight at once, each lane over chunks of its own. One chunk at a time
+ * leaves the rate-limited send queue idle for this batch between chunks (a workflow task and the
+ * queue's dispatch), and a busy low-priority campaign takes those gaps: the high one sent at half
+ * the platform rate. Only batches started with lanes ask.
+ */
+export const SEND_LANES = 'send-lanes';
+
+/**
+ * The batch's chunks over `lanes` lanes: the bounds of each chunk are read first (one keys-only
+ * query), then each lane takes the next chunk not taken, sends it up to its bound (again after the
+ * grace when a dead attempt's message was deferred), between chunks honouring pause and cancel.
+ */
+async function sendInLanes(input: BatchWorkflowInput, signals: BatchSignals, ui: BatchUi, lanes: number): Promise<void> {
+  const plan = await chunkBounds({ transactionId: input.transactionId, batchId: input.batchId, chunkSize: input.sendChunkSize });
+  let next = 0;
+  const lane = async () => {
+    while (next < plan.bounds.length && !signals.cancelled) {
+      const j = next++;
+      let cursor: Cursor = j === 0 ? undefined : { PK: plan.pk, SK: plan.bounds[j - 1] };
+      let again = false;
+      for (;;) {
+        await awaitSendable(input, signals, ui);
+        if (signals.cancelled) return;
+        ui.show('sending');
+        const summary = ui.summaries
+          ? chunkSummary(input.batchId, j * input.sendChunkSize + 1, input.sendChunkSize, input.messageCount, again)
+          : undefined;
+        const resumesBefore = signals.resumes;
+        const chunk = await sendActivity(input, summary)({ ...chunkOf(input, cursor), until: plan.bounds[j] });
+        ui.sent += chunk.sent;
+        if (chunk.deferred > 0) {
+          again = true;
+          await graceWait(input, signals, ui, resumesBefore);
+          continue;
+        }
+        again = false;
+        cursor = chunk.nextCursor;
+        if (!cursor) break;
+      }
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(lanes, plan.bounds.length) }, lane));
+}
+
 /** Sends the batch chunk by chunk at the campaign's pace, between chunks honouring pause and cancel. */
 async function sendAll(input: BatchWorkflowInput, signals: BatchSignals, ui: BatchUi): Promise<void> {
   const plainSend = sendActivity(input);
@@ -194,6 +240,7 @@ async function sendAll(input: BatchWorkflowInput, signals: BatchSignals, ui: Bat
     ui.show('waiting for its slot');
     await ui.wait(() => signals.cancelled, input.startDelayMs, 'stagger: first chunk after the batches before it');
   }
+  if (input.sendLanes !== undefined && input.sendLanes > 1 && patched(SEND_LANES)) return sendInLanes(input, signals, ui, input.sendLanes);
   // Positions in the batch (1-based) of the next chunk's first message, for its summary.
   let position = 1;
   let again = false;

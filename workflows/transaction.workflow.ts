@@ -357,6 +357,8 @@ async function startBatch(run: CampaignRun, pace: ReturnType<typeof pacing>, par
         ...(run.summaries ? { messageCount: range.last - range.first + 1 } : {}),
         ...(input.sendWindow ? { sendWindow: input.sendWindow } : {}),
         ...(notBefore !== undefined && notBefore > Date.now() ? { notBefore: new Date(notBefore).toISOString() } : {}),
+        // Lanes only without a throttle: a throttled campaign's pace is one chunk per interval.
+        ...(options.sendLanes !== undefined && options.sendLanes > 1 && pace.intervalMs === 0 ? { sendLanes: options.sendLanes } : {}),
       },
     ],
   });

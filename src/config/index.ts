@@ -176,6 +176,10 @@ const configSchema = z.object({
   SEND_CHUNK_SIZE: positiveInt.max(1000).default(1000),
   BATCH_SIZE: positiveInt.max(1000).default(500),
   MAX_CONCURRENT_BATCHES: positiveInt.max(500).default(4),
+  // Send chunks each batch of a high-priority campaign keeps in flight at once (unthrottled
+  // campaigns only; 1: one at a time, as the others). One at a time, the send queue sits idle for
+  // the batch between its chunks, and a busy low-priority campaign fills those gaps.
+  HIGH_PRIORITY_SEND_LANES: positiveInt.max(16).default(4),
   MAX_CSV_BYTES: positiveInt.default(50 * 1024 * 1024),
   MAX_TEMPLATE_BYTES: positiveInt.default(512 * 1024),
   PRESIGNED_URL_TTL_SECONDS: positiveInt.max(7 * 24 * 3600).default(900),

@@ -37,6 +37,11 @@ export interface TransactionOptions {
   /** If the engine reaches send_at later than this, `lateSendPolicy` decides. */
   lateSendToleranceMs: number;
   lateSendPolicy: 'send' | 'hold';
+  /**
+   * Issue 17, item 3: send chunks each batch of this campaign keeps in flight at once, when it has
+   * no throttle (a high-priority campaign's: HIGH_PRIORITY_SEND_LANES); absent, one at a time.
+   */
+  sendLanes?: number;
 }
 
 /** Carried across continue-as-new so the new run resumes where the old one stopped. */
@@ -108,6 +113,8 @@ export interface BatchWorkflowInput {
   sendWindow?: SendWindow;
   /** Issue 17, item 4: with recipients' local time, its recipients' send time: nothing goes out before. */
   notBefore?: string;
+  /** Issue 17, item 3: chunks in flight at once over disjoint ranges of the batch (absent: one at a time). */
+  sendLanes?: number;
 }
 
 /** A batch's messages by where they ended up (from the stored messages, so exact). */

@@ -3,7 +3,7 @@
 // workflows and their send activities inherit them, so the shared send queue dispatches by them.
 // What they do under load is a drill (`npm run drills -- --only priority`), not a timed test.
 import { describe, expect, it } from 'vitest';
-import { batchWorkflowId, transactionWorkflowId } from '../../src/contracts';
+import { batchWorkflowId, transactionWorkflowId, type BatchWorkflowInput } from '../../src/contracts';
 import { TENANTS, apiClient, uploadCsv, uploadTemplate, useEngine, waitForStatus } from '../support/harness';
 
 const engine = useEngine({
@@ -15,6 +15,12 @@ const api = engine.api;
 const startedPriority = async (workflowId: string) => {
   const history = await engine.temporal.workflow.getHandle(workflowId).fetchHistory();
   return history.events![0]!.workflowExecutionStartedEventAttributes!.priority;
+};
+
+const startedInput = async (workflowId: string): Promise<BatchWorkflowInput> => {
+  const history = await engine.temporal.workflow.getHandle(workflowId).fetchHistory();
+  const payload = history.events![0]!.workflowExecutionStartedEventAttributes!.input!.payloads![0]!;
+  return JSON.parse(Buffer.from(payload.data!).toString('utf8')) as BatchWorkflowInput;
 };
 
 describe('campaign priority', () => {
@@ -42,6 +48,8 @@ describe('campaign priority', () => {
         priorityKey: keys[priority as keyof typeof keys],
         fairnessKey: TENANTS.a.tenantId,
       });
+      // Only the high-priority campaign's batches send in lanes (HIGH_PRIORITY_SEND_LANES, default 4).
+      expect((await startedInput(batchWorkflowId(id!, 1))).sendLanes).toBe(priority === 'high' ? 4 : undefined);
     }
     const bad = await api.post('/api/v1/campaigns', { template_id: templateId, file_id: 'x', priority: 'urgent' });
     expect(bad.status).toBe(400);

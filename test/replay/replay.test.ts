@@ -8,6 +8,7 @@ import {
   PAUSE_AFTER_WINDOW,
   PROVE_BATCH_SENT,
   RECIPIENT_LOCAL_TIME,
+  SEND_LANES,
   RESUME_ENDS_GRACE,
   SEND_WINDOWS,
   SOFT_BOUNCE_RETRIES,
@@ -44,6 +45,7 @@ describe('replay of recorded histories', () => {
       [NO_CALLBACK_NO_WEBHOOK, 'transactionWorkflow'],
       [RECIPIENT_LOCAL_TIME, 'batchWorkflow'],
       [RECIPIENT_LOCAL_TIME, 'transactionWorkflow'],
+      [SEND_LANES, 'batchWorkflow'],
     ] as const) {
       const ofType = histories.filter((h) => typeOf(h.history) === workflowType);
       const withIt = ofType.filter((h) => patchesIn(h.history).includes(patch)).map((h) => h.workflowId);

@@ -123,12 +123,13 @@ export class ConditionalStore {
       limit: number,
       cursor?: Cursor,
       statuses?: readonly MessageStatus[],
+      opts: { scan?: number; until?: string } = {},
     ): Promise<Page<MessageRecord>> => {
       const pk = keys.batchPartition(transactionId, batchId);
       const partition = this.partitions.get(pk) ?? new Map<string, MessageRecord & Item>();
       const after = cursor?.SK as string | undefined;
       const sorted = [...partition.entries()]
-        .filter(([sk]) => after === undefined || sk > after)
+        .filter(([sk]) => (after === undefined || sk > after) && (opts.until === undefined || sk <= opts.until))
         .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
       const filter = statuses && statuses.length > 0;
       if (!filter) {
@@ -143,6 +144,14 @@ export class ConditionalStore {
       const items = evaluated.filter(([, r]) => statuses.includes(r.status));
       const next = evaluated.length === limit && limit > 0 ? { PK: pk, SK: evaluated[evaluated.length - 1]![0] } : undefined;
       return { items: items.map(([, r]) => copy(r)), cursor: next };
+    },
+
+    chunkBounds: async (transactionId: string, batchId: string, size: number) => {
+      const pk = keys.batchPartition(transactionId, batchId);
+      const sks = [...(this.partitions.get(pk)?.keys() ?? [])].sort();
+      const bounds = sks.filter((_, i) => (i + 1) % size === 0);
+      if (sks.length > 0 && bounds.at(-1) !== sks.at(-1)) bounds.push(sks.at(-1)!);
+      return { pk, bounds };
     },
 
     getMessage: async (transactionId: string, batchId: string, messageId: string) => {

@@ -550,6 +550,7 @@ class World {
     const observed: Messages = {
       messageItem: (m) => base.messageItem(m),
       pageMessages: (...args) => base.pageMessages(...args),
+      chunkBounds: (...args) => base.chunkBounds(...args),
       getMessage: (...args) => base.getMessage(...args),
       transitionMessage: (...args) => base.transitionMessage(...args),
       findBySesMessageId: (...args) => base.findBySesMessageId(...args),

@@ -26,6 +26,7 @@ import {
   transactionWorkflowId,
   WORKFLOW_INPUT_VERSION,
   type BatchTally,
+  type Throttle,
   type TransactionOptions,
 } from '../../src/contracts';
 import type { SendWindow } from '../../src/domain/send-window';
@@ -70,6 +71,11 @@ interface Recorded extends Scenario {
   /** Batches between their first chunk and their 'sent' tally, now and at most. */
   sending: Set<string>;
   maxSending: number;
+  /** Chunks of one batch in flight at once, now and at most (send lanes). */
+  inFlight: Map<string, number>;
+  maxInFlight: number;
+  /** Message offsets each chunk took, by batch (lanes must never take one twice). */
+  taken: Map<string, number[]>;
   outcomesIn: boolean;
 }
 
@@ -113,22 +119,40 @@ const activities: Activities = {
       c.log.push(`proof ${input.batchId} ${left}`);
       return { sent: left, failed: 0, suppressed: 0, skipped: 0, deferred: 0 };
     }
-    const offset = (input.cursor?.offset as number | undefined) ?? 0;
+    // A lane's cursor is the chunk bound before it (an offset, as the stub chunkBounds gives).
+    const offset = (input.cursor?.offset as number | undefined) ?? (input.cursor?.SK !== undefined ? Number(input.cursor.SK) : 0);
+    const end = input.until !== undefined ? Number(input.until) : c.perBatch;
     if (offset === 0) {
       c.sending.add(input.batchId);
       c.maxSending = Math.max(c.maxSending, c.sending.size);
     }
     c.chunks += 1;
     c.log.push(`chunk ${input.batchId}@${offset}`);
+    const flying = (c.inFlight.get(input.batchId) ?? 0) + 1;
+    c.inFlight.set(input.batchId, flying);
+    c.maxInFlight = Math.max(c.maxInFlight, flying);
     await sleep(c.chunkMs ?? 20);
+    c.inFlight.set(input.batchId, (c.inFlight.get(input.batchId) ?? 1) - 1);
     if (c.failBatch === input.batchId) throw ApplicationFailure.nonRetryable('sending paused for the account', 'SesAccountError');
-    const inChunk = Math.min(input.limit, c.perBatch - offset);
+    const inChunk = Math.min(input.limit, end - offset);
+    const taken = c.taken.get(input.batchId) ?? [];
+    for (let i = offset; i < offset + inChunk; i++) taken.push(i);
+    c.taken.set(input.batchId, taken);
     const skipped = offset === 0 && c.leaveUnsettled?.batchId === input.batchId ? c.leaveUnsettled.count : 0;
     if (skipped > 0) c.unsettled.set(input.batchId, skipped);
     const sent = inChunk - skipped;
     c.sentByBatch.set(input.batchId, (c.sentByBatch.get(input.batchId) ?? 0) + sent);
     const next = offset + inChunk;
-    return { sent, failed: 0, suppressed: 0, skipped, deferred: 0, nextCursor: next < c.perBatch ? { offset: next } : undefined };
+    return { sent, failed: 0, suppressed: 0, skipped, deferred: 0, nextCursor: next < end ? { offset: next } : undefined };
+  },
+  // Bounds as offsets: chunk j ends at message (j + 1) × chunkSize, the last at the batch's end.
+  async chunkBounds(input) {
+    const c = of(input.transactionId);
+    c.log.push(`bounds ${input.batchId}`);
+    const bounds: string[] = [];
+    for (let end = input.chunkSize; end < c.perBatch + input.chunkSize; end += input.chunkSize)
+      bounds.push(String(Math.min(end, c.perBatch)));
+    return { pk: 'stub', bounds };
   },
   // As the real tallyBatch: counts, then (asked to report) signals the transaction, 'sent' after
   // the first count and 'completed' once no outcome is pending (or at the deadline), unless cancelled.
@@ -204,7 +228,7 @@ async function start(
   scenario: Scenario,
   options: Partial<TransactionOptions> = {},
   sendAt?: string,
-  extra: { sendWindow?: SendWindow; noCallback?: true } = {},
+  extra: { sendWindow?: SendWindow; noCallback?: true; throttle?: Throttle } = {},
 ): Promise<{ id: string; handle: WorkflowHandle<typeof transactionWorkflow>; c: Recorded }> {
   const id = `stub-${randomUUID()}`;
   const c: Recorded = {
@@ -219,6 +243,9 @@ async function start(
     unsettled: new Map(),
     sending: new Set(),
     maxSending: 0,
+    inFlight: new Map(),
+    maxInFlight: 0,
+    taken: new Map(),
     outcomesIn: false,
   };
   campaigns.set(id, c);
@@ -437,6 +464,38 @@ describe('schedule and control', () => {
     expect(c.chunks).toBe(8);
     expect([...c.sentByBatch.values()]).toEqual([20, 20]);
     expect(c.statuses).toEqual(['PROCESSING', 'READY_TO_SEND', 'PAUSED', 'READY_TO_SEND', 'SENT', 'COMPLETED']);
+  });
+
+  it('send lanes: a batch keeps that many chunks in flight over disjoint ranges, each message taken once; pause holds every lane', async () => {
+    const { id, handle, c } = await start({ batches: 2, perBatch: 32, chunkMs: 150 }, { maxConcurrentBatches: 2, sendLanes: 3 });
+    await waitFor('sending started', async () => (c.chunks >= 3 ? true : undefined), 10_000);
+    expect(await handle.executeUpdate(pauseUpdate)).toMatchObject({ status: 'READY_TO_SEND' });
+    await reached(c, 'PAUSED');
+    await sleep(600); // the chunks in flight finish
+    const during = c.chunks;
+    await sleep(800);
+    expect(c.chunks).toBe(during);
+    expect(during).toBeLessThan(14);
+    await handle.executeUpdate(resumeUpdate);
+    const result = await handle.result();
+    expect(result).toMatchObject({ status: 'COMPLETED', totals: { total: 64, sent: 64 } });
+    expect(c.maxInFlight).toBe(3);
+    // 32 messages in chunks of 5: 7 chunks per batch, each message once.
+    expect(c.chunks).toBe(14);
+    for (const batch of ['b00001', 'b00002'])
+      expect([...c.taken.get(batch)!].sort((x, y) => x - y)).toEqual(Array.from({ length: 32 }, (_, i) => i));
+    expect([...c.sentByBatch.values()]).toEqual([32, 32]);
+    await recordHistory(client, batchWorkflowId(id, 1), 'batch-send-lanes');
+  });
+
+  it('a throttled campaign keeps one chunk in flight per batch, lanes or not', async () => {
+    // 600 a minute in chunks of 5: one chunk every 500 ms.
+    const { handle, c } = await start({ batches: 1, perBatch: 15, chunkMs: 20 }, { maxConcurrentBatches: 1, sendLanes: 3 }, undefined, {
+      throttle: { emails_per_minute: 600 },
+    });
+    expect(await handle.result()).toMatchObject({ status: 'COMPLETED', totals: { total: 15, sent: 15 } });
+    expect(c.maxInFlight).toBe(1);
+    expect(c.log).not.toContain('bounds b00001');
   });
 
   it('a pause that comes while a batch waits for its send window holds it when the window opens', async () => {

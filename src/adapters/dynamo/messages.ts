@@ -108,15 +108,17 @@ export class MessageTable extends Table implements Messages {
     limit: number,
     cursor?: Cursor,
     statuses?: readonly MessageStatus[],
-    opts: { scan?: number } = {},
+    opts: { scan?: number; until?: string } = {},
   ): Promise<Page<MessageRecord>> {
     const filter = statuses && statuses.length > 0;
     const range = ranges.messages(transactionId, batchId);
     const values: Record<string, unknown> = { ':pk': range.PK, ':sk': range.skPrefix };
+    if (opts.until !== undefined) values[':until'] = opts.until;
     const { Items, LastEvaluatedKey } = await this.doc.send(
       new QueryCommand({
         TableName: this.table,
-        KeyConditionExpression: 'PK = :pk AND begins_with(SK, :sk)',
+        // The bound starts with the prefix (it is a message's key), so BETWEEN stays within the batch's messages.
+        KeyConditionExpression: opts.until !== undefined ? 'PK = :pk AND SK BETWEEN :sk AND :until' : 'PK = :pk AND begins_with(SK, :sk)',
         FilterExpression: filter ? `#s IN (${valueList(values, 's', statuses)})` : undefined,
         ExpressionAttributeNames: filter ? { '#s': 'status' } : undefined,
         ExpressionAttributeValues: values,
@@ -137,6 +139,33 @@ export class MessageTable extends Table implements Messages {
       next = { PK: last.PK, SK: last.SK };
     }
     return { items: items.map((i) => recordOf<MessageRecord>(i)), cursor: next };
+  }
+
+  async chunkBounds(transactionId: string, batchId: string, size: number): Promise<{ pk: string; bounds: string[] }> {
+    const range = ranges.messages(transactionId, batchId);
+    const bounds: string[] = [];
+    let start: Record<string, unknown> | undefined;
+    let seen = 0;
+    let last: string | undefined;
+    do {
+      const { Items, LastEvaluatedKey } = await this.doc.send(
+        new QueryCommand({
+          TableName: this.table,
+          KeyConditionExpression: 'PK = :pk AND begins_with(SK, :sk)',
+          ExpressionAttributeValues: { ':pk': range.PK, ':sk': range.skPrefix },
+          ProjectionExpression: 'SK',
+          ExclusiveStartKey: start,
+          ConsistentRead: true,
+        }),
+      );
+      for (const item of Items ?? []) {
+        last = item.SK as string;
+        if (++seen % size === 0) bounds.push(last);
+      }
+      start = LastEvaluatedKey;
+    } while (start);
+    if (last !== undefined && bounds.at(-1) !== last) bounds.push(last);
+    return { pk: range.PK, bounds };
   }
 
   getMessage(transactionId: string, batchId: string, messageId: string): Promise<MessageRecord | undefined> {
