@@ -15,6 +15,8 @@ import type { Config } from '../config';
 export interface EventLogSettings {
   retentionDays: number;
   endpointCacheMs: number;
+  /** Delivery's read lag: an entry is committed within it of its time, or moved (EventWebhookTable.appendEvent). */
+  readLagMs?: number;
 }
 
 /** What applyEffect answered for an event (src/adapters/dynamo/messages.ts). */
@@ -113,12 +115,18 @@ export class EventLog {
   private async append(event: MessageEvent): Promise<void> {
     const endpoints = await this.endpointsOf(event.tenant_id);
     if (!anyEnabledWants(endpoints, event)) return;
-    await this.table.appendEvent(event, this.settings.retentionDays);
+    await this.table.appendEvent(event, this.settings.retentionDays, {
+      ...(this.settings.readLagMs !== undefined ? { lagMs: this.settings.readLagMs } : {}),
+    });
   }
 }
 
 export function eventLogSettings(
-  config: Pick<Config, 'EVENT_LOG_RETENTION_DAYS' | 'EVENT_WEBHOOK_ENDPOINT_CACHE_SECONDS'>,
+  config: Pick<Config, 'EVENT_LOG_RETENTION_DAYS' | 'EVENT_WEBHOOK_ENDPOINT_CACHE_SECONDS' | 'EVENT_WEBHOOK_READ_LAG_SECONDS'>,
 ): EventLogSettings {
-  return { retentionDays: config.EVENT_LOG_RETENTION_DAYS, endpointCacheMs: config.EVENT_WEBHOOK_ENDPOINT_CACHE_SECONDS * 1000 };
+  return {
+    retentionDays: config.EVENT_LOG_RETENTION_DAYS,
+    endpointCacheMs: config.EVENT_WEBHOOK_ENDPOINT_CACHE_SECONDS * 1000,
+    readLagMs: config.EVENT_WEBHOOK_READ_LAG_SECONDS * 1000,
+  };
 }

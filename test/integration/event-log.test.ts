@@ -4,7 +4,10 @@
 // "duplicate" to the message) writes the entry it missed, once, however often it comes again.
 import { afterAll, describe, expect, it } from 'vitest';
 import type { MessageRecord } from '../../src/adapters/dynamo/types';
-import { cursorAt, type EventWebhookTable } from '../../src/adapters/dynamo/event-webhooks';
+import type { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
+import { TransactWriteCommand } from '@aws-sdk/lib-dynamodb';
+import { cursorAt, EventWebhookTable, type LoggedEvent } from '../../src/adapters/dynamo/event-webhooks';
+import type { MessageEvent } from '../../src/domain/event-webhooks';
 import type { SesEvent } from '../../src/domain/ses-event';
 import { EventLog } from '../../src/events/event-log';
 import { createSesEventProcessor } from '../../src/events/process-ses-event';
@@ -12,7 +15,7 @@ import { generateWebhookSecret } from '../../src/domain/webhook-signature';
 import { createLogger } from '../../src/logging';
 import { allMessages, campaign, runActivity, setupDeps, uid } from './fixtures';
 
-const { deps, activities, close } = setupDeps();
+const { config, deps, doc: realDoc, activities, close } = setupDeps();
 afterAll(() => close());
 const log = createLogger({}, 'error', () => undefined);
 const table = deps.eventWebhooks as EventWebhookTable;
@@ -119,5 +122,100 @@ describe('event log', () => {
     } finally {
       await table.deleteEndpoint(tenantId, endpointId);
     }
+  });
+});
+
+/**
+ * Issue 17, item 1, from the review: delivery reads the log LAG_MS behind now and moves its cursor
+ * to the last entry it read, so an entry committed later than LAG_MS after the time in its key is
+ * passed for good once a later one was read. Here DynamoDB Local sits behind a fault hook: how each
+ * append attempt of the slow event is treated (held and committed late, answered never), while
+ * another event is logged at once and a reader runs as delivery does. Before the fix the slow
+ * event's key kept the first attempt's time and live delivery never sent it.
+ */
+describe('event log: an append whose commit is late', () => {
+  const LAG_MS = 2000;
+  type Fault = { commitAfterMs?: number } | 'hang' | 'pass';
+  /** The table over DynamoDB Local, each transaction (an append attempt) treated as `faults` says in turn. */
+  function faultyTable(faults: Fault[]) {
+    let call = 0;
+    const doc = {
+      send: (command: unknown, opts?: { abortSignal?: AbortSignal }) => {
+        if (!(command instanceof TransactWriteCommand)) return realDoc.send(command as never);
+        const fault = faults[call++] ?? 'pass';
+        if (fault === 'pass') return realDoc.send(command);
+        if (fault !== 'hang') setTimeout(() => void realDoc.send(command).catch(() => undefined), fault.commitAfterMs);
+        // The answer never comes: the attempt ends at its abort (or the SDK's request timeout); a held commit lands later anyway.
+        return new Promise((_, reject) => {
+          const fail = () => reject(Object.assign(new Error('aborted'), { name: 'AbortError' }));
+          if (opts?.abortSignal) opts.abortSignal.addEventListener('abort', fail);
+          else setTimeout(fail, 5000);
+        });
+      },
+    } as unknown as DynamoDBDocumentClient;
+    return new EventWebhookTable(doc, config.DYNAMODB_TABLE);
+  }
+  const eventOf = (tenantId: string, n: string): MessageEvent => ({
+    id: `late-${n}-${uid()}`,
+    type: 'delivered',
+    occurred_at: new Date().toISOString(),
+    tenant_id: tenantId,
+    transaction_id: 't',
+    batch_id: 'b00001',
+    message_id: n,
+    email: `${n}@example.com`,
+    data: {},
+  });
+  /** A reader as live delivery: every 100 ms the entries after its cursor up to LAG_MS ago; the cursor moves to the last. */
+  function reader(tenantId: string) {
+    const seen: LoggedEvent[] = [];
+    let cursor = cursorAt(new Date().toISOString());
+    let stop = false;
+    const running = (async () => {
+      while (!stop) {
+        const entries = await table.readLog(tenantId, cursor, new Date(Date.now() - LAG_MS).toISOString(), 100);
+        seen.push(...entries);
+        if (entries.length > 0) cursor = entries.at(-1)!.sk;
+        await new Promise((r) => setTimeout(r, 100));
+      }
+    })();
+    return {
+      seen,
+      stop: async () => {
+        stop = true;
+        await running;
+      },
+    };
+  }
+  async function run(faults: Fault[]) {
+    const tenantId = `late-${uid()}`;
+    const r = reader(tenantId);
+    const slow = eventOf(tenantId, 'slow');
+    const prompt = eventOf(tenantId, 'prompt');
+    const appending = faultyTable(faults).appendEvent(slow, 1, { lagMs: LAG_MS });
+    await new Promise((res) => setTimeout(res, 300));
+    expect(await table.appendEvent(prompt, 1, { lagMs: LAG_MS })).toBe(true);
+    // A failed append fails the SES event request, and SNS delivers the event again.
+    await appending.catch(() => table.appendEvent(slow, 1, { lagMs: LAG_MS }));
+    // Long enough for the reader to reach whatever the slow append left behind.
+    await new Promise((res) => setTimeout(res, LAG_MS + 2000));
+    await r.stop();
+    const all = await table.readLog(tenantId, cursorAt(new Date(Date.now() - 60_000).toISOString()), new Date().toISOString(), 100);
+    return { seen: r.seen.map((e) => e.event.message_id), logged: all.map((e) => e.event.message_id) };
+  }
+
+  it('an attempt that hangs past the lag is dated afresh when it is tried again', async () => {
+    // The first attempt commits 3 s late (its marker then stops it), the second never answers, the third goes through.
+    const { seen, logged } = await run([{ commitAfterMs: 3000 }, 'hang']);
+    expect(seen.sort()).toEqual(['prompt', 'slow']);
+    expect(logged.sort()).toEqual(['prompt', 'slow']);
+  });
+
+  it('a late commit of an unanswered attempt, found by the attempt after it, is moved where delivery still reads', async () => {
+    // The first attempt commits 2.5 s late, past the lag; the next two never answer; the fourth finds the marker.
+    const { seen, logged } = await run([{ commitAfterMs: 2500 }, 'hang', 'hang']);
+    expect(seen.sort()).toEqual(['prompt', 'slow']);
+    // Moved, not copied: a replay of the range sends it once.
+    expect(logged.sort()).toEqual(['prompt', 'slow']);
   });
 });

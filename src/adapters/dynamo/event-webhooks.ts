@@ -6,10 +6,10 @@
 // reader walks it in write order from a cursor (the sort key of the last entry it delivered). An
 // entry is written in one transaction with a marker under its event id, so a redelivered SES
 // event writes the entry it missed, but never a second one. Both expire by the table's TTL.
-import { DeleteCommand, PutCommand, QueryCommand, TransactWriteCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
+import { DeleteCommand, GetCommand, PutCommand, QueryCommand, TransactWriteCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import type { EndpointFilter, MessageEvent } from '../../domain/event-webhooks';
 import { TTL_ATTRIBUTE } from './schema';
-import { conditionHeld, failedCondition, recordOf, retryConflicts, Table } from './table';
+import { conditionHeld, failedCondition, isTransactionConflict, recordOf, Table } from './table';
 
 export interface EventWebhookEndpoint extends EndpointFilter {
   tenant_id: string;
@@ -42,6 +42,29 @@ const endpointPartition = (tenantId: string) => `EVENT_WEBHOOKS#${tenantId}`;
 const endpointKey = (tenantId: string, endpointId: string) => ({ PK: endpointPartition(tenantId), SK: `ENDPOINT#${endpointId}` });
 const hourOf = (iso: string) => iso.slice(0, 13);
 const logPartition = (tenantId: string, hour: string) => `EVENT_LOG#${tenantId}#${hour}`;
+
+/** The read lag delivery uses unless configured (EVENT_WEBHOOK_READ_LAG_SECONDS). */
+const DEFAULT_READ_LAG_MS = 5_000;
+/** What an append attempt leaves of the read lag: the worker's and the writer's clocks may differ this much, plus slack. */
+const LAG_MARGIN_MS = 2_000;
+/** Clock difference allowed between the writing process and the delivering worker. */
+const CLOCK_MARGIN_MS = 1_000;
+const MIN_ATTEMPT_MS = 1_000;
+/** Attempts of one append before it fails (the SES event request then fails, and SNS redelivers). */
+const APPEND_ATTEMPTS = 5;
+
+export interface AppendOptions {
+  /** The read lag of delivery (EVENT_WEBHOOK_READ_LAG_SECONDS in ms). */
+  lagMs?: number;
+  /** The clock (tests). */
+  now?: () => number;
+}
+
+/** An error that says DynamoDB refused the write (so nothing of it was committed). */
+function refusedOutright(error: unknown): boolean {
+  const name = (error as { name?: string }).name ?? '';
+  return isTransactionConflict(error) || /Throttl|ProvisionedThroughputExceeded|RequestLimitExceeded|ValidationException/.test(name);
+}
 
 /** The cursor that starts at `iso` (before any entry logged at or after it). */
 export const cursorAt = (iso: string) => `${iso}#`;
@@ -144,42 +167,103 @@ export class EventWebhookTable extends Table {
     );
   }
 
-  /** Appends the event unless an entry with its id was written before; true when this call wrote it. */
-  async appendEvent(event: MessageEvent, retentionDays: number, loggedAt = new Date().toISOString()): Promise<boolean> {
-    const expires = Math.floor(Date.parse(loggedAt) / 1000) + retentionDays * 86_400;
-    const sk = `${loggedAt}#${event.id}`;
-    try {
-      await retryConflicts(() =>
-        this.doc.send(
+  /**
+   * Appends the event unless an entry with its id was written before; true when this call wrote it.
+   *
+   * Delivery reads the log `lagMs` behind now, so an entry must be committed within the lag of
+   * the time in its key, or live delivery can pass it. Each attempt is therefore dated when it
+   * starts and given at most the lag less a margin (the SDK's own retries included); a slow or
+   * failed attempt is followed by one dated afresh. When an attempt whose answer never came did
+   * commit (a later attempt finds the marker), its entry may be dated too far back: it is moved
+   * to now, so delivery reaches it (once the reader had passed it, it was never sent; if it had
+   * not, the receiver sees the event id twice). A redelivery that finds the marker without such
+   * an attempt in this call changes nothing.
+   */
+  async appendEvent(event: MessageEvent, retentionDays: number, opts: AppendOptions = {}): Promise<boolean> {
+    const now = opts.now ?? Date.now;
+    const lagMs = opts.lagMs ?? DEFAULT_READ_LAG_MS;
+    const attemptMs = Math.max(MIN_ATTEMPT_MS, lagMs - LAG_MARGIN_MS);
+    const marker = { PK: `EVENT_ID#${event.tenant_id}#${event.id}`, SK: 'EVENT' };
+    let unanswered = false;
+    for (let attempt = 1; ; attempt++) {
+      const loggedAt = new Date(now()).toISOString();
+      const expires = Math.floor(Date.parse(loggedAt) / 1000) + retentionDays * 86_400;
+      const sk = `${loggedAt}#${event.id}`;
+      try {
+        await this.doc.send(
           new TransactWriteCommand({
             TransactItems: [
               {
                 Put: {
                   TableName: this.table,
-                  Item: { PK: `EVENT_ID#${event.tenant_id}#${event.id}`, SK: 'EVENT', log_sk: sk, [TTL_ATTRIBUTE]: expires },
+                  Item: { ...marker, log_sk: sk, [TTL_ATTRIBUTE]: expires },
                   ConditionExpression: 'attribute_not_exists(PK)',
                 },
               },
-              {
-                Put: {
-                  TableName: this.table,
-                  Item: {
-                    PK: logPartition(event.tenant_id, hourOf(loggedAt)),
-                    SK: sk,
-                    logged_at: loggedAt,
-                    event,
-                    [TTL_ATTRIBUTE]: expires,
-                  },
-                },
-              },
+              { Put: { TableName: this.table, Item: this.entryItem(event, loggedAt, sk, expires) } },
             ],
           }),
-        ),
+          { abortSignal: AbortSignal.timeout(attemptMs) },
+        );
+        return true;
+      } catch (error) {
+        if (failedCondition(error, 0)) {
+          if (unanswered) await this.moveIfPassed(event, marker, retentionDays, lagMs, now);
+          return false;
+        }
+        if (attempt >= APPEND_ATTEMPTS) throw error;
+        // A timeout or a lost connection may have committed; a refusal (conflict, throttling) did not.
+        if (!refusedOutright(error)) unanswered = true;
+        await new Promise((r) => setTimeout(r, Math.min(500, 25 * 2 ** attempt) * (0.5 + Math.random())));
+      }
+    }
+  }
+
+  private entryItem(event: MessageEvent, loggedAt: string, sk: string, expires: number) {
+    return { PK: logPartition(event.tenant_id, hourOf(loggedAt)), SK: sk, logged_at: loggedAt, event, [TTL_ATTRIBUTE]: expires };
+  }
+
+  /**
+   * The entry an unanswered attempt committed, moved to now when it is dated `lagMs` (less the
+   * clock margin) or more before now: a read may have passed its place before it was there.
+   */
+  private async moveIfPassed(
+    event: MessageEvent,
+    marker: { PK: string; SK: string },
+    retentionDays: number,
+    lagMs: number,
+    now: () => number,
+  ): Promise<void> {
+    const { Item } = await this.doc.send(new GetCommand({ TableName: this.table, Key: marker, ConsistentRead: true }));
+    const oldSk = Item?.log_sk as string | undefined;
+    if (!oldSk) return;
+    const oldAt = oldSk.slice(0, oldSk.indexOf('#'));
+    if (Date.parse(oldAt) > now() - lagMs + CLOCK_MARGIN_MS) return;
+    const loggedAt = new Date(now()).toISOString();
+    const expires = Math.floor(Date.parse(loggedAt) / 1000) + retentionDays * 86_400;
+    const sk = `${loggedAt}#${event.id}`;
+    try {
+      await this.doc.send(
+        new TransactWriteCommand({
+          TransactItems: [
+            {
+              Update: {
+                TableName: this.table,
+                Key: marker,
+                UpdateExpression: 'SET log_sk = :new, #ttl = :ttl',
+                ConditionExpression: 'log_sk = :old',
+                ExpressionAttributeNames: { '#ttl': TTL_ATTRIBUTE },
+                ExpressionAttributeValues: { ':new': sk, ':old': oldSk, ':ttl': expires },
+              },
+            },
+            { Delete: { TableName: this.table, Key: { PK: logPartition(event.tenant_id, hourOf(oldAt)), SK: oldSk } } },
+            { Put: { TableName: this.table, Item: this.entryItem(event, loggedAt, sk, expires) } },
+          ],
+        }),
       );
-      return true;
     } catch (error) {
-      if (failedCondition(error, 0)) return false;
-      throw error;
+      // Another call moved it first: that one stands.
+      if (!failedCondition(error, 0)) throw error;
     }
   }
 
