@@ -155,6 +155,7 @@ export function createEventWebhookActivities(deps: EventWebhookDeps) {
         batch,
         { pause, refresh, progress },
         replay?.requestedAt ? Date.parse(replay.requestedAt) : 0,
+        replay?.replayId,
       );
       if (outcome === 'deleted') return { stop: 'deleted' };
       if (outcome === 'disabled') return { cursor, stop: 'disabled' };
@@ -180,6 +181,8 @@ export function createEventWebhookActivities(deps: EventWebhookDeps) {
     },
     /** A replay's: when it was asked for (its entries are no older than that for giving up). */
     replaySince = 0,
+    /** A replay's id: its POSTs get webhook-ids of their own. */
+    replayId?: string,
   ): Promise<'delivered' | 'given_up' | 'deleted' | 'disabled'> {
     let pending = batch;
     let target = endpoint;
@@ -198,6 +201,7 @@ export function createEventWebhookActivities(deps: EventWebhookDeps) {
       const { webhookId, body } = batchPayload(
         target.endpoint_id,
         pending.map((e) => e.event),
+        replayId,
       );
       const attempt = await post(target, webhookId, body);
       if (attempt.ok) {

@@ -114,9 +114,11 @@ export function splitByAge<T extends { logged_at: string }>(entries: T[], nowMs:
 }
 
 /** The POST body for a batch, and its webhook-id: the same events give the same id (a retried POST is recognisable). */
-export function batchPayload(endpointId: string, events: MessageEvent[]): { webhookId: string; body: string } {
+export function batchPayload(endpointId: string, events: MessageEvent[], replayId?: string): { webhookId: string; body: string } {
+  // A replay's POSTs have ids of their own (stable over that replay's retries): a receiver that
+  // drops a webhook-id it has seen would drop the replay it asked for. Event ids stay the same.
   const digest = createHash('sha256')
-    .update(events.map((e) => e.id).join(','))
+    .update((replayId !== undefined ? `replay:${replayId}:` : '') + events.map((e) => e.id).join(','))
     .digest('hex');
   const webhookId = `msg_${digest.slice(0, 32)}`;
   const body = JSON.stringify({ type: 'message.events', endpoint_id: endpointId, events });

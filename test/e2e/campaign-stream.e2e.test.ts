@@ -29,8 +29,8 @@ const engine = useEngine({
   },
 });
 const api = engine.api;
-const RECIPIENTS = 200;
-const PER_MINUTE = 600; // 10 a second (under the local SES MaxSendRate of 14): some twenty seconds of sending
+const RECIPIENTS = 100;
+const PER_MINUTE = 600; // 10 a second (under the local SES MaxSendRate of 14): some ten seconds of sending
 const run = `${Date.now()}`;
 let templateId: string;
 let scheduledId: string; // a campaign that holds still (scheduled a day ahead)

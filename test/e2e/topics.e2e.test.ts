@@ -126,8 +126,9 @@ describe('topics', () => {
 
   it('"this topic" on the page holds back that topic’s campaigns only, at send and at ingest', async () => {
     const reader = address('reader');
-    // Two campaigns already ingested and waiting for their time when the reader leaves topic X.
-    const sendAt = new Date(Date.now() + 90_000).toISOString();
+    // Two campaigns already ingested and waiting for their time when the reader leaves topic X
+    // (an hour away: they are sent now once the reader has left).
+    const sendAt = new Date(Date.now() + 3_600_000).toISOString();
     const [waitingX, waitingY] = await Promise.all([campaign([reader], { topic: X, sendAt }), campaign([reader], { topic: Y, sendAt })]);
     for (const c of [waitingX, waitingY]) {
       expect(c.status).toBe(202);
@@ -161,6 +162,7 @@ describe('topics', () => {
     expect(globalList.map((s: { email: string }) => s.email)).not.toContain(reader);
 
     // At send: X's waiting message is SUPPRESSED, Y's goes out.
+    for (const c of [waitingX, waitingY]) expect((await api.post(`/api/v1/campaigns/${c.body.transaction_id}/send-now`)).status).toBe(202);
     await Promise.all([waitingX, waitingY].map((c) => waitForStatus(api, c.body.transaction_id, ['SENT', 'COMPLETED'], 180_000)));
     const messageOf = async (id: string) => (await api.get(`/api/v1/campaigns/${id}/messages`)).body.items[0];
     const heldBack = await messageOf(waitingX.body.transaction_id);

@@ -137,6 +137,11 @@ describe('batches', () => {
     const { webhookId, body } = batchPayload('e1', events);
     expect(batchPayload('e1', events).webhookId).toBe(webhookId);
     expect(batchPayload('e1', [events[0]!]).webhookId).not.toBe(webhookId);
+    // A replay's POST of the same events has its own id (a receiver deduping by webhook-id keeps it), stable within that replay.
+    expect(batchPayload('e1', events, 'r1').webhookId).not.toBe(webhookId);
+    expect(batchPayload('e1', events, 'r1').webhookId).toBe(batchPayload('e1', events, 'r1').webhookId);
+    expect(batchPayload('e1', events, 'r2').webhookId).not.toBe(batchPayload('e1', events, 'r1').webhookId);
+    expect(batchPayload('e1', events, 'r1').body).toBe(body);
     const ts = Math.floor(Date.now() / 1000);
     const headers = {
       'webhook-id': webhookId,
