@@ -194,25 +194,49 @@ export const SEND_LANES = 'send-lanes';
  */
 async function sendInLanes(input: BatchWorkflowInput, signals: BatchSignals, ui: BatchUi, lanes: number): Promise<void> {
   const plan = await chunkBounds({ transactionId: input.transactionId, batchId: input.batchId, chunkSize: input.sendChunkSize });
+  // The first lane's failure (an account-level SES error) stops the others: each lane ends once its
+  // chunk in flight has, and waits of theirs wake (a cancel to them), so the batch reports the
+  // failure with no send still running and nothing more sent after it.
+  let failed: { error: unknown } | undefined;
+  const laneSignals: BatchSignals = {
+    get paused() {
+      return signals.paused;
+    },
+    get cancelled() {
+      return signals.cancelled || failed !== undefined;
+    },
+    get outcomesIn() {
+      return signals.outcomesIn;
+    },
+    get resumes() {
+      return signals.resumes;
+    },
+  };
   let next = 0;
   const lane = async () => {
-    while (next < plan.bounds.length && !signals.cancelled) {
+    while (next < plan.bounds.length && !laneSignals.cancelled) {
       const j = next++;
       let cursor: Cursor = j === 0 ? undefined : { PK: plan.pk, SK: plan.bounds[j - 1] };
       let again = false;
       for (;;) {
-        await awaitSendable(input, signals, ui);
-        if (signals.cancelled) return;
+        await awaitSendable(input, laneSignals, ui);
+        if (laneSignals.cancelled) return;
         ui.show('sending');
         const summary = ui.summaries
           ? chunkSummary(input.batchId, j * input.sendChunkSize + 1, input.sendChunkSize, input.messageCount, again)
           : undefined;
         const resumesBefore = signals.resumes;
-        const chunk = await sendActivity(input, summary)({ ...chunkOf(input, cursor), until: plan.bounds[j] });
+        let chunk: Awaited<ReturnType<ReturnType<typeof sendActivity>>>;
+        try {
+          chunk = await sendActivity(input, summary)({ ...chunkOf(input, cursor), until: plan.bounds[j] });
+        } catch (error) {
+          failed ??= { error };
+          return;
+        }
         ui.sent += chunk.sent;
         if (chunk.deferred > 0) {
           again = true;
-          await graceWait(input, signals, ui, resumesBefore);
+          await graceWait(input, laneSignals, ui, resumesBefore);
           continue;
         }
         again = false;
@@ -222,6 +246,7 @@ async function sendInLanes(input: BatchWorkflowInput, signals: BatchSignals, ui:
     }
   };
   await Promise.all(Array.from({ length: Math.min(lanes, plan.bounds.length) }, lane));
+  if (failed) throw failed.error;
 }
 
 /** Sends the batch chunk by chunk at the campaign's pace, between chunks honouring pause and cancel. */

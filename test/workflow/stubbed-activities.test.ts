@@ -48,6 +48,8 @@ interface Scenario {
   chunkMs?: number;
   /** Sending a chunk of this batch fails for good, as on an SES account error. */
   failBatch?: string;
+  /** Only the chunk of this batch starting at this offset fails so (send lanes: one lane's failure). */
+  failChunk?: { batchId: string; offset: number };
   /** Sent messages have no outcome until `outcomesIn` is set. */
   holdOutcomes?: boolean;
   /** The first chunk of this batch leaves `count` messages unsettled (another attempt held them). */
@@ -76,6 +78,8 @@ interface Recorded extends Scenario {
   maxInFlight: number;
   /** Message offsets each chunk took, by batch (lanes must never take one twice). */
   taken: Map<string, number[]>;
+  /** Chunks of the batch still in flight when its 'sent' tally ran. */
+  inFlightAtTally: Map<string, number>;
   outcomesIn: boolean;
 }
 
@@ -128,6 +132,9 @@ const activities: Activities = {
     }
     c.chunks += 1;
     c.log.push(`chunk ${input.batchId}@${offset}`);
+    // One lane's chunk fails at once, while the other lanes' chunks are still running.
+    if (c.failChunk?.batchId === input.batchId && c.failChunk.offset === offset)
+      throw ApplicationFailure.nonRetryable('sending paused for the account', 'SesAccountError');
     const flying = (c.inFlight.get(input.batchId) ?? 0) + 1;
     c.inFlight.set(input.batchId, flying);
     c.maxInFlight = Math.max(c.maxInFlight, flying);
@@ -159,7 +166,10 @@ const activities: Activities = {
   async tallyBatch(input) {
     const c = of(input.transactionId);
     const cancelled = input.cancelled ?? false;
-    if (input.phase === 'sent') c.sending.delete(input.batchId);
+    if (input.phase === 'sent') {
+      c.sending.delete(input.batchId);
+      c.inFlightAtTally.set(input.batchId, c.inFlight.get(input.batchId) ?? 0);
+    }
     c.log.push(`tally ${input.batchId} ${input.phase}`);
     const sent = c.sentByBatch.get(input.batchId) ?? 0;
     const pending = c.holdOutcomes && !c.outcomesIn ? sent : 0;
@@ -246,6 +256,7 @@ async function start(
     inFlight: new Map(),
     maxInFlight: 0,
     taken: new Map(),
+    inFlightAtTally: new Map(),
     outcomesIn: false,
   };
   campaigns.set(id, c);
@@ -486,6 +497,22 @@ describe('schedule and control', () => {
       expect([...c.taken.get(batch)!].sort((x, y) => x - y)).toEqual(Array.from({ length: 32 }, (_, i) => i));
     expect([...c.sentByBatch.values()]).toEqual([32, 32]);
     await recordHistory(client, batchWorkflowId(id, 1), 'batch-send-lanes');
+  });
+
+  it("one lane's account-level failure stops the other lanes: nothing starts after it, nothing is in flight at the recount", async () => {
+    // Chunks of 5 over 40 messages, 3 lanes; the chunk at offset 5 (lane 2's first) fails for good.
+    const { handle, c } = await start(
+      { batches: 1, perBatch: 40, chunkMs: 300, failChunk: { batchId: 'b00001', offset: 5 } },
+      { maxConcurrentBatches: 1, sendLanes: 3 },
+    );
+    const result = await handle.result();
+    expect(result.status).toBe('FAILED');
+    // The three first chunks started at once; the failing one ended at once, the two others were let finish.
+    const chunks = c.log.filter((l) => l.startsWith('chunk ')).sort();
+    expect(chunks).toEqual(['chunk b00001@0', 'chunk b00001@10', 'chunk b00001@5']);
+    expect(c.inFlightAtTally.get('b00001')).toBe(0);
+    expect(c.taken.get('b00001')).toHaveLength(10);
+    expect(c.maxInFlight).toBe(2);
   });
 
   it('a throttled campaign keeps one chunk in flight per batch, lanes or not', async () => {
