@@ -2,6 +2,7 @@
 // for real AWS, where the SDK's default credential chain applies.
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
+import { countDynamoRequests } from './dynamo-request-log';
 import { S3Client } from '@aws-sdk/client-s3';
 import { SESv2Client } from '@aws-sdk/client-sesv2';
 import type { Config } from '../config';
@@ -53,6 +54,7 @@ export function createAwsClients(config: AwsConfig): AwsClients {
     maxAttempts: 5,
     requestHandler: handler(AWS_TIMEOUTS.dynamodbRequestMs),
   });
+  countDynamoRequests(dynamo);
   const doc = DynamoDBDocumentClient.from(dynamo, {
     marshallOptions: { removeUndefinedValues: true, convertClassInstanceToMap: false },
   });

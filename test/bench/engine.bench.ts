@@ -1,19 +1,26 @@
 // `npm run bench -- --recipients N [--batch-size B] [--chunk-size C] [--json out.json]`:
 // one campaign of N recipients on a fresh local stack, measured against the raw rates of the
-// components taken in the same run. Reports throughput, latency, event intake, peak memory of
-// the worker and API processes, and what the campaign costs in Temporal.
-import { appendFileSync, readFileSync, writeFileSync } from 'node:fs';
+// components taken in the same run and against a floor (the campaign's essential I/O without
+// Temporal, test/bench/floor.ts). Reports throughput, latency, event intake, peak memory of
+// the worker and API processes, what the campaign costs in Temporal, and its DynamoDB requests
+// per message and hottest item as the worker and API count them (DYNAMODB_REQUEST_LOG).
+import { appendFileSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { randomUUID } from 'node:crypto';
 import { Client, Connection } from '@temporalio/client';
 import { DefaultLogger, Runtime } from '@temporalio/worker';
 import { createAwsClients, destroyAwsClients } from '../../src/adapters/aws';
+import { REQUEST_LOG_FLUSH_MS } from '../../src/adapters/dynamo-request-log';
 import { createTables } from '../../src/adapters/dynamo/tables';
+import { activityDepsFromConfig } from '../../workers/create-worker';
 import { apiClient, uploadCsv, uploadTemplate } from '../support/harness-http';
 import { BENCH_TENANT, startPlatform } from '../support/platform';
 import { dynamoConditionalUpdateRate, dynamoWriteRate, openSearchIndexRate, sesSendRate, temporalActivityRate } from './raw-rates';
 import { temporalCost } from './temporal-cost';
+import { runFloor } from './floor';
+import { addCounts, countsAt, hottestKeys, parseLog, per, ratio, subtractCounts, totalRequests, type Counts } from './dynamo-counts';
 
 const { values } = parseArgs({
   options: {
@@ -25,8 +32,13 @@ const { values } = parseArgs({
     json: { type: 'string' },
     /** `off`: the engine's metrics neither counted nor served (ENGINE_METRICS), to measure what they cost. */
     metrics: { type: 'string', default: 'on' },
-    /** A directory: the worker's and the API's output go to worker.log and api.log there. */
+    /** A directory: the worker's and the API's output go to worker.log and api.log there (and their DynamoDB request logs). */
     logs: { type: 'string' },
+    /**
+     * `off`: the worker and API count no DynamoDB requests (DYNAMODB_REQUEST_LOG unset). The count
+     * keeps every key written in memory (about 100 bytes each), which the RSS figures then include.
+     */
+    'request-log': { type: 'string', default: 'on' },
   },
 });
 const N = Number(values.recipients);
@@ -46,6 +58,12 @@ function bar(done: number, total: number, label: string) {
 
 async function main() {
   Runtime.install({ logger: new DefaultLogger('ERROR') });
+  const loadAtStart = loadavg().map((l) => round(l, 2));
+  // Each engine process appends its DynamoDB totals to a file of its own, read after the run.
+  const countDynamo = values['request-log'] === 'on';
+  const logDir = values.logs ?? mkdtempSync(join(tmpdir(), 'email-engine-bench-dynamodb-'));
+  const requestLog = { worker: join(logDir, 'worker.dynamodb.jsonl'), api: join(logDir, 'api.dynamodb.jsonl') };
+  for (const path of Object.values(requestLog)) rmSync(path, { force: true });
   status('starting the local stack, worker and API…');
   const platform = await startPlatform(
     {
@@ -62,6 +80,9 @@ async function main() {
       processes: true,
       connectEvents: false,
       ...(values.logs ? { echo: (name: string, chunk: Buffer) => appendFileSync(join(values.logs!, `${name}.log`), chunk) } : {}),
+      ...(countDynamo
+        ? { processEnv: { worker: { DYNAMODB_REQUEST_LOG: requestLog.worker }, api: { DYNAMODB_REQUEST_LOG: requestLog.api } } }
+        : {}),
     },
   );
   const { config } = platform;
@@ -131,7 +152,8 @@ async function main() {
 
     phase = 'event load';
     status('posting signed events…');
-    const eventsPerS = await eventLoad(platform, id, Number(values.events));
+    const load = await eventLoad(platform, id, Number(values.events));
+    const eventsPerS = load.perS;
     const client = new Client({
       connection: await Connection.connect({ address: config.TEMPORAL_ADDRESS! }),
       namespace: config.TEMPORAL_NAMESPACE,
@@ -140,6 +162,39 @@ async function main() {
     status('reading workflow histories…');
     const cost = await temporalCost(client, id, txn.batch_count ?? Math.ceil(N / Number(values['batch-size'])));
     await client.connection.close();
+
+    // The floor, on the same stack once the campaign is done. Its mail must not reach the API
+    // as events (they would load the machine and the API's counters): the event source stops.
+    status('running the floor…');
+    await platform.events.stop();
+    const floor = await runFloor(config, {
+      messages: N,
+      batchSize: Number(values['batch-size']),
+      sesConcurrency: engineSesConcurrency(config, Number(values.parallel)),
+      progress: status,
+    });
+    status('');
+
+    // Each log gets a line past the last moment read (a flush), unless nothing changed since.
+    await new Promise((r) => setTimeout(r, Math.max(0, load.ended + REQUEST_LOG_FLUSH_MS + 500 - Date.now())));
+    const dynamo = countDynamo
+      ? dynamoFigures(
+          {
+            worker: existsSync(requestLog.worker) ? parseLog(readFileSync(requestLog.worker, 'utf8')) : [],
+            api: existsSync(requestLog.api) ? parseLog(readFileSync(requestLog.api, 'utf8')) : [],
+          },
+          {
+            accept: [accepted, at('PROCESSING')],
+            ingest: [at('PROCESSING'), at('READY_TO_SEND')],
+            send: [at('READY_TO_SEND'), at('SENT')],
+            events: [at('SENT'), at('COMPLETED')],
+            campaign: [accepted, at('COMPLETED')],
+            event_load: [load.started, load.ended],
+          },
+          N,
+          load.events,
+        )
+      : undefined;
 
     const perThousand = (n: number) => round((n / N) * 1000);
     // Per message the send path makes two conditional writes (SENDING, SENT) and one SES call;
@@ -150,8 +205,21 @@ async function main() {
       temporal: raw.temporal_empty_activities_per_s * Math.min(Number(values['chunk-size']), Number(values['batch-size'])),
     };
     const [slowest, sendLimit] = Object.entries(sendLimits).sort((a, b) => a[1] - b[1])[0]!;
+    const firstMailS = firstMailAt ? round((firstMailAt - accepted) / 1000, 2) : null;
+    const completedS = (at('COMPLETED') - accepted) / 1000;
+    const vsFloor = {
+      engine_send_messages_per_s: round(N / sendS),
+      floor_send_messages_per_s: floor.send_messages_per_s,
+      send_vs_floor: round(N / sendS / floor.send_messages_per_s, 2),
+      engine_accepted_to_completed_s: round(completedS),
+      floor_total_s: floor.total_s,
+      completed_vs_floor: round(completedS / floor.total_s, 2),
+    };
+    const hottestPer1000 = dynamo?.hottest_item?.writes_per_1000_messages;
     const report = {
       machine: `${(await import('node:os')).cpus().length} cores, node ${process.version}`,
+      // 1, 5 and 15 minutes: the machine is shared, and every rate here depends on it.
+      load_average: { start: loadAtStart, end: loadavg().map((l) => round(l, 2)) },
       recipients: N,
       batch_size: Number(values['batch-size']),
       chunk_size: Number(values['chunk-size']),
@@ -162,7 +230,7 @@ async function main() {
       send_limit_messages_per_s: { ...sendLimits, slowest },
       send_vs_slowest_component: round(N / sendS / sendLimit, 2),
       latency_s: {
-        accepted_to_first_mail: firstMailAt ? round((firstMailAt - accepted) / 1000, 2) : null,
+        accepted_to_first_mail: firstMailS,
         accepted_to_sent: round((at('SENT') - accepted) / 1000),
         accepted_to_completed: round((at('COMPLETED') - accepted) / 1000),
       },
@@ -177,19 +245,123 @@ async function main() {
         signals_per_1000: perThousand(cost.signals),
       },
       counts: txn.counts,
+      dynamodb_requests_per_message: dynamo?.requests_per_message ?? null,
+      dynamodb_requests_per_event_load_event: dynamo?.requests_per_event_load_event ?? null,
+      hottest_item: dynamo?.hottest_item ?? null,
+      dynamodb: dynamo?.detail ?? null,
+      floor,
+      vs_floor: vsFloor,
+      // The issue's targets, reported, never failing the run.
+      targets: {
+        hottest_item_writes_per_1000_messages: {
+          value: hottestPer1000 ?? null,
+          target: '<= 10',
+          met: hottestPer1000 === undefined ? null : hottestPer1000 <= 10,
+        },
+        send_vs_floor: { value: vsFloor.send_vs_floor, target: '>= 0.8', met: vsFloor.send_vs_floor >= 0.8 },
+        completed_vs_floor: { value: vsFloor.completed_vs_floor, target: '<= 1.25', met: vsFloor.completed_vs_floor <= 1.25 },
+        accepted_to_first_mail_s: {
+          value: firstMailS,
+          target: '< 2 (the issue sets it at N = 200,000)',
+          met: firstMailS === null ? null : firstMailS < 2,
+        },
+      },
     };
     console.log(JSON.stringify(report, null, 2));
     if (values.json) writeFileSync(values.json, JSON.stringify(report, null, 2) + '\n');
   } finally {
     await platform.stop();
+    if (!values.logs) rmSync(logDir, { recursive: true, force: true });
   }
+}
+
+/**
+ * The engine's SES calls in flight at most: batches sending at once (MAX_CONCURRENT_BATCHES, the
+ * bench's --parallel) × each send chunk's own concurrency, read from the worker's composition root.
+ */
+function engineSesConcurrency(config: Awaited<ReturnType<typeof startPlatform>>['config'], parallel: number): number {
+  const { deps, close } = activityDepsFromConfig(config);
+  close();
+  return parallel * deps.settings.sendConcurrency;
+}
+
+type Window = [from: number, to: number];
+
+/**
+ * The worker's and API's DynamoDB totals over each window: requests per message (per Open event
+ * for the event load), by operation and by process, the items written by kind, and the most
+ * written keys, the same key's writes in both processes summed.
+ */
+function dynamoFigures(
+  logs: Record<'worker' | 'api', ReturnType<typeof parseLog>>,
+  windows: Record<'accept' | 'ingest' | 'send' | 'events' | 'campaign' | 'event_load', Window>,
+  messages: number,
+  loadEvents: number,
+) {
+  const at = (lines: ReturnType<typeof parseLog>, t: number) => countsAt(lines, t, REQUEST_LOG_FLUSH_MS);
+  const over = ([from, to]: Window) => {
+    const worker = subtractCounts(at(logs.worker, to), at(logs.worker, from));
+    const api = subtractCounts(at(logs.api, to), at(logs.api, from));
+    return { worker, api, all: addCounts(worker, api) };
+  };
+  const hot = (c: Counts, by: number, unit: string, count: number) =>
+    hottestKeys(c, count).map((k) => ({ ...k, [`writes_per_1000_${unit}s`]: round((k.writes / by) * 1000, 1) }));
+  /** One window's figures, each divided by `by` (messages, or the event load's events). */
+  const describe = (window: Window, by: number, unit: 'message' | 'event') => {
+    const { worker, api, all } = over(window);
+    const perUnit = (c: Counts) => ratio(totalRequests(c), by);
+    return {
+      seconds: round((window[1] - window[0]) / 1000, 2),
+      requests: Math.round(totalRequests(all)),
+      [`requests_per_${unit}`]: perUnit(all),
+      [`requests_per_${unit}_by_process`]: { worker: perUnit(worker), api: perUnit(api) },
+      [`requests_per_${unit}_by_operation`]: per(all.requests, by),
+      [`failed_requests_per_${unit}_by_operation`]: per(all.errors, by),
+      [`items_written_per_${unit}`]: ratio(all.items_written, by),
+      // PK prefix / SK prefix, e.g. BATCH/MESSAGE for a message, TRANSACTION/METADATA for the campaign record.
+      [`items_written_per_${unit}_by_kind`]: per(all.writes_by_kind, by),
+      top_items: hot(all, by, unit, 3),
+    };
+  };
+  const phases = ['accept', 'ingest', 'send', 'events', 'campaign'] as const;
+  const perMessage = (name: (typeof phases)[number]) => ratio(totalRequests(over(windows[name]).all), messages);
+  const campaign = over(windows.campaign).all;
+  return {
+    requests_per_message: {
+      overall: perMessage('campaign'),
+      accept: perMessage('accept'),
+      ingest: perMessage('ingest'),
+      send: perMessage('send'),
+      events: perMessage('events'),
+    },
+    requests_per_event_load_event: ratio(totalRequests(over(windows.event_load).all), loadEvents),
+    hottest_item: hot(campaign, messages, 'message', 1)[0] as
+      { key: string; kind: string; writes: number; writes_per_1000_messages: number } | undefined,
+    detail: {
+      by_phase: {
+        ...Object.fromEntries(phases.map((name) => [name, describe(windows[name], messages, 'message')])),
+        event_load: describe(windows.event_load, loadEvents, 'event'),
+      },
+      campaign_top_items: hot(campaign, messages, 'message', 10),
+      // Per process (a key both wrote counts in each); the logs hold no per-window figure for it.
+      distinct_keys_written_at_end: {
+        worker: logs.worker.at(-1)?.distinct_keys_written ?? 0,
+        api: logs.api.at(-1)?.distinct_keys_written ?? 0,
+      },
+      log_lines: { worker: logs.worker.length, api: logs.api.length },
+    },
+  };
 }
 
 /** Event posts sent again after their connection failed (the last event load's). */
 let connectionRetries = 0;
 
 /** Signed Open events for already-sent messages, posted 32 at a time: what the endpoint absorbs. */
-async function eventLoad(platform: Awaited<ReturnType<typeof startPlatform>>, transactionId: string, count: number): Promise<number> {
+async function eventLoad(
+  platform: Awaited<ReturnType<typeof startPlatform>>,
+  transactionId: string,
+  count: number,
+): Promise<{ perS: number; events: number; started: number; ended: number }> {
   const aws = createAwsClients(platform.config);
   const { batches, messages } = createTables(aws.doc, platform.config.DYNAMODB_TABLE);
   const targets: { message_id: string; batch_id: string; ses_message_id?: string; recipient_email: string }[] = [];
@@ -249,7 +421,8 @@ async function eventLoad(platform: Awaited<ReturnType<typeof startPlatform>>, tr
     }),
   );
   if (failed > 0) throw new Error(`${failed} event posts failed`);
-  return bodies.length / ((Date.now() - started) / 1000);
+  const ended = Date.now();
+  return { perS: bodies.length / ((ended - started) / 1000), events: bodies.length, started, ended };
 }
 
 main().catch((error) => {

@@ -31,7 +31,8 @@ export const BENCH_TENANT = {
  * measured, or a crash of one seen); otherwise in this one, with the workflow code of
  * `workflowBundlePath` if given (else bundled at start). `echo` receives the processes' output
  * (stderr and, then, stdout). `engineError()` says if the worker (process or in-process run) or
- * the API process ended before `stop()`.
+ * the API process ended before `stop()`. `processEnv` adds variables to one process's
+ * environment only (the bench's DynamoDB request log, a file per process).
  */
 export async function startPlatform(
   overrides: Record<string, string> = {},
@@ -40,6 +41,7 @@ export async function startPlatform(
     connectEvents?: boolean;
     echo?: (name: 'worker' | 'api', chunk: Buffer) => void;
     workflowBundlePath?: string;
+    processEnv?: Partial<Record<'worker' | 'api', Record<string, string>>>;
   } = {},
 ) {
   const dir = mkdtempSync(join(tmpdir(), 'email-engine-bench-'));
@@ -87,8 +89,15 @@ export async function startPlatform(
     };
     const echo = (name: 'worker' | 'api') => (chunk: Buffer) => opts.echo?.(name, chunk);
     const stdout = opts.echo ? 'echo' : 'inherit';
-    const worker = await startProcess('worker', 'workers/main.ts', env, /worker running/, echo('worker'), stdout);
-    const api = await startProcess('api', 'api/main.ts', env, /api listening/, echo('api'), stdout);
+    const worker = await startProcess(
+      'worker',
+      'workers/main.ts',
+      { ...env, ...opts.processEnv?.worker },
+      /worker running/,
+      echo('worker'),
+      stdout,
+    );
+    const api = await startProcess('api', 'api/main.ts', { ...env, ...opts.processEnv?.api }, /api listening/, echo('api'), stdout);
     stops.push(
       () => stopProcess(api),
       () => stopProcess(worker),

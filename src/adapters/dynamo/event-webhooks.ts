@@ -60,6 +60,12 @@ export interface AppendOptions {
   now?: () => number;
 }
 
+/** An entry of `event` logged at `at` (epoch ms): its time, its TTL and its sort key. */
+function datedAt(event: MessageEvent, retentionDays: number, at: number) {
+  const loggedAt = new Date(at).toISOString();
+  return { loggedAt, expires: Math.floor(at / 1000) + retentionDays * 86_400, sk: `${loggedAt}#${event.id}` };
+}
+
 /** An error that says DynamoDB refused the write (so nothing of it was committed). */
 function refusedOutright(error: unknown): boolean {
   const name = (error as { name?: string }).name ?? '';
@@ -186,9 +192,7 @@ export class EventWebhookTable extends Table {
     const marker = { PK: `EVENT_ID#${event.tenant_id}#${event.id}`, SK: 'EVENT' };
     let unanswered = false;
     for (let attempt = 1; ; attempt++) {
-      const loggedAt = new Date(now()).toISOString();
-      const expires = Math.floor(Date.parse(loggedAt) / 1000) + retentionDays * 86_400;
-      const sk = `${loggedAt}#${event.id}`;
+      const { loggedAt, expires, sk } = datedAt(event, retentionDays, now());
       try {
         await this.doc.send(
           new TransactWriteCommand({
@@ -239,9 +243,7 @@ export class EventWebhookTable extends Table {
     if (!oldSk) return;
     const oldAt = oldSk.slice(0, oldSk.indexOf('#'));
     if (Date.parse(oldAt) > now() - lagMs + CLOCK_MARGIN_MS) return;
-    const loggedAt = new Date(now()).toISOString();
-    const expires = Math.floor(Date.parse(loggedAt) / 1000) + retentionDays * 86_400;
-    const sk = `${loggedAt}#${event.id}`;
+    const { loggedAt, expires, sk } = datedAt(event, retentionDays, now());
     try {
       await this.doc.send(
         new TransactWriteCommand({
