@@ -23,6 +23,8 @@ import { tokenVerifier } from './oauth';
 import { createIdentityVerifier } from '../src/adapters/identity-verifier';
 import { snsVerifierFor } from '../src/adapters/sns-verifier';
 import { OutcomeSignaller } from '../src/events/outcome-signaller';
+import { BatchOutcomeSums } from '../src/events/batch-outcomes';
+import { batchWorkflowId } from '../src/contracts';
 import { createSesEventProcessor } from '../src/events/process-ses-event';
 import { createSesEventMetrics } from '../src/metrics/engine-metrics';
 import { ReputationTable } from '../src/adapters/dynamo/reputation';
@@ -83,6 +85,16 @@ export async function buildApiDeps(config: Config): Promise<{ deps: ApiDeps; clo
   const log = createLogger({ component: 'api' }, config.LOG_LEVEL);
   const tables = createTables(aws.doc, config.DYNAMODB_TABLE);
   const signaller = new OutcomeSignaller(temporal, log);
+  // Each batch's outcome count in sums, one write per COUNT_FLUSH_MS (issue 18, item 2).
+  const outcomeSums =
+    config.COUNT_FLUSH_MS > 0
+      ? new BatchOutcomeSums(
+          tables.batches,
+          (transactionId, batchId) => signaller.note(batchWorkflowId(transactionId, Number(batchId.slice(1)))),
+          log,
+          config.COUNT_FLUSH_MS,
+        )
+      : undefined;
   const auditTrail = new AuditTrail(tables.audit, log, registry);
   // The reputation guard (issue 16, item 4): its counters and state beside the other stores.
   const reputation = new ReputationGuard(
@@ -121,6 +133,7 @@ export async function buildApiDeps(config: Config): Promise<{ deps: ApiDeps; clo
         ...tables,
         log,
         onOutcome: (id) => signaller.note(id),
+        ...(outcomeSums ? { outcomes: outcomeSums } : {}),
         // email_engine_ses_events_total, _bounces_total, _complaints_total (issue 16).
         ...(config.ENGINE_METRICS === 'on' ? { metrics: createSesEventMetrics(registry) } : {}),
         onApplied: (applied) => void reputation.noteApplied(applied),
@@ -152,6 +165,7 @@ export async function buildApiDeps(config: Config): Promise<{ deps: ApiDeps; clo
     close: async () => {
       await reputation.close();
       await deps.auditTrail.drain();
+      await outcomeSums?.close();
       await signaller.close();
       await indexer?.close();
       await analytics?.close();

@@ -262,7 +262,8 @@ export interface Batches {
    * message, on its first outcome event). Returns the new count and how many sent messages the
    * batch awaits outcomes for (known once sending is over).
    */
-  addBatchOutcome(transactionId: string, batchId: string): Promise<{ outcomes: number; awaiting?: number }>;
+  /** Adds `n` (1 unless given) to the batch's outcome count; answers the count and what the batch awaits. */
+  addBatchOutcome(transactionId: string, batchId: string, n?: number): Promise<{ outcomes: number; awaiting?: number }>;
   /** Sets fields of a batch; returns the batch as stored afterwards. */
   setBatchFields(transactionId: string, batchId: string, fields: Record<string, unknown>): Promise<Record<string, unknown>>;
 }

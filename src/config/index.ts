@@ -164,7 +164,7 @@ const configSchema = z.object({
   /** A check runs this long after the first bounce or complaint that asks for it (one per tenant meanwhile). */
   REPUTATION_CHECK_DEBOUNCE_MS: z.coerce.number().int().min(0).max(600_000).default(5000),
   /** Each bucket's counters are spread over this many items (by message id), summed on read. */
-  REPUTATION_COUNTER_SHARDS: positiveInt.max(64).default(16),
+  REPUTATION_COUNTER_SHARDS: positiveInt.max(256).default(128),
   // SES account quota (issue 16, item 4): read with GetAccount at worker start and every
   // SES_QUOTA_POLL_SECONDS; the send rate is the least of SEND_RATE_PER_SECOND and MaxSendRate.
   // Set, these stand in for the account's figures (the local stack; or to stay below them).
@@ -229,6 +229,8 @@ const configSchema = z.object({
   ),
   FINAL_STATE_DEADLINE_SECONDS: positiveInt.default(24 * 3600),
   OUTCOME_POLL_SECONDS: positiveInt.default(300),
+  /** An API process writes what it counted for a batch's outcomes and a tenant's reputation as one sum per this long (src/sums.ts). */
+  COUNT_FLUSH_MS: z.coerce.number().int().min(0).max(10_000).default(500),
   // Issue 17, item 2: the delay before each retry of a soft-bounced message (three by default:
   // 1 h, 4 h, 12 h), within FINAL_STATE_DEADLINE_SECONDS of its first send; empty: no retries.
   SOFT_BOUNCE_RETRY_DELAYS_SECONDS: parsedBy(

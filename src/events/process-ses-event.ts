@@ -14,6 +14,7 @@ import type { SuppressionTable } from '../adapters/dynamo/suppressions';
 import { ERASED_ADDRESS } from '../domain/erasure';
 import { bounceTypeLabel, sesEventTypeLabel, type SesEventMetrics } from '../metrics/engine-metrics';
 import type { EventLog } from './event-log';
+import type { OutcomeNotes } from './batch-outcomes';
 
 export type EventOutcome = 'applied' | 'duplicate' | 'unknown_message' | 'ignored';
 
@@ -31,6 +32,12 @@ export interface EventProcessorDeps {
   log: Logger;
   /** Called when every sent message of a batch has an outcome, with the batch workflow to wake. */
   onOutcome: (batchWorkflowId: string) => void;
+  /**
+   * Where a message's first outcome is counted for its batch, in sums (batch-outcomes.ts: the API
+   * wires it, so no batch record takes a write per event); without it, one write per outcome and
+   * `onOutcome` called from here.
+   */
+  outcomes?: OutcomeNotes;
   /** Analytics documents for an event and its message, when analytics are on. */
   onIndex?: (event: EmailEventDoc | undefined, message: EmailMessageDoc | undefined) => void;
   /** An event applied (never a duplicate), with its tenant: the reputation guard's counters (issue 16, item 4). */
@@ -195,6 +202,10 @@ export function createSesEventProcessor(deps: EventProcessorDeps) {
     target: { transactionId: string; batchId: string },
   ): Promise<void> {
     if (effect.outcome && before && (before as MessageRecord & { outcome_time?: string }).outcome_time === undefined) {
+      if (deps.outcomes) {
+        deps.outcomes.note(target.transactionId, target.batchId);
+        return;
+      }
       // The event that completes the batch's count (known once sending is over) wakes the batch workflow, once.
       const batch = await deps.batches.addBatchOutcome(target.transactionId, target.batchId).catch((error: unknown) => {
         deps.log.warn('batch outcome count not updated', {

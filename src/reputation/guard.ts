@@ -42,6 +42,7 @@ import {
   type Verdict,
 } from './rates';
 import { GUARD_PRINCIPAL, overridesHold, pauseForHold, StateCache } from './send-gate';
+import { Sums } from '../sums';
 
 export { GUARD_PRINCIPAL, OVERRIDE_FIELD, STATE_CACHE_MS } from './send-gate';
 
@@ -101,12 +102,17 @@ export class ReputationGuard {
   private readonly bounceRate: Gauge<'tenant'>;
   private readonly complaintRate: Gauge<'tenant'>;
   private closed = false;
+  /** The counters' increments, in sums (countInSums). */
+  private readonly sums: Sums<{ tenantId: string; kind: CountKind; messageId: string; start: number }>;
 
   constructor(
     private readonly deps: GuardDeps,
     readonly settings: GuardSettings,
   ) {
     this.states = new StateCache(deps.counters, () => this.now());
+    this.sums = new Sums(settings.countFlushMs ?? 0, ({ tenantId, kind, messageId, start }, n) =>
+      this.writeCount(tenantId, kind, messageId, start, n),
+    );
     const registers = [deps.registry];
     this.holds = new Counter({
       name: 'email_engine_reputation_holds_total',
@@ -147,7 +153,7 @@ export class ReputationGuard {
     const kind = countOf(event.kind, event.bounceType);
     if (!kind) return Promise.resolve();
     return this.track(
-      this.count(event.tenantId, kind, event.messageId).then(
+      this.countInSums(event.tenantId, kind, event.messageId).then(
         async () => {
           if (kind !== 'sends') return this.requestCheck(event.tenantId);
           // A Send of a held tenant (held by any process): a campaign started or resumed meanwhile.
@@ -174,12 +180,26 @@ export class ReputationGuard {
     return this.states.read(tenantId);
   }
 
+  /**
+   * Adds one to the tenant's counter of `kind` within a sum (src/sums.ts): what this process
+   * counts for a counter within `countFlushMs` is one write, to the shard of the sum's first
+   * message. Resolves once that sum is written. A sum lost with its process leaves the rates a
+   * little off for the window (never a count twice).
+   */
+  private countInSums(tenantId: string, kind: CountKind, messageId: string): Promise<void> {
+    const start = bucketStart(this.now(), this.settings.bucketMs);
+    return this.sums.add(`${tenantId}|${kind}|${start}`, { tenantId, kind, messageId, start });
+  }
+
+  private writeCount(tenantId: string, kind: CountKind, messageId: string, start: number, n: number): Promise<void> {
+    const { bucketMs, windowMs, shards } = this.settings;
+    // Kept a day past the window (and a bucket), then DynamoDB's TTL removes it.
+    return this.deps.counters.increment(tenantId, kind, shardOf(messageId, shards), start, windowMs + bucketMs + 86_400_000, n);
+  }
+
   /** Adds one to the tenant's counter of `kind` (exposed for tests). */
   count(tenantId: string, kind: CountKind, messageId: string): Promise<void> {
-    const { bucketMs, windowMs, shards } = this.settings;
-    const start = bucketStart(this.now(), bucketMs);
-    // Kept a day past the window (and a bucket), then DynamoDB's TTL removes it.
-    return this.deps.counters.increment(tenantId, kind, shardOf(messageId, shards), start, windowMs + bucketMs + 86_400_000);
+    return this.writeCount(tenantId, kind, messageId, bucketStart(this.now(), this.settings.bucketMs), 1);
   }
 
   /** Schedules a check of the tenant (one per debounce interval, however many ask). */
@@ -358,6 +378,7 @@ export class ReputationGuard {
   /** Stops scheduling checks and waits for the counts and checks under way. */
   async close(): Promise<void> {
     this.closed = true;
+    await this.sums.close();
     for (const timer of this.scheduled.values()) clearTimeout(timer);
     this.scheduled.clear();
     await Promise.allSettled([...this.pending]);

@@ -22,6 +22,8 @@ export interface GuardSettings {
   complaintRate: number;
   debounceMs: number;
   shards: number;
+  /** The counters' increments a process makes within this long go out as one sum per counter (src/sums.ts); 0 unless set. */
+  countFlushMs?: number;
 }
 
 /** Unset REPUTATION_GUARD: hold against AWS, observe on the local stack (its simulator bounces on purpose). */
@@ -35,6 +37,7 @@ export function guardSettings(config: Config): GuardSettings {
     complaintRate: config.REPUTATION_COMPLAINT_RATE,
     debounceMs: config.REPUTATION_CHECK_DEBOUNCE_MS,
     shards: config.REPUTATION_COUNTER_SHARDS,
+    countFlushMs: config.COUNT_FLUSH_MS,
   };
 }
 

@@ -3,8 +3,10 @@
 // the counters exact; the reconciles at SENT and COMPLETED never wipe a failure an event counted
 // after the recount; and COMPLETED writes a reconciliation that balances, or says why not.
 import { afterAll, describe, expect, it } from 'vitest';
-import type { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
+import { GetCommand, UpdateCommand, type DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { createActivities } from '../../activities';
+import { COUNTER_SHARDS, counterShardOf, counterShardSk } from '../../src/adapters/dynamo/counter-shards';
+import { keys } from '../../src/adapters/dynamo/keys';
 import { MessageTable } from '../../src/adapters/dynamo/messages';
 import type { MessageRecord } from '../../src/adapters/dynamo/types';
 import { addTally, emptyTally, type BatchTally } from '../../src/contracts';
@@ -50,6 +52,21 @@ const event = (m: MessageRecord, eventType: string, extra: Record<string, unknow
 const delivery = (m: MessageRecord) => event(m, 'Delivery', { delivery: { timestamp: new Date().toISOString() } });
 const reject = (m: MessageRecord) => event(m, 'Reject', { reject: { reason: 'Bad content' } });
 const counts = async (transactionId: string) => (await transaction(deps, transactionId)).counts;
+const shardKey = (transactionId: string, m: MessageRecord) => ({
+  PK: keys.transaction(transactionId).PK,
+  SK: counterShardSk(counterShardOf(m.message_id)),
+});
+/** Takes one from `name` on the counter shard `m` counts on, as a lost ADD would leave it. */
+const loseShardCounter = (transactionId: string, m: MessageRecord, name: string) =>
+  deps.messages.doc.send(
+    new UpdateCommand({
+      TableName: deps.messages.table,
+      Key: shardKey(transactionId, m),
+      UpdateExpression: 'ADD #n :minus',
+      ExpressionAttributeNames: { '#n': name },
+      ExpressionAttributeValues: { ':minus': -1 },
+    }),
+  );
 
 /** A MessageTable whose TransactWriteItems goes through `intercept` (to fail it, or lose its answer). */
 function interceptedMessages(
@@ -72,7 +89,7 @@ describe('an event and its counter are one write', () => {
     // The transaction's second write (the counter) is refused: the flag must not land without it.
     const failing = interceptedMessages((command, send) => {
       const items = command.input.TransactItems as { Update: Record<string, unknown> }[];
-      items[1]!.Update.ConditionExpression = 'attribute_not_exists(PK)';
+      items[1]!.Update.ConditionExpression = 'attribute_exists(PK) AND attribute_not_exists(PK)'; // never holds
       return send();
     });
     await expect(processorWith(failing)(delivery(m))).rejects.toMatchObject({ name: 'TransactionCanceledException' });
@@ -111,6 +128,36 @@ describe('an event and its counter are one write', () => {
   });
 });
 
+describe('counters spread over shards (issue 18, item 2)', () => {
+  it("events never write the campaign's record: each adds to its message's shard, and reads sum them", async () => {
+    const { transactionId, messages: all } = await sentCampaign(65);
+    const messages = all.slice(0, 64);
+    const before = await deps.messages.doc.send(new GetCommand({ TableName: deps.messages.table, Key: keys.transaction(transactionId) }));
+    for (const m of messages) expect(await processor(delivery(m))).toBe('applied');
+    expect(await processor(reject(all[64]!))).toBe('applied');
+    const after = await deps.messages.doc.send(new GetCommand({ TableName: deps.messages.table, Key: keys.transaction(transactionId) }));
+    // The record is as the send path left it: 65 events wrote none of it.
+    expect(after.Item).toEqual(before.Item);
+    const perShard = new Map<string, number>();
+    for (const m of messages) {
+      const sk = shardKey(transactionId, m).SK;
+      perShard.set(sk, (perShard.get(sk) ?? 0) + 1);
+    }
+    for (const [sk, n] of perShard) {
+      const shard = await deps.messages.doc.send(
+        new GetCommand({ TableName: deps.messages.table, Key: { PK: keys.transaction(transactionId).PK, SK: sk } }),
+      );
+      expect(shard.Item?.delivered).toBe(n);
+    }
+    // 64 messages over 128 shards: spread, no shard with more than a few.
+    expect(perShard.size).toBeGreaterThan(40);
+    expect(Math.max(...perShard.values())).toBeLessThanOrEqual(5);
+    expect(COUNTER_SHARDS).toBe(128);
+    // What the status API reads: the record's counts plus the shards'; the Reject moved one from sent to failed.
+    expect(await counts(transactionId)).toMatchObject({ delivered: 64, failed: 1 });
+  });
+});
+
 describe('reconciles never wipe an event counted after the recount', () => {
   it('a Reject between the recount and the reconcile, at SENT and at COMPLETED, stays counted; the books balance', async () => {
     const { transactionId, messages } = await sentCampaign(4);
@@ -122,7 +169,8 @@ describe('reconciles never wipe an event counted after the recount', () => {
 
     // Between the batch's recount and the SENT reconcile, SES rejects m2.
     expect(await processor(reject(m2))).toBe('applied');
-    expect(await counts(transactionId)).toMatchObject({ sent: 4, failed: 1 });
+    // Live, the Reject moved m2 from sent to failed (its shard's failure comes off the record's sent).
+    expect(await counts(transactionId)).toMatchObject({ sent: 3, failed: 1 });
     const atSent = await runActivity(activities.reconcileTransactionCounts, [{ transactionId, totals: sentTally, phase: 'sent' as const }]);
     // The recount saw m2 sent; the reconcile keeps the Reject that came after it (before the fix: sent 4, failed 0).
     expect(atSent.result).toEqual({ sent: 3, failed: 1, suppressed: 0, cancelled: 0 });
@@ -141,7 +189,8 @@ describe('reconciles never wipe an event counted after the recount', () => {
     expect(atCompleted.result).toEqual({ sent: 2, failed: 2, suppressed: 0, cancelled: 0, delivered: 2, bounced: 0, complained: 0 });
 
     const txn = await transaction(deps, transactionId);
-    expect(txn.event_failed).toBe(2);
+    // The failures are counted on the counter shards, not in the record's event_failed.
+    expect(txn.event_failed ?? 0).toBe(0);
     expect(txn.reconciliation).toMatchObject({
       balanced: true,
       valid_recipients: 4,
@@ -160,8 +209,11 @@ describe('reconciles never wipe an event counted after the recount', () => {
   it('repairs counters that drifted and logs an error with the campaign id when the books do not balance', async () => {
     const { transactionId, messages } = await sentCampaign(3);
     for (const m of messages) await processor(delivery(m));
-    // Counters gone wrong (as a lost write of an older engine would leave them).
-    await deps.store.updateCounts(transactionId, { sent: 99, failed: 7, delivered: 1 }, 'set');
+    // Counters gone wrong (as a lost write of an older engine would leave them): the record's,
+    // and a Delivery's ADD lost from its shard.
+    await deps.store.updateCounts(transactionId, { sent: 99, failed: 7 }, 'set');
+    await loseShardCounter(transactionId, messages[0]!, 'delivered');
+    expect(await counts(transactionId)).toMatchObject({ delivered: 2 });
     const tally = (await runActivity(activities.tallyBatch, [{ transactionId, batchId: 'b00001', phase: 'completed' as const }])).result;
     const lines: Record<string, unknown>[] = [];
     const capture = createLogger({}, 'info', (line) => lines.push(JSON.parse(line) as Record<string, unknown>));

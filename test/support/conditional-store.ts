@@ -25,15 +25,18 @@
 //   `effect` is returned as the store took it). The effect's flag makes repeats no-ops, the
 //   status only moves forward, a Send event takes SENDING to SENT (naming its SES id) or records
 //   its flag on a message that is not SENDING; the effect's counter moves in the same write as
-//   the flag (a failure only when it moves the message to FAILED, with `event_failed`); an
+//   the flag, on the transaction's counter shards (a failure only when it moves the message to
+//   FAILED; a reader's `sent` is the record's less the shards' failures); an
 //   erased recipient's event writes none of its fields.
 // - `updateCounts` is Store.updateCounts (add, set, raise), `reconcileCounts` Store.reconcileCounts
-//   (sent = sentOrRejected − event_failed, failed = failedBySend + event_failed), `setBatchFields` and
+//   (sent = sentOrRejected − event_failed, failed = failedBySend + event_failed, with the raises
+//   less what the shards count), `setBatchFields` and
 //   `addBatchOutcome` are BatchTable's, `suppressedAmong` / `addSuppression` SuppressionTable's
 //   (`suppressedOrErasedAmong` is `suppressedAmong`: no recipient is erased here).
 //
 // test/integration/send-interleavings.property.test.ts runs the same model against DynamoDB
 // Local itself, so this stand-in cannot drift from the real thing unnoticed.
+import { liveCounts, type ShardCounts } from '../../src/adapters/dynamo/counter-shards';
 import { keys } from '../../src/adapters/dynamo/keys';
 import {
   emptyCounts,
@@ -100,9 +103,13 @@ export class ConditionalStore {
     this.texts.set(record.s3_key, html);
   }
 
+  /** The counts a reader sees: the record's and its counter shards' (Store.getTransaction). */
   counts(transactionId: string): Counts {
-    return copy(this.transactions.get(transactionId)?.counts ?? emptyCounts());
+    return liveCounts(this.transactions.get(transactionId)?.counts ?? emptyCounts(), this.shardSums.get(transactionId) ?? {});
   }
+
+  /** Each transaction's counter shards, summed (only sums are ever read). */
+  private readonly shardSums = new Map<string, ShardCounts>();
 
   private message(ref: MessageLocation): (MessageRecord & Item) | undefined {
     const key = keys.message(ref.transactionId, ref.batchId, ref.messageId);
@@ -198,14 +205,10 @@ export class ConditionalStore {
       // The effect's counter moves in the same transaction as the flag (a failure only when it moves the message to FAILED).
       const counter = effect.counter && (effect.counter !== 'failed' || moves) ? effect.counter : undefined;
       if (counter) {
-        const txn = this.transactions.get(ref.transactionId);
-        if (!txn)
-          throw new Error(
-            `ValidationException: The document path provided in the update expression is invalid for update (${ref.transactionId})`,
-          );
-        txn.counts[counter] = (txn.counts[counter] ?? 0) + 1;
-        if (counter === 'failed')
-          (txn as TransactionRecord & Item).event_failed = Number((txn as TransactionRecord & Item).event_failed ?? 0) + 1;
+        // ADD on the message's counter shard (created by its first ADD): the model keeps their sum.
+        const shards = this.shardSums.get(ref.transactionId) ?? {};
+        shards[counter] = (shards[counter] ?? 0) + 1;
+        this.shardSums.set(ref.transactionId, shards);
       }
       item[effect.flag] = effect.at;
       item.updated_at = nowIso();
@@ -242,7 +245,7 @@ export class ConditionalStore {
     },
     getTransaction: async (tenantId: string | undefined, transactionId: string) => {
       const t = this.transactions.get(transactionId);
-      return t && (tenantId === undefined || t.tenant_id === tenantId) ? copy(t) : undefined;
+      return t && (tenantId === undefined || t.tenant_id === tenantId) ? { ...copy(t), counts: this.counts(transactionId) } : undefined;
     },
     updateCounts: async (transactionId: string, counts: Partial<Record<CountName, number>>, mode: 'add' | 'set' | 'raise' = 'add') => {
       const t = this.transactions.get(transactionId);
@@ -251,9 +254,12 @@ export class ConditionalStore {
         throw new Error(
           `ValidationException: The document path provided in the update expression is invalid for update (${transactionId})`,
         );
+      const shards = this.shardSums.get(transactionId) ?? {};
       for (const [name, value] of Object.entries(counts) as [CountName, number][]) {
         if (mode === 'raise') {
-          if (t.counts[name] === undefined || t.counts[name] < value) t.counts[name] = value;
+          // Raised so the record's and the shards' sum reaches the figure (Store.raiseLive).
+          const want = value - (shards[name] ?? 0);
+          if (want > 0 && (t.counts[name] === undefined || t.counts[name] < want)) t.counts[name] = want;
         } else if (mode === 'set') t.counts[name] = value;
         else if (value !== 0) t.counts[name] = (t.counts[name] ?? 0) + value;
       }
@@ -265,17 +271,23 @@ export class ConditionalStore {
         const was = read();
         if (was === undefined || was < value) write(value);
       };
-      raise(
-        figures.eventFailed,
-        () => t.event_failed as number | undefined,
-        (v) => (t.event_failed = v),
-      );
-      for (const [name, value] of Object.entries(figures.raise ?? {}) as [CountName, number][]) {
+      // What the shards count is the live sum's already: the record is raised only by the rest.
+      const shards = this.shardSums.get(transactionId) ?? {};
+      const recordFailed = figures.eventFailed - (shards.failed ?? 0);
+      if (recordFailed > 0)
         raise(
-          value,
-          () => t.counts[name],
-          (v) => (t.counts[name] = v),
+          recordFailed,
+          () => t.event_failed as number | undefined,
+          (v) => (t.event_failed = v),
         );
+      for (const [name, value] of Object.entries(figures.raise ?? {}) as [CountName, number][]) {
+        const want = value - (shards[name] ?? 0);
+        if (want > 0)
+          raise(
+            want,
+            () => t.counts[name],
+            (v) => (t.counts[name] = v),
+          );
       }
       const eventFailed = Number(t.event_failed ?? 0);
       const withEvents = eventFailed <= figures.sentOrRejected;
@@ -284,7 +296,7 @@ export class ConditionalStore {
       t.counts.suppressed = figures.suppressed;
       t.counts.cancelled = figures.cancelled;
       t.updated_at = nowIso();
-      return copy(t as TransactionRecord);
+      return { ...copy(t as TransactionRecord), counts: this.counts(transactionId) };
     },
     setTransactionFields: async (transactionId: string, fields: Record<string, unknown>) => {
       const t = this.transactions.get(transactionId);

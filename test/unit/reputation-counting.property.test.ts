@@ -20,10 +20,10 @@ function memoryCounters() {
   const cells = new Map<string, Totals>();
   const writes = new Map<string, number>();
   const counters: ReputationCounters = {
-    async increment(tenantId, kind, shard, bucket) {
+    async increment(tenantId, kind, shard, bucket, _keep, n = 1) {
       const key = `${tenantId}|${shard}|${bucket}`;
       const cell = cells.get(key) ?? noTotals();
-      cell[kind] += 1;
+      cell[kind] += n;
       cells.set(key, cell);
       writes.set(key, (writes.get(key) ?? 0) + 1);
     },
@@ -92,7 +92,7 @@ const OBSERVING = {
 function observingGuard(
   counters: ConstructorParameters<typeof ReputationGuard>[0]['counters'],
   now: () => number,
-  tuning: Pick<GuardSettings, 'debounceMs' | 'shards'>,
+  tuning: Pick<GuardSettings, 'debounceMs' | 'shards' | 'countFlushMs'>,
 ) {
   const settings: GuardSettings = { ...OBSERVING, ...tuning };
   return new ReputationGuard(
@@ -117,13 +117,15 @@ describe('reputation counting (sharded, through the event processor)', () => {
         fc.array(event, { minLength: 1, maxLength: 120 }),
         fc.integer({ min: 1, max: 16 }),
         fc.integer({ min: 0, max: 3 }),
-        async (events, shards, repeats) => {
+        // Without sums, and with sums (what one process counts for a counter within 20 ms is one write).
+        fc.constantFrom(0, 20),
+        async (events, shards, repeats, countFlushMs) => {
           // Every event again `repeats` times, interleaved later in the stream (redeliveries).
           const stream = [...events];
           for (let r = 0; r < repeats; r++) for (let i = 0; i < events.length; i += 2) stream.push(events[i]!);
           const { counters, cells } = memoryCounters();
           let now = 0;
-          const guard = observingGuard(counters, () => now, { debounceMs: 60_000, shards });
+          const guard = observingGuard(counters, () => now, { debounceMs: 60_000, shards, countFlushMs });
           // A message's tenant is fixed by its first event (a message belongs to one tenant).
           const tenantOf = new Map<string, string>();
           const applied = new Set<string>();
@@ -253,6 +255,23 @@ describe('reputation counting (sharded, through the event processor)', () => {
       ),
       { numRuns: 300 },
     );
+  });
+
+  it('in sums, a burst of counts is a write per counter, and the totals stay exact', async () => {
+    const { counters, writes } = memoryCounters();
+    const guard = observingGuard(counters, () => 0, { debounceMs: 60_000, shards: 16, countFlushMs: 50 });
+    const noted = Array.from({ length: 1000 }, (_, i) =>
+      guard.noteApplied({
+        tenantId: 't',
+        kind: i % 10 === 0 ? 'complaint' : 'send',
+        messageId: `txn/b00001-r${String(i).padStart(9, '0')}`,
+      }),
+    );
+    await Promise.all(noted);
+    await guard.close();
+    // One sum for the sends and one for the complaints (a counter each), not 1,000 writes.
+    expect([...writes.values()].reduce((a, b) => a + b, 0)).toBe(2);
+    expect(await counters.totals('t', 16, 0, 0)).toEqual({ sends: 900, bounces: 0, complaints: 100 });
   });
 
   it('spreads one bucket over the shards (no item takes every write)', async () => {

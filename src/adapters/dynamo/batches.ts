@@ -16,14 +16,14 @@ export class BatchTable extends Table implements Batches {
     return this.queryAll<BatchRecord>(ranges.batches(transactionId));
   }
 
-  async addBatchOutcome(transactionId: string, batchId: string): Promise<{ outcomes: number; awaiting?: number }> {
+  async addBatchOutcome(transactionId: string, batchId: string, n = 1): Promise<{ outcomes: number; awaiting?: number }> {
     const { Attributes } = await this.doc.send(
       new UpdateCommand({
         TableName: this.table,
         Key: keys.batch(transactionId, batchId),
-        UpdateExpression: 'ADD outcomes :one',
+        UpdateExpression: 'ADD outcomes :n',
         ConditionExpression: 'attribute_exists(PK)',
-        ExpressionAttributeValues: { ':one': 1 },
+        ExpressionAttributeValues: { ':n': n },
         ReturnValues: 'ALL_NEW',
       }),
     );

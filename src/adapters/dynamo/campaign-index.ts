@@ -6,6 +6,7 @@
 import { QueryCommand } from '@aws-sdk/lib-dynamodb';
 import type { CampaignIndex, CampaignListing, IndexKey, Page } from '../../ports';
 import { searchForm } from '../../domain/campaign-labels';
+import { liveCounts, readShardCounts } from './counter-shards';
 import { keys } from './keys';
 import { GSI_TENANT } from './schema';
 import { recordOf, Table } from './table';
@@ -99,6 +100,13 @@ export class CampaignIndexTable extends Table implements CampaignIndex {
       for (const item of Items) items.push(recordOf<TransactionRecord>(item));
       if (!start || items.length >= query.limit) break;
     }
-    return { items, cursor: start };
+    // The index holds the records; their event counts are on the counter shards (counter-shards.ts).
+    const live = await Promise.all(
+      items.map(async (txn) => ({
+        ...txn,
+        counts: liveCounts(txn.counts ?? {}, await readShardCounts(this.doc, this.table, txn.transaction_id)),
+      })),
+    );
+    return { items: live, cursor: start };
   }
 }

@@ -11,6 +11,7 @@ import type { MessageEffect } from '../../domain/ses-event';
 import { decideSoftBounce, type SoftBouncePolicy } from '../../domain/soft-bounce';
 import type { Cursor, MessageLocation, Messages, Page, TableItem, TransitionOptions } from '../../ports';
 import { MESSAGE_HISTORY_CAP, SetExpression, valueList, type HistoryMode } from './expressions';
+import { counterShardOf, counterShardSk } from './counter-shards';
 import { keys, ranges } from './keys';
 import { GSI_SES_MESSAGE } from './schema';
 import {
@@ -307,8 +308,8 @@ export class MessageTable extends Table implements Messages {
   /**
    * One application of `effect` to the message as `before` shows it: the flag, the event's fields,
    * the status when the event moves it forward, and the history entry, on condition that the
-   * message is still as read; with the effect's counter (and, for a failure, `event_failed`) on
-   * the transaction in the same TransactWriteItems.
+   * message is still as read; with the effect's counter on the message's counter shard of the
+   * transaction in the same TransactWriteItems.
    */
   private writeEffect(
     key: { PK: string; SK: string },
@@ -367,14 +368,14 @@ export class MessageTable extends Table implements Messages {
       ReturnValuesOnConditionCheckFailure: 'ALL_OLD' as const,
     };
     if (!counter) return this.doc.send(new UpdateCommand(message));
+    // On the message's counter shard, not the transaction record (no hot item: counter-shards.ts).
+    // A failure there is one an event moved to FAILED: the live sum takes it out of `sent`.
     const counts = {
       TableName: this.table,
-      Key: keys.transaction(ref.transactionId),
-      UpdateExpression:
-        'SET #c.#n = if_not_exists(#c.#n, :zero) + :one' +
-        (counter === 'failed' ? ', event_failed = if_not_exists(event_failed, :zero) + :one' : ''),
-      ExpressionAttributeNames: { '#c': 'counts', '#n': counter },
-      ExpressionAttributeValues: { ':zero': 0, ':one': 1 },
+      Key: { PK: keys.transaction(ref.transactionId).PK, SK: counterShardSk(counterShardOf(ref.messageId)) },
+      UpdateExpression: 'ADD #n :one',
+      ExpressionAttributeNames: { '#n': counter },
+      ExpressionAttributeValues: { ':one': 1 },
     };
     return this.doc.send(new TransactWriteCommand({ TransactItems: [{ Update: message }, { Update: counts }] }));
   }

@@ -41,15 +41,15 @@ export interface ReputationState {
 }
 
 export class ReputationTable extends Table {
-  /** Adds one to `kind` in the tenant's bucket and shard; the item expires `keepMs` after its bucket starts. */
-  async increment(tenantId: string, kind: CountKind, shard: number, bucketStartMs: number, keepMs: number): Promise<void> {
+  /** Adds `n` (one unless given) to `kind` in the tenant's bucket and shard; the item expires `keepMs` after its bucket starts. */
+  async increment(tenantId: string, kind: CountKind, shard: number, bucketStartMs: number, keepMs: number, n = 1): Promise<void> {
     await this.doc.send(
       new UpdateCommand({
         TableName: this.table,
         Key: reputationKeys.counter(tenantId, shard, bucketStartMs),
-        UpdateExpression: 'ADD #k :one SET #ttl = if_not_exists(#ttl, :ttl)',
+        UpdateExpression: 'ADD #k :n SET #ttl = if_not_exists(#ttl, :ttl)',
         ExpressionAttributeNames: { '#k': kind, '#ttl': TTL_ATTRIBUTE },
-        ExpressionAttributeValues: { ':one': 1, ':ttl': Math.ceil((bucketStartMs + keepMs) / 1000) },
+        ExpressionAttributeValues: { ':n': n, ':ttl': Math.ceil((bucketStartMs + keepMs) / 1000) },
       }),
     );
   }

@@ -1,6 +1,7 @@
 // Tenants, API keys, templates, recipient files, idempotency keys and transactions in DynamoDB.
 import { createHash } from 'node:crypto';
-import { GetCommand, PutCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
+import { GetCommand, PutCommand, QueryCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
+import { isCounterShardSk, LAST_SHARD_SK, liveCounts, RECORD_SK, sumShards, type ShardCounts } from './counter-shards';
 import { ulid } from 'ulid';
 import { canTransition, TRANSACTION_STATUSES, type TransactionStatus } from '../../domain/transaction-status';
 import type { Catalog, Transactions } from '../../ports';
@@ -144,10 +145,36 @@ export class Store extends Table implements Catalog, Transactions {
     return record;
   }
 
+  /** The transaction with its live counts: the record's plus its counter shards' (one Query reads them all). */
   async getTransaction(tenantId: string | undefined, transactionId: string): Promise<TransactionRecord | undefined> {
-    const record = await this.get<TransactionRecord>(keys.transaction(transactionId));
-    if (!record || (tenantId !== undefined && record.tenant_id !== tenantId)) return undefined;
-    return record;
+    const read = await this.readWithShards(transactionId);
+    if (!read || (tenantId !== undefined && read.record.tenant_id !== tenantId)) return undefined;
+    return { ...read.record, counts: liveCounts(read.record.counts ?? {}, read.shards) };
+  }
+
+  /** The record as stored (its own counts) and the sum of its counter shards, read consistently in one Query. */
+  private async readWithShards(transactionId: string): Promise<{ record: TransactionRecord; shards: ShardCounts } | undefined> {
+    const { PK } = keys.transaction(transactionId);
+    let record: TransactionRecord | undefined;
+    const shardItems: Record<string, unknown>[] = [];
+    let start: Record<string, unknown> | undefined;
+    do {
+      const page = await this.doc.send(
+        new QueryCommand({
+          TableName: this.table,
+          KeyConditionExpression: 'PK = :pk AND SK BETWEEN :record AND :last',
+          ExpressionAttributeValues: { ':pk': PK, ':record': RECORD_SK, ':last': LAST_SHARD_SK },
+          ConsistentRead: true,
+          ExclusiveStartKey: start,
+        }),
+      );
+      for (const item of page.Items ?? []) {
+        if (item.SK === RECORD_SK) record = recordOf<TransactionRecord>(item);
+        else if (isCounterShardSk(item.SK as string)) shardItems.push(item);
+      }
+      start = page.LastEvaluatedKey;
+    } while (start);
+    return record ? { record, shards: sumShards(shardItems) } : undefined;
   }
 
   async setTransactionStatus(
@@ -195,7 +222,7 @@ export class Store extends Table implements Catalog, Transactions {
     if (mode === 'raise') {
       // Each counter separately, and only upwards: an event's ADD that landed after the figure
       // was counted is never overwritten by it.
-      for (const [name, value] of Object.entries(counts)) await this.raise(transactionId, ['counts', name], value);
+      await this.raiseLive(transactionId, counts);
       return;
     }
     const entries = Object.entries(counts).filter(([, v]) => mode === 'set' || v !== 0);
@@ -207,6 +234,20 @@ export class Store extends Table implements Catalog, Transactions {
     await retryConflicts(() =>
       this.doc.send(new UpdateCommand({ TableName: this.table, Key: keys.transaction(transactionId), ...update.params })),
     );
+  }
+
+  /**
+   * Raises each counter so that the record's and its shards' sum is at least the figure, never
+   * lowering one. Called after the recount the figures come from: every event counted on a shard
+   * by then is in the sum read here (its ADD went with its flag), so for a campaign counted on
+   * shards this writes nothing; it repairs the record of one counted before the shards.
+   */
+  private async raiseLive(transactionId: string, figures: Partial<Record<CountName, number>>): Promise<void> {
+    const shards = (await this.readWithShards(transactionId))?.shards ?? {};
+    for (const [name, value] of Object.entries(figures) as [CountName, number][]) {
+      const want = value - Number(shards[name] ?? 0);
+      if (want > 0) await this.raise(transactionId, ['counts', name], want);
+    }
   }
 
   /** Moves the number at `path` up to `value`, never down (no write when it is already there or higher). */
@@ -239,11 +280,17 @@ export class Store extends Table implements Catalog, Transactions {
    * or after the recount is counted exactly once (and sent + failed is what the recount found).
    * Outcome counters (`raise`) only move up: each event adds its one in the same transaction as
    * its flag, so they are exact already; raising repairs one that is behind, never loses an ADD.
-   * Returns the transaction as stored by the write.
+   * Events of a campaign counted on shards (counter-shards.ts) leave the record's `event_failed`
+   * alone: the live sum takes the shards' failures out of `sent` and into `failed` at every read.
+   * Returns the transaction as a reader sees it after the write.
    */
   async reconcileCounts(transactionId: string, figures: ReconciledFigures): Promise<TransactionRecord | undefined> {
-    await this.raise(transactionId, ['event_failed'], figures.eventFailed);
-    for (const [name, value] of Object.entries(figures.raise ?? {})) await this.raise(transactionId, ['counts', name], value);
+    // Failures counted on shards are the live sum's already (counter-shards.ts): the record's
+    // event_failed is raised only by what they do not cover (a campaign counted before the shards).
+    const shards = (await this.readWithShards(transactionId))?.shards ?? {};
+    const recordFailed = figures.eventFailed - Number(shards.failed ?? 0);
+    if (recordFailed > 0) await this.raise(transactionId, ['event_failed'], recordFailed);
+    await this.raiseLive(transactionId, figures.raise ?? {});
     const write = (withEvents: boolean) =>
       this.doc.send(
         new UpdateCommand({
@@ -281,6 +328,7 @@ export class Store extends Table implements Catalog, Transactions {
         return undefined; // no such transaction
       }
     }
-    return result.Attributes ? recordOf<TransactionRecord>(result.Attributes) : undefined;
+    // As readers see it: with the shards' counts (read after the write).
+    return result.Attributes ? this.getTransaction(undefined, transactionId) : undefined;
   }
 }
