@@ -29,7 +29,13 @@ export class Sums<T> {
     return written.promise;
   }
 
-  private flush(key: string): void {
+  /** What is added under `key` and not yet written (0: nothing waits). */
+  pendingOf(key: string): number {
+    return this.pending.get(key)?.n ?? 0;
+  }
+
+  /** Writes the sum waiting under `key` now instead of at its time (nothing if none waits). */
+  flush(key: string): void {
     const entry = this.pending.get(key);
     if (!entry) return;
     this.pending.delete(key);

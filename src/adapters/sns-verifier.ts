@@ -31,7 +31,7 @@
 // Refusals are 403 with the reason as the error code (SNS does not retry a 4xx, and a message
 // refused once would be refused again); a certificate that could not be fetched, or a fetch
 // the rate limit held back, is 503 with Retry-After, so SNS tries again.
-import { createVerify, X509Certificate } from 'node:crypto';
+import { createVerify, X509Certificate, type KeyObject } from 'node:crypto';
 import {
   isAmazonSnsCertUrl,
   isAmazonSnsHostUrl,
@@ -115,6 +115,12 @@ export class SnsVerifier {
   private readonly window: SnsMessageWindow;
   private readonly now: () => number;
   private readonly certs: CertCache;
+  /**
+   * Each certificate's public key, parsed once (issue 18, item 5): verifying against the PEM
+   * parsed the certificate at every message, 7 times the cost of the check itself. Keyed by the
+   * PEM the cache gives, so a certificate fetched anew (rotated) is parsed anew.
+   */
+  private readonly keys = new Map<string, KeyObject>();
 
   constructor(opts: SnsVerifierOptions) {
     this.topicArns = new Set(opts.topicArns);
@@ -159,11 +165,22 @@ export class SnsVerifier {
     const certPem = await this.certs.get(new URL(m.SigningCertURL).href, source);
     let valid: boolean;
     try {
-      valid = createVerify(algorithm).update(snsStringToSign(m), 'utf8').verify(certPem, m.Signature, 'base64');
+      valid = createVerify(algorithm).update(snsStringToSign(m), 'utf8').verify(this.publicKey(certPem), m.Signature, 'base64');
     } catch (error) {
       throw new SnsVerificationError('BAD_SIGNATURE', `SNS signature could not be checked: ${String(error)}`);
     }
     if (!valid) throw new SnsVerificationError('BAD_SIGNATURE', 'SNS signature does not match the message');
+  }
+
+  private publicKey(certPem: string): KeyObject {
+    let key = this.keys.get(certPem);
+    if (!key) {
+      key = new X509Certificate(certPem).publicKey;
+      // A handful of certificates at a time; the oldest go once there are more.
+      if (this.keys.size >= MAX_PARSED_KEYS) this.keys.delete(this.keys.keys().next().value!);
+      this.keys.set(certPem, key);
+    }
+    return key;
   }
 
   /** Certificate downloads so far and what is cached. */
@@ -189,7 +206,7 @@ export class SnsVerifier {
       throw new SnsVerificationError('CERT_FETCH_FAILED', `SNS signing certificate ${url} is implausibly large`);
     }
     try {
-      // Parsed only to reject non-certificates early; verify() takes the PEM itself.
+      // Parsed here to reject non-certificates early (its key is parsed again, once, at its first use).
       new X509Certificate(pem);
     } catch {
       throw new SnsVerificationError('CERT_FETCH_FAILED', `${url} did not serve an X.509 certificate`);
@@ -197,6 +214,9 @@ export class SnsVerifier {
     return pem;
   }
 }
+
+/** Parsed public keys kept (certificates in use at once: SNS signs with one per region at a time). */
+const MAX_PARSED_KEYS = 64;
 
 function timestampText(problem: string, timestamp: string, window: SnsMessageWindow): string {
   if (problem === 'INVALID_TIMESTAMP') return `SNS message Timestamp is not an ISO 8601 UTC time: ${timestamp}`;

@@ -230,7 +230,7 @@ const configSchema = z.object({
   FINAL_STATE_DEADLINE_SECONDS: positiveInt.default(24 * 3600),
   OUTCOME_POLL_SECONDS: positiveInt.default(300),
   /** An API process writes what it counted for a batch's outcomes and a tenant's reputation as one sum per this long (src/sums.ts). */
-  COUNT_FLUSH_MS: z.coerce.number().int().min(0).max(10_000).default(500),
+  COUNT_FLUSH_MS: z.coerce.number().int().min(0).max(10_000).default(2000),
   // Issue 17, item 2: the delay before each retry of a soft-bounced message (three by default:
   // 1 h, 4 h, 12 h), within FINAL_STATE_DEADLINE_SECONDS of its first send; empty: no retries.
   SOFT_BOUNCE_RETRY_DELAYS_SECONDS: parsedBy(

@@ -7,12 +7,21 @@
 // reached what the batch awaits; the one sum that brings it there wakes the batch (DynamoDB
 // applies the ADDs one after another, so exactly one sees the equality).
 //
+// A sum waits `flushMs` unless it may complete the count: once an ADD's answer told this process
+// what the batch awaits, a note that brings what it knows of the count there (its last answer
+// plus what waits) writes at once, so the batch's wake is not late by the interval (with several
+// API processes, the others' sums make the count higher than this one knows: then the last sum
+// may wait its interval).
+//
 // A process that dies with sums not yet written loses them: the count stays short, no wake
 // comes, and the batch recounts at its poll (OUTCOME_POLL_SECONDS, backing off), as it does
 // for a signal that was lost. Nothing is counted twice: each note is one message's first outcome.
 import type { Batches } from '../ports';
 import type { Logger } from '../logging';
 import { Sums } from '../sums';
+
+/** Batches whose awaited count a process keeps (a few bytes each). */
+const KNOWN_BATCHES = 10_000;
 
 export interface OutcomeNotes {
   /** One more outcome for the batch (its message's first). Never throws; the write happens later. */
@@ -21,6 +30,8 @@ export interface OutcomeNotes {
 
 export class BatchOutcomeSums implements OutcomeNotes {
   private readonly sums: Sums<{ transactionId: string; batchId: string }>;
+  /** Per batch, the count and what it awaits as the last ADD answered (only once it awaits; the oldest forgotten first). */
+  private readonly known = new Map<string, { outcomes: number; awaiting: number }>();
 
   constructor(
     batches: Pick<Batches, 'addBatchOutcome'>,
@@ -32,6 +43,7 @@ export class BatchOutcomeSums implements OutcomeNotes {
     this.sums = new Sums(flushMs, async ({ transactionId, batchId }, n) => {
       try {
         const batch = await batches.addBatchOutcome(transactionId, batchId, n);
+        if (batch.awaiting !== undefined) this.remember(`${transactionId}|${batchId}`, batch.outcomes, batch.awaiting);
         if (batch.awaiting !== undefined && batch.outcomes === batch.awaiting) onComplete(transactionId, batchId);
       } catch (error) {
         log.warn('batch outcome count not updated', {
@@ -51,7 +63,17 @@ export class BatchOutcomeSums implements OutcomeNotes {
   }
 
   note(transactionId: string, batchId: string): void {
-    void this.sums.add(`${transactionId}|${batchId}`, { transactionId, batchId });
+    const key = `${transactionId}|${batchId}`;
+    void this.sums.add(key, { transactionId, batchId });
+    const known = this.known.get(key);
+    if (known && known.outcomes + this.sums.pendingOf(key) >= known.awaiting) this.sums.flush(key);
+  }
+
+  private remember(key: string, outcomes: number, awaiting: number): void {
+    this.known.delete(key);
+    if (outcomes >= awaiting) return; // complete: nothing more to wait for
+    this.known.set(key, { outcomes, awaiting });
+    if (this.known.size > KNOWN_BATCHES) this.known.delete(this.known.keys().next().value!);
   }
 
   /** Writes every sum still waiting, and waits for the writes under way (at the API's stop). */

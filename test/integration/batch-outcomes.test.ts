@@ -36,6 +36,14 @@ const outcomesOf = async (transactionId: string) =>
       0,
   );
 
+async function until(done: () => boolean, ms: number) {
+  const deadline = Date.now() + ms;
+  while (!done()) {
+    if (Date.now() > deadline) throw new Error('timed out');
+    await new Promise((r) => setTimeout(r, 10));
+  }
+}
+
 describe('batch outcome sums', () => {
   it('a burst of outcomes is one write; the sum that reaches what the batch awaits wakes it once', async () => {
     const transactionId = await batchAwaiting(40);
@@ -50,6 +58,22 @@ describe('batch outcome sums', () => {
     expect(counter.writes).toBe(2);
     expect(await outcomesOf(transactionId)).toBe(40);
     expect(woken).toEqual([`${transactionId}/b00001`]);
+  });
+
+  it('once the batch awaits, the note that may complete the count writes at once instead of at its interval', async () => {
+    const transactionId = await batchAwaiting(10);
+    const { counter, woken } = sums(2000);
+    for (let i = 0; i < 4; i++) counter.note(transactionId, 'b00001');
+    // The first sum goes at its interval; its answer says the batch awaits 10.
+    await until(() => counter.writes === 1, 5000);
+    const last = Date.now();
+    for (let i = 0; i < 6; i++) counter.note(transactionId, 'b00001');
+    await until(() => woken.length === 1, 5000);
+    // Woken by the sum the sixth note wrote at once, not by one 2 s later (the interval).
+    expect(Date.now() - last).toBeLessThan(1500);
+    expect(counter.writes).toBe(2);
+    expect(await outcomesOf(transactionId)).toBe(10);
+    await counter.close();
   });
 
   it('sums from two processes add up, and only the one that completes the count wakes the batch', async () => {

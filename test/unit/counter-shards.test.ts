@@ -36,7 +36,7 @@ describe('counter shards', () => {
       expect(counterShardOf(id)).toBe(shard);
       perShard[shard]! += 1;
     }
-    // Even spread: n / 128 = 781 each; the busiest within a few per cent of it (≤ 10 per 1,000 messages).
+    // Even spread: n / 256 = 391 each; the busiest well under 10 per 1,000 messages.
     expect(Math.min(...perShard)).toBeGreaterThan(0);
     expect((Math.max(...perShard) / n) * 1000).toBeLessThan(10);
   });
