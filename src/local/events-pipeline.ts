@@ -11,6 +11,8 @@ export interface LocalEventsPipeline {
   connect(apiUrl: string, pollMs?: number): Promise<void>;
   /** Resolves once every email sent so far has had its events posted. */
   flush(): Promise<void>;
+  /** The event source's counts so far (zeros before `connect`): emails seen, events posted (2xx), events given up. */
+  stats(): ReturnType<EventSource['stats']>;
   stop(): Promise<void>;
 }
 
@@ -36,6 +38,7 @@ export async function startLocalEventsPipeline(opts: {
     async flush() {
       await source?.flush();
     },
+    stats: () => source?.stats() ?? { emails: 0, posted: 0, failed: 0 },
     async stop() {
       await source?.stop();
       await signer.close();

@@ -20,8 +20,10 @@ export function startProcess(
   echo: (chunk: Buffer) => void = (chunk) => process.stderr.write(chunk),
   /** 'echo': stdout (where the Temporal core logs) goes to `echo` too instead of this process's stdout. */
   stdout: 'inherit' | 'echo' = 'inherit',
+  /** Node flags added to NODE_ARGS' for this one start (the bench's `--cpu-prof`, which NODE_OPTIONS does not take). */
+  nodeArgs: string[] = [],
 ): Promise<ChildProcess> {
-  const child = spawn(process.execPath, [...(NODE_ARGS[script] ?? []), '--import', 'tsx', join(ROOT, script)], {
+  const child = spawn(process.execPath, [...(NODE_ARGS[script] ?? []), ...nodeArgs, '--import', 'tsx', join(ROOT, script)], {
     cwd: ROOT,
     env,
     stdio: ['ignore', stdout === 'echo' ? 'pipe' : 'inherit', 'pipe'],

@@ -36,6 +36,11 @@ export interface LocalStack {
   env: Record<string, string>;
   urls: { temporalUi?: string; sesInbox?: string; opensearch?: string; prometheus?: string };
   started: string[];
+  /**
+   * Pids of the components started here as child processes, to measure them (the bench's CPU
+   * figures). The Temporal dev server is not among them: the SDK spawns it and does not say its pid.
+   */
+  readonly pids: Readonly<{ dynamodb?: number; opensearch?: number }>;
   stop(): Promise<void>;
 }
 
@@ -72,6 +77,7 @@ export async function startLocalStack(config: Config, options: StackOptions): Pr
   const env: Record<string, string> = {};
   const urls: LocalStack['urls'] = {};
   const started: string[] = [];
+  const pids: { dynamodb?: number; opensearch?: number } = {};
   const stoppers: (() => Promise<void>)[] = [];
   const stop = async () => {
     for (const stopper of stoppers.reverse()) {
@@ -120,6 +126,7 @@ export async function startLocalStack(config: Config, options: StackOptions): Pr
           if (dbPath) mkdirSync(dbPath, { recursive: true });
           const child: ChildProcess = spawn({ port, path: dbPath, sharedDb: true, stdio: 'ignore' });
           stoppers.push(() => stopProcess(child));
+          pids.dynamodb = child.pid;
           started.push('dynamodb-local');
         } else {
           log('Java not found: using dynalite instead of DynamoDB Local.');
@@ -171,6 +178,7 @@ export async function startLocalStack(config: Config, options: StackOptions): Pr
           if (process.getuid?.() === 0) chmodSync(dir, 0o711);
           const node = await startOpenSearch({ port: await pick(options, FIXED_PORTS.opensearch), dataDir: join(dir, 'opensearch'), log });
           stoppers.push(node.stop);
+          pids.opensearch = node.pid;
           env.OPENSEARCH_URL = node.url;
           urls.opensearch = node.url;
           started.push(`opensearch ${node.version}`);
@@ -210,7 +218,7 @@ export async function startLocalStack(config: Config, options: StackOptions): Pr
     throw error;
   }
   log(`local stack up: ${started.join(', ') || 'nothing to start'}`);
-  return { env, urls, started, stop };
+  return { env, urls, started, pids, stop };
 }
 
 function closeServer(server: Server): Promise<void> {

@@ -3,10 +3,13 @@
 // components taken in the same run and against a floor (the campaign's essential I/O without
 // Temporal, test/bench/floor.ts). Reports throughput, latency, event intake, peak memory of
 // the worker and API processes, what the campaign costs in Temporal, and its DynamoDB requests
-// per message and hottest item as the worker and API count them (DYNAMODB_REQUEST_LOG).
-import { appendFileSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+// per message and hottest item as the worker and API count them (DYNAMODB_REQUEST_LOG), and the
+// CPU seconds each process of the run used (test/bench/cpu.ts; `--profile DIR` adds V8 CPU
+// profiles of the worker, the API and this process, test/bench/cpu-profile.ts).
+import { appendFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { Session } from 'node:inspector/promises';
 import { loadavg, tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { randomUUID } from 'node:crypto';
 import { Client, Connection } from '@temporalio/client';
@@ -21,6 +24,20 @@ import { dynamoConditionalUpdateRate, dynamoWriteRate, openSearchIndexRate, sesS
 import { temporalCost } from './temporal-cost';
 import { runFloor } from './floor';
 import { addCounts, countsAt, hottestKeys, parseLog, per, ratio, subtractCounts, totalRequests, type Counts } from './dynamo-counts';
+import {
+  clockTicksPerSecond,
+  cmdline,
+  coresBusy,
+  cpuSecondsBetween,
+  descendants,
+  listProcesses,
+  perThousand as cpuPerThousand,
+  readStat,
+  sample as sampleCpu,
+  type CpuSample,
+  type Tracked,
+} from './cpu';
+import { formatSummary, profileFiles, summariseProfile, tsxResolver, type CpuProfile, type ProfileSummary } from './cpu-profile';
 
 const { values } = parseArgs({
   options: {
@@ -39,6 +56,13 @@ const { values } = parseArgs({
      * keeps every key written in memory (about 100 bytes each), which the RSS figures then include.
      */
     'request-log': { type: 'string', default: 'on' },
+    /**
+     * A directory: the worker and the API run with `--cpu-prof` (profiles in DIR/worker and
+     * DIR/api, written when they exit at the platform's stop) and this process is profiled over
+     * the campaign (DIR/bench); after the run, each one's top 20 functions by self time over the
+     * campaign (accepted → COMPLETED) go to stderr and to the report's `cpu_profiles`.
+     */
+    profile: { type: 'string' },
   },
 });
 const N = Number(values.recipients);
@@ -64,6 +88,11 @@ async function main() {
   const logDir = values.logs ?? mkdtempSync(join(tmpdir(), 'email-engine-bench-dynamodb-'));
   const requestLog = { worker: join(logDir, 'worker.dynamodb.jsonl'), api: join(logDir, 'api.dynamodb.jsonl') };
   for (const path of Object.values(requestLog)) rmSync(path, { force: true });
+  const profileDir = values.profile ? resolve(values.profile) : undefined;
+  const profileDirs = profileDir
+    ? { worker: join(profileDir, 'worker'), api: join(profileDir, 'api'), bench: join(profileDir, 'bench') }
+    : undefined;
+  for (const dir of Object.values(profileDirs ?? {})) mkdirSync(dir, { recursive: true });
   status('starting the local stack, worker and API…');
   const platform = await startPlatform(
     {
@@ -83,9 +112,22 @@ async function main() {
       ...(countDynamo
         ? { processEnv: { worker: { DYNAMODB_REQUEST_LOG: requestLog.worker }, api: { DYNAMODB_REQUEST_LOG: requestLog.api } } }
         : {}),
+      // --cpu-prof is not allowed in NODE_OPTIONS, so it goes on the command line.
+      ...(profileDirs
+        ? {
+            nodeArgs: {
+              worker: ['--cpu-prof', `--cpu-prof-dir=${profileDirs.worker}`],
+              api: ['--cpu-prof', `--cpu-prof-dir=${profileDirs.api}`],
+            },
+          }
+        : {}),
     },
   );
   const { config } = platform;
+  // Filled in the run, read after the platform stopped (the worker and API write their profiles as they exit).
+  let profileWindow: { from: number; to: number } | undefined;
+  let benchProfile: CpuProfile | undefined;
+  let report: Record<string, unknown> | undefined;
   try {
     status('measuring raw component rates…');
     const raw = {
@@ -104,7 +146,13 @@ async function main() {
     // Resident memory per campaign phase (the peak per process is VmHWM, below).
     const rssByPhase: Record<string, { worker: number; api: number }> = {};
     let phase = 'ACCEPT';
+    // CPU: every process of the run, sampled every 250 ms and at each status change seen, read
+    // at the campaign's status_history times by interpolation (test/bench/cpu.ts).
+    const { tracked, processes } = cpuProcesses(platform);
+    const cpuSamples: CpuSample[] = [];
+    const takeCpuSample = () => cpuSamples.push(sampleCpu(tracked));
     const sampler = setInterval(() => {
+      takeCpuSample();
       // A process that ended is said so, once, instead of read (its /proc entry has no memory lines left).
       const ended = platform.engineError();
       if (ended) {
@@ -122,7 +170,10 @@ async function main() {
         console.error(`\n${(error as Error).message} during ${phase} (worker ${platform.pids!.worker}, api ${platform.pids!.api})`);
       }
     }, 250);
+    const profiler = profileDirs ? await startBenchProfiler() : undefined;
     const accepted = Date.now();
+    cpuSamples.push(sampleCpu(tracked, accepted));
+    const eventsAtAccepted = platform.events.stats().posted;
     const started = await api.post('/api/v1/campaigns', { template_id: templateId, file_id: fileId });
     const id = started.body.transaction_id as string;
     let firstMailAt: number | undefined;
@@ -134,6 +185,7 @@ async function main() {
         if (emails.some((e) => e.headers?.some((h) => h.name === 'X-Transaction-Id' && h.value === id))) firstMailAt = Date.now();
       }
       txn = (await api.get(`/api/v1/campaigns/${id}/status`)).body;
+      if (txn.status !== phase) takeCpuSample();
       phase = txn.status;
       const c = txn.counts ?? {};
       bar(
@@ -145,6 +197,13 @@ async function main() {
       await new Promise((r) => setTimeout(r, firstMailAt === undefined ? 100 : 1000));
     }
     status('');
+    // The events the API took in for the campaign: SNS notifications the event source posted and
+    // the API answered 2xx from the request to COMPLETED (it posts a Send and a Delivery per
+    // message here, plain addresses: 2 N; one retried after a failure counts once). By
+    // COMPLETED every Delivery is applied and each message's Send was posted before it, so none
+    // of the campaign's events come later.
+    const campaignEvents = platform.events.stats().posted - eventsAtAccepted;
+    if (profiler) benchProfile = await profiler.stop();
     if (txn.status !== 'COMPLETED') throw new Error(`campaign ended ${txn.status}: ${txn.reason}`);
     const at = (s: string) => Date.parse(txn.status_history.find((h: { status: string }) => h.status === s).timestamp);
     const ingestS = (at('READY_TO_SEND') - at('PROCESSING')) / 1000;
@@ -152,7 +211,9 @@ async function main() {
 
     phase = 'event load';
     status('posting signed events…');
+    takeCpuSample();
     const load = await eventLoad(platform, id, Number(values.events));
+    takeCpuSample();
     const eventsPerS = load.perS;
     const client = new Client({
       connection: await Connection.connect({ address: config.TEMPORAL_ADDRESS! }),
@@ -216,7 +277,17 @@ async function main() {
       completed_vs_floor: round(completedS / floor.total_s, 2),
     };
     const hottestPer1000 = dynamo?.hottest_item?.writes_per_1000_messages;
-    const report = {
+    const windows: Record<string, Window> = {
+      campaign: [accepted, at('COMPLETED')],
+      accept: [accepted, at('PROCESSING')],
+      ingest: [at('PROCESSING'), at('READY_TO_SEND')],
+      send: [at('READY_TO_SEND'), at('SENT')],
+      events: [at('SENT'), at('COMPLETED')],
+      event_load: [load.started, load.ended],
+    };
+    const cpu = cpuFigures(cpuSamples, windows, processes, N, campaignEvents, load.events);
+    profileWindow = { from: accepted, to: at('COMPLETED') };
+    report = {
       machine: `${(await import('node:os')).cpus().length} cores, node ${process.version}`,
       // 1, 5 and 15 minutes: the machine is shared, and every rate here depends on it.
       load_average: { start: loadAtStart, end: loadavg().map((l) => round(l, 2)) },
@@ -251,6 +322,7 @@ async function main() {
       dynamodb: dynamo?.detail ?? null,
       floor,
       vs_floor: vsFloor,
+      cpu,
       // The issue's targets, reported, never failing the run.
       targets: {
         hottest_item_writes_per_1000_messages: {
@@ -265,14 +337,223 @@ async function main() {
           target: '< 2 (the issue sets it at N = 200,000)',
           met: firstMailS === null ? null : firstMailS < 2,
         },
+        worker_cpu_s_per_1000_messages: {
+          value: cpu.worker_cpu_s_per_1000_messages,
+          target: '<= 2',
+          met: cpu.worker_cpu_s_per_1000_messages === null ? null : cpu.worker_cpu_s_per_1000_messages <= 2,
+        },
+        api_cpu_s_per_1000_events: {
+          value: cpu.api_cpu_s_per_1000_events,
+          target: '<= 1.5',
+          met: cpu.api_cpu_s_per_1000_events === null ? null : cpu.api_cpu_s_per_1000_events <= 1.5,
+        },
       },
     };
-    console.log(JSON.stringify(report, null, 2));
-    if (values.json) writeFileSync(values.json, JSON.stringify(report, null, 2) + '\n');
+    // With --profile, the report waits for the profiles, written as the processes exit.
+    if (!profileDirs) printReport(report);
+    console.error(cpuTable(cpu));
   } finally {
     await platform.stop();
     if (!values.logs) rmSync(logDir, { recursive: true, force: true });
   }
+  if (profileDirs && report) {
+    const exits = Object.fromEntries(
+      Object.entries(platform.children ?? {}).map(([name, child]) => [name, child.signalCode ?? `exit code ${child.exitCode}`]),
+    );
+    if (benchProfile) writeFileSync(join(profileDirs.bench, `bench.${process.pid}.cpuprofile`), JSON.stringify(benchProfile));
+    report.cpu_profiles = summariseProfiles(profileDirs, platform.pids!, benchProfile, profileWindow, exits);
+    printReport(report);
+  }
+}
+
+function printReport(report: Record<string, unknown>) {
+  console.log(JSON.stringify(report, null, 2));
+  if (values.json) writeFileSync(values.json, JSON.stringify(report, null, 2) + '\n');
+}
+
+/** What each measured process is, for the report. */
+interface ProcessInfo {
+  pid: number;
+  comm: string;
+  what: string;
+}
+
+/**
+ * The processes to measure: the worker and the API (each a node process, its work in it:
+ * startProcess spawns node itself, no shell or npx), this process (which also runs s3rver, the
+ * SES emulator, the SNS signer and event source, and the bench's own polling: they are
+ * libraries started in it by src/local/stack.ts and events-pipeline.ts), the Temporal dev server
+ * (the `temporal` binary the SDK spawns as a child of this process; found by its command line),
+ * DynamoDB Local and OpenSearch (java processes the stack holds: setpriv and bin/opensearch exec
+ * the JVM, so the pid the stack holds is the JVM's, running as nobody when we are root), and
+ * any other descendant of this process, so nothing started is missed. None is a wrapper whose
+ * work runs in children, so none counts its children's time (cutime/cstime).
+ */
+function cpuProcesses(platform: Awaited<ReturnType<typeof startPlatform>>): { tracked: Tracked[]; processes: Record<string, ProcessInfo> } {
+  const tree = descendants(process.pid, listProcesses());
+  const temporal = tree.find((p) => cmdline(p.pid).includes('start-dev'));
+  const known: [string, number | undefined, string][] = [
+    ['worker', platform.pids?.worker, 'the worker (node workers/main.ts)'],
+    ['api', platform.pids?.api, 'the API (node api/main.ts)'],
+    ['bench', process.pid, 'this process: s3rver, the SES emulator, the SNS signer and event source, the bench itself'],
+    ['temporal', temporal?.pid, 'the Temporal dev server (temporal server start-dev)'],
+    ['dynamodb', platform.stackPids.dynamodb, 'DynamoDB Local (java)'],
+    ['opensearch', platform.stackPids.opensearch, 'OpenSearch (java)'],
+  ];
+  const tracked: Tracked[] = [];
+  const processes: Record<string, ProcessInfo> = {};
+  for (const [name, pid, what] of known) {
+    if (pid === undefined) continue;
+    tracked.push({ name, pid });
+    processes[name] = { pid, comm: readStat(pid)?.comm ?? '?', what };
+  }
+  const pids = new Set(tracked.map((t) => t.pid));
+  for (const p of tree) {
+    if (pids.has(p.pid)) continue;
+    const name = `other ${p.comm} ${p.pid}`;
+    tracked.push({ name, pid: p.pid });
+    processes[name] = { pid: p.pid, comm: p.comm, what: cmdline(p.pid).join(' ').slice(0, 200) };
+  }
+  return { tracked, processes };
+}
+
+const r2 = (n: number | null) => (n === null ? null : Number(n.toFixed(2)));
+
+/**
+ * CPU seconds per process over the campaign and each phase (the windows of dynamoFigures), per
+ * 1,000 messages, the API's per 1,000 events it took in, and the cores the processes kept busy.
+ */
+function cpuFigures(
+  samples: CpuSample[],
+  windows: Record<string, Window>,
+  processes: Record<string, ProcessInfo>,
+  messages: number,
+  campaignEvents: number,
+  loadEvents: number,
+) {
+  const hz = clockTicksPerSecond();
+  const over = ([from, to]: Window) => {
+    const perProcess = cpuSecondsBetween(samples, from, to, hz);
+    const total = Object.values(perProcess).reduce<number>((sum, s) => sum + (s ?? 0), 0);
+    return {
+      seconds: round((to - from) / 1000, 2),
+      cpu_s: Object.fromEntries(Object.entries(perProcess).map(([name, s]) => [name, r2(s)])),
+      total_cpu_s: r2(total),
+      cores_busy: coresBusy(perProcess, (to - from) / 1000),
+      raw: perProcess,
+    };
+  };
+  const campaign = over(windows.campaign!);
+  const perMessage = (s: number | null | undefined) => cpuPerThousand(s, messages);
+  const byPhase = Object.fromEntries(
+    Object.entries(windows)
+      .filter(([name]) => name !== 'campaign')
+      .map(([name, w]) => {
+        const { raw, ...figures } = over(w);
+        return [
+          name,
+          name === 'event_load'
+            ? { ...figures, events: loadEvents, api_cpu_s_per_1000_events: cpuPerThousand(raw.api, loadEvents) }
+            : { ...figures, cpu_s_per_1000_messages: Object.fromEntries(Object.entries(raw).map(([n, s]) => [n, perMessage(s)])) },
+        ];
+      }),
+  );
+  const campaignPer1000: Record<string, number | null> = {
+    ...Object.fromEntries(Object.entries(campaign.raw).map(([name, s]) => [name, perMessage(s)])),
+    all: perMessage(campaign.total_cpu_s),
+  };
+  return {
+    clock_ticks_per_s: hz,
+    processes,
+    /** accepted → COMPLETED, read at the status_history times between the samples (every 250 ms and at each status change seen). */
+    campaign: {
+      seconds: campaign.seconds,
+      cpu_s: campaign.cpu_s,
+      total_cpu_s: campaign.total_cpu_s,
+      cores_busy: campaign.cores_busy,
+      cpu_s_per_1000_messages: campaignPer1000,
+    },
+    worker_cpu_s_per_1000_messages: perMessage(campaign.raw.worker),
+    /** SNS notifications the API answered 2xx from accepted to COMPLETED (Send + Delivery, 2 per message here). */
+    api_events: campaignEvents,
+    api_events_expected: 2 * messages,
+    api_cpu_s_per_1000_events: cpuPerThousand(campaign.raw.api, campaignEvents),
+    by_phase: byPhase,
+  };
+}
+
+/** The campaign's CPU seconds per process as a few lines of text. */
+function cpuTable(cpu: ReturnType<typeof cpuFigures>): string {
+  const pad = (text: string, n: number) => (text.length >= n ? text : ' '.repeat(n - text.length) + text);
+  const rows = Object.entries(cpu.campaign.cpu_s).map(
+    ([name, s]) => `  ${name.padEnd(24)} ${pad(String(s ?? '-'), 8)} ${pad(String(cpu.campaign.cpu_s_per_1000_messages[name] ?? '-'), 10)}`,
+  );
+  return [
+    `\nCPU over the campaign (${cpu.campaign.seconds} s wall, ${cpu.campaign.total_cpu_s} CPU-s, ${cpu.campaign.cores_busy} cores busy):`,
+    `  ${'process'.padEnd(24)} ${pad('CPU-s', 8)} ${pad('per 1,000', 10)}`,
+    ...rows,
+    `  worker ${cpu.worker_cpu_s_per_1000_messages} CPU-s per 1,000 messages (target <= 2); ` +
+      `API ${cpu.api_cpu_s_per_1000_events} CPU-s per 1,000 events (${cpu.api_events} events; target <= 1.5)`,
+  ].join('\n');
+}
+
+/** This process's own V8 profile over the campaign, through the inspector (it hosts s3rver, the SES emulator and the event source). */
+async function startBenchProfiler(): Promise<{ stop(): Promise<CpuProfile> }> {
+  const session = new Session();
+  session.connect();
+  await session.post('Profiler.enable');
+  await session.post('Profiler.setSamplingInterval', { interval: 1000 });
+  await session.post('Profiler.start');
+  return {
+    async stop() {
+      const { profile } = await session.post('Profiler.stop');
+      session.disconnect();
+      return profile as unknown as CpuProfile;
+    },
+  };
+}
+
+/**
+ * Each profile's top 20 functions by self time over the campaign (the window in epoch ms, taken
+ * to V8's clock, CLOCK_MONOTONIC in µs, through this process's hrtime); printed to stderr.
+ */
+function summariseProfiles(
+  dirs: { worker: string; api: string; bench: string },
+  pids: { worker: number; api: number },
+  bench: CpuProfile | undefined,
+  window: { from: number; to: number } | undefined,
+  exits: Record<string, string>,
+) {
+  const offsetUs = Date.now() * 1000 - Number(process.hrtime.bigint() / 1000n);
+  const toMonotonic = (ms: number) => ms * 1000 - offsetUs;
+  const loaded: { name: string; file: string; profile: CpuProfile }[] = [];
+  for (const name of ['worker', 'api'] as const) {
+    for (const f of profileFiles(dirs[name]).filter((f) => f.pid === pids[name])) {
+      loaded.push({
+        name: f.thread === 0 ? name : `${name} thread ${f.thread}`,
+        file: f.path,
+        profile: JSON.parse(readFileSync(f.path, 'utf8')) as CpuProfile,
+      });
+    }
+  }
+  if (bench) loaded.push({ name: 'bench', file: join(dirs.bench, `bench.${process.pid}.cpuprofile`), profile: bench });
+  const resolveLocation = tsxResolver(loaded.flatMap((l) => l.profile.nodes.map((n) => n.callFrame)));
+  const out: Record<string, { file: string; summary: ProfileSummary } | string> = {};
+  for (const name of ['worker', 'api'])
+    if (!loaded.some((l) => l.name === name)) out[name] = `no profile written (the process ended: ${exits[name]})`;
+  for (const l of loaded) {
+    const summary = summariseProfile(l.profile, {
+      root: resolve(__dirname, '..', '..'),
+      top: 20,
+      resolve: resolveLocation,
+      ...(window ? { from: toMonotonic(window.from), to: toMonotonic(window.to) } : {}),
+    });
+    // A thread that did nothing in the campaign (all idle) is left out.
+    if (summary.samples === 0 || summary.idle_percent >= 99.5) continue;
+    out[l.name] = { file: l.file, summary };
+    console.error(`\n${formatSummary(`${l.name} (${l.file}), accepted → COMPLETED`, summary)}`);
+  }
+  return { window: 'accepted → COMPLETED', exits, profiles: out };
 }
 
 /**

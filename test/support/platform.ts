@@ -32,7 +32,9 @@ export const BENCH_TENANT = {
  * `workflowBundlePath` if given (else bundled at start). `echo` receives the processes' output
  * (stderr and, then, stdout). `engineError()` says if the worker (process or in-process run) or
  * the API process ended before `stop()`. `processEnv` adds variables to one process's
- * environment only (the bench's DynamoDB request log, a file per process).
+ * environment only (the bench's DynamoDB request log, a file per process); `nodeArgs` adds Node
+ * flags to one process (the bench's `--cpu-prof`). `stackPids` are the stack's own child
+ * processes (DynamoDB Local, OpenSearch) for the bench's CPU figures.
  */
 export async function startPlatform(
   overrides: Record<string, string> = {},
@@ -42,6 +44,7 @@ export async function startPlatform(
     echo?: (name: 'worker' | 'api', chunk: Buffer) => void;
     workflowBundlePath?: string;
     processEnv?: Partial<Record<'worker' | 'api', Record<string, string>>>;
+    nodeArgs?: Partial<Record<'worker' | 'api', string[]>>;
   } = {},
 ) {
   const dir = mkdtempSync(join(tmpdir(), 'email-engine-bench-'));
@@ -96,8 +99,17 @@ export async function startPlatform(
       /worker running/,
       echo('worker'),
       stdout,
+      opts.nodeArgs?.worker,
     );
-    const api = await startProcess('api', 'api/main.ts', { ...env, ...opts.processEnv?.api }, /api listening/, echo('api'), stdout);
+    const api = await startProcess(
+      'api',
+      'api/main.ts',
+      { ...env, ...opts.processEnv?.api },
+      /api listening/,
+      echo('api'),
+      stdout,
+      opts.nodeArgs?.api,
+    );
     stops.push(
       () => stopProcess(api),
       () => stopProcess(worker),
@@ -126,6 +138,7 @@ export async function startPlatform(
     config,
     apiUrl,
     pids,
+    stackPids: stack.pids,
     children,
     events,
     engineError: () => engineError,
