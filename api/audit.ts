@@ -14,7 +14,7 @@
 // request itself never fails because of the audit log: its effect has happened by then.
 import type { Request, RequestHandler, Response } from 'express';
 import { Counter, type Registry } from 'prom-client';
-import { ulid } from 'ulid';
+import { fastUlid } from '../src/ids';
 import { appendAudit, type AuditInput } from '../src/adapters/dynamo/audit';
 import { hashOfAddress, recipientHash } from '../src/domain/recipient-hash';
 import type { Logger } from '../src/logging';
@@ -31,7 +31,7 @@ const MAX_TARGET_LENGTH = 256;
 export function requestIds(): RequestHandler {
   return (req, res, next) => {
     const given = req.header('x-request-id');
-    const id = given !== undefined && REQUEST_ID.test(given) ? given : ulid();
+    const id = given !== undefined && REQUEST_ID.test(given) ? given : fastUlid();
     res.locals.requestId = id;
     res.setHeader('X-Request-Id', id);
     next();
