@@ -61,8 +61,16 @@ export function liveCounts(record: Partial<Counts>, shards: ShardCounts): Counts
   return out;
 }
 
-/** The sum of a transaction's counter shards alone (a listing that read the records from the tenant index). */
-export async function readShardCounts(doc: DynamoDBDocumentClient, table: string, transactionId: string): Promise<ShardCounts> {
+/**
+ * The items of a transaction's partition from `first` to the last shard, read consistently: the
+ * record and its shards (from RECORD_SK), or the shards alone (from the first shard's key).
+ */
+export async function readCounterItems(
+  doc: DynamoDBDocumentClient,
+  table: string,
+  transactionId: string,
+  first: string = RECORD_SK,
+): Promise<Record<string, unknown>[]> {
   const items: Record<string, unknown>[] = [];
   let start: Record<string, unknown> | undefined;
   do {
@@ -70,12 +78,18 @@ export async function readShardCounts(doc: DynamoDBDocumentClient, table: string
       new QueryCommand({
         TableName: table,
         KeyConditionExpression: 'PK = :pk AND SK BETWEEN :first AND :last',
-        ExpressionAttributeValues: { ':pk': keys.transaction(transactionId).PK, ':first': SHARD_SK_PREFIX, ':last': LAST_SHARD_SK },
+        ExpressionAttributeValues: { ':pk': keys.transaction(transactionId).PK, ':first': first, ':last': LAST_SHARD_SK },
+        ConsistentRead: true,
         ExclusiveStartKey: start,
       }),
     );
     items.push(...(page.Items ?? []));
     start = page.LastEvaluatedKey;
   } while (start);
-  return sumShards(items);
+  return items;
+}
+
+/** The sum of a transaction's counter shards alone (a listing that read the records from the tenant index). */
+export async function readShardCounts(doc: DynamoDBDocumentClient, table: string, transactionId: string): Promise<ShardCounts> {
+  return sumShards(await readCounterItems(doc, table, transactionId, SHARD_SK_PREFIX));
 }

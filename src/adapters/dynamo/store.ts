@@ -1,7 +1,7 @@
 // Tenants, API keys, templates, recipient files, idempotency keys and transactions in DynamoDB.
 import { createHash } from 'node:crypto';
-import { GetCommand, PutCommand, QueryCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
-import { isCounterShardSk, LAST_SHARD_SK, liveCounts, RECORD_SK, sumShards, type ShardCounts } from './counter-shards';
+import { GetCommand, PutCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
+import { isCounterShardSk, liveCounts, readCounterItems, RECORD_SK, sumShards, type ShardCounts } from './counter-shards';
 import { ulid } from 'ulid';
 import { canTransition, TRANSACTION_STATUSES, type TransactionStatus } from '../../domain/transaction-status';
 import type { Catalog, Transactions } from '../../ports';
@@ -154,26 +154,12 @@ export class Store extends Table implements Catalog, Transactions {
 
   /** The record as stored (its own counts) and the sum of its counter shards, read consistently in one Query. */
   private async readWithShards(transactionId: string): Promise<{ record: TransactionRecord; shards: ShardCounts } | undefined> {
-    const { PK } = keys.transaction(transactionId);
     let record: TransactionRecord | undefined;
     const shardItems: Record<string, unknown>[] = [];
-    let start: Record<string, unknown> | undefined;
-    do {
-      const page = await this.doc.send(
-        new QueryCommand({
-          TableName: this.table,
-          KeyConditionExpression: 'PK = :pk AND SK BETWEEN :record AND :last',
-          ExpressionAttributeValues: { ':pk': PK, ':record': RECORD_SK, ':last': LAST_SHARD_SK },
-          ConsistentRead: true,
-          ExclusiveStartKey: start,
-        }),
-      );
-      for (const item of page.Items ?? []) {
-        if (item.SK === RECORD_SK) record = recordOf<TransactionRecord>(item);
-        else if (isCounterShardSk(item.SK as string)) shardItems.push(item);
-      }
-      start = page.LastEvaluatedKey;
-    } while (start);
+    for (const item of await readCounterItems(this.doc, this.table, transactionId)) {
+      if (item.SK === RECORD_SK) record = recordOf<TransactionRecord>(item);
+      else if (isCounterShardSk(item.SK as string)) shardItems.push(item);
+    }
     return record ? { record, shards: sumShards(shardItems) } : undefined;
   }
 
