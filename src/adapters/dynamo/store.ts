@@ -208,7 +208,7 @@ export class Store extends Table implements Catalog, Transactions {
     if (mode === 'raise') {
       // Each counter separately, and only upwards: an event's ADD that landed after the figure
       // was counted is never overwritten by it.
-      await this.raiseLive(transactionId, counts);
+      await this.raiseLive(transactionId, counts, (await this.readWithShards(transactionId))?.shards ?? {});
       return;
     }
     const entries = Object.entries(counts).filter(([, v]) => mode === 'set' || v !== 0);
@@ -224,12 +224,11 @@ export class Store extends Table implements Catalog, Transactions {
 
   /**
    * Raises each counter so that the record's and its shards' sum is at least the figure, never
-   * lowering one. Called after the recount the figures come from: every event counted on a shard
-   * by then is in the sum read here (its ADD went with its flag), so for a campaign counted on
+   * lowering one. `shards` are read after the recount the figures come from: every event counted
+   * on a shard by then is in them (its ADD went with its flag), so for a campaign counted on
    * shards this writes nothing; it repairs the record of one counted before the shards.
    */
-  private async raiseLive(transactionId: string, figures: Partial<Record<CountName, number>>): Promise<void> {
-    const shards = (await this.readWithShards(transactionId))?.shards ?? {};
+  private async raiseLive(transactionId: string, figures: Partial<Record<CountName, number>>, shards: ShardCounts): Promise<void> {
     for (const [name, value] of Object.entries(figures) as [CountName, number][]) {
       const want = value - Number(shards[name] ?? 0);
       if (want > 0) await this.raise(transactionId, ['counts', name], want);
@@ -276,7 +275,7 @@ export class Store extends Table implements Catalog, Transactions {
     const shards = (await this.readWithShards(transactionId))?.shards ?? {};
     const recordFailed = figures.eventFailed - Number(shards.failed ?? 0);
     if (recordFailed > 0) await this.raise(transactionId, ['event_failed'], recordFailed);
-    await this.raiseLive(transactionId, figures.raise ?? {});
+    await this.raiseLive(transactionId, figures.raise ?? {}, shards);
     const write = (withEvents: boolean) =>
       this.doc.send(
         new UpdateCommand({
