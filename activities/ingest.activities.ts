@@ -29,6 +29,29 @@ export interface IngestInput {
   batchSize: number;
   /** Issue 17, item 4: each recipient mailed at send_at in their own zone (the column's); batches grouped by send time. */
   localTime?: LocalTimeInput;
+  /**
+   * Issue 18, item 1 (pipelined start): read the file only until batch `untilBatch` is full,
+   * going on from where the earlier segment stopped (`from`, with `batchesStored` batches
+   * written). Absent: the whole file, as before.
+   */
+  segment?: IngestSegment;
+}
+
+/** Where a segment of the ingest goes on from: the row it stopped at and what it counted by then. */
+export interface IngestResume {
+  row: number;
+  suppressed: number;
+  /** Rows DynamoDB refused when written (absent when none). */
+  rejected?: number[];
+}
+
+export interface IngestSegment {
+  /** Absent for the first segment. */
+  from?: IngestResume;
+  /** Batches the earlier segments wrote (1…batchesStored): read again, not rewritten. */
+  batchesStored: number;
+  /** The segment ends once this batch is full (or at the end of the file). */
+  untilBatch: number;
 }
 
 export interface IngestResult {
@@ -39,14 +62,15 @@ export interface IngestResult {
   suppressed: number;
   /** With localTime: the batches' send times, in order (each group's batches from its firstBatch on). */
   localTimes?: LocalTimeGroup[];
+  /**
+   * A segment that stopped before the end of the file: where the next one goes on from. The
+   * figures above are the file's so far (every row up to there, earlier segments' included).
+   */
+  resume?: IngestResume;
 }
 
-interface Checkpoint {
-  row: number;
-  suppressed: number;
-  /** Rows DynamoDB refused when written (rejected rows now; absent when none). */
-  rejected?: number[];
-}
+/** The heartbeat of an attempt (a retry goes on from it). */
+type Checkpoint = IngestResume;
 
 // Rows validated between two writes (and heartbeats): enough to keep several BatchWriteItem requests in flight.
 const FLUSH_ROWS = 500;
@@ -70,7 +94,13 @@ export function createIngestActivities(deps: ActivityDeps) {
   async function ingestRecipients(input: IngestInput): Promise<IngestResult> {
     const ctx = Context.current();
     const log = deps.log.child({ transaction_id: input.transactionId, activity: 'ingestRecipients' });
-    const checkpoint: Checkpoint = (ctx.info.heartbeatDetails as Checkpoint | undefined) ?? { row: 0, suppressed: 0 };
+    const segment = input.segment;
+    // Batches by recipients' send time need the whole file read first (a scheduled campaign anyway).
+    if (segment && input.localTime) throw new Error("an ingest by recipients' local time is not read in segments");
+    const checkpoint: Checkpoint = (ctx.info.heartbeatDetails as Checkpoint | undefined) ?? segment?.from ?? { row: 0, suppressed: 0 };
+    // A segment stops once its last batch is full: that many valid rows (refused ones keep their place).
+    const stopAtValid = segment ? segment.untilBatch * input.batchSize : undefined;
+    let stopped = false;
     const [file, txn, retention] = await Promise.all([
       store.getFile(input.tenantId, input.fileId),
       store.getTransaction(input.tenantId, input.transactionId),
@@ -89,7 +119,7 @@ export function createIngestActivities(deps: ActivityDeps) {
     if (size > settings.maxCsvBytes) {
       throw invalidFile('FILE_TOO_LARGE', `recipient file is ${size} bytes; the limit is ${settings.maxCsvBytes}`);
     }
-    if (checkpoint.row > 0) log.info('resuming ingest', { from_row: checkpoint.row });
+    if (checkpoint.row > 0) log.info(segment?.from ? 'ingest segment' : 'resuming ingest', { from_row: checkpoint.row });
 
     let row = 0;
     /** A read of the file from its start (ingest reads it twice for recipients' local time). */
@@ -113,6 +143,8 @@ export function createIngestActivities(deps: ActivityDeps) {
         ),
       );
       text.pipe(parser);
+      // A segment stops reading before the end: the S3 response goes with the parser.
+      parser.once('close', () => text.destroy());
       return parser;
     };
     const validatorFor = (header: string[]) => {
@@ -355,6 +387,10 @@ export function createIngestActivities(deps: ActivityDeps) {
           // Refused by DynamoDB in an earlier attempt (the checkpoint keeps its row, not its code).
           if (refusedEarlier.has(row)) refuse(row, batchNumber, 'ITEM_REFUSED');
           else pendingValid.push({ row, batchNumber, result });
+          if (valid === stopAtValid) {
+            stopped = true;
+            break;
+          }
         } else {
           invalid += 1;
           noteRejected(result.code);
@@ -374,7 +410,9 @@ export function createIngestActivities(deps: ActivityDeps) {
       await writer.idle();
       throw error;
     }
-    const refusedBatches = await deps.writer.writeAll([...batches.values()].map((b) => deps.batches.batchItem(b)));
+    // Batches an earlier segment wrote are sending already: rebuilt for the numbering, never rewritten.
+    const newBatches = [...batches.values()].filter((b) => b.batch_number > (segment?.batchesStored ?? 0));
+    const refusedBatches = await deps.writer.writeAll(newBatches.map((b) => deps.batches.batchItem(b)));
     if (refusedBatches.length > 0) throw new Error(`DynamoDB refused a batch item: ${refusedBatches[0]!.reason}`);
     const result: IngestResult = {
       totalMessages: valid - refused,
@@ -383,13 +421,19 @@ export function createIngestActivities(deps: ActivityDeps) {
       invalid,
       suppressed,
       ...(plan ? { localTimes: plan.summary() } : {}),
+      ...(stopped ? { resume: { row, suppressed, ...(refusedRows.length > 0 ? { rejected: refusedRows } : {}) } } : {}),
     };
+    // The file's figures so far after a segment, the whole file's after the last.
     await store.setTransactionFields(input.transactionId, {
       total_messages: result.totalMessages,
       batch_count: result.batchCount,
     });
     await store.updateCounts(input.transactionId, { invalid, suppressed }, 'set');
-    // Counted once, by the attempt that finished (its figures are the whole file's, earlier attempts' rows included).
+    if (stopped) {
+      log.info('ingest segment finished', { ...result });
+      return result;
+    }
+    // Counted once, by the attempt that finished the file (its figures are the whole file's, earlier attempts' and segments' rows included).
     if (deps.metrics) {
       const rows = deps.metrics.ingestRows;
       rows.inc({ tenant: input.tenantId, verdict: 'valid' }, result.valid);

@@ -130,10 +130,39 @@ export class CampaignState {
 
   // ── Ingest and schedule ──
 
-  ingested(batchCount: number, totalMessages: number, localOffsets?: { offsetMs: number; firstBatch: number }[]): void {
+  /**
+   * What the ingest stored: the whole file, or (pipelined start) the file so far, with where the
+   * next segment goes on from (`resume`).
+   */
+  ingested(
+    batchCount: number,
+    totalMessages: number,
+    localOffsets?: { offsetMs: number; firstBatch: number }[],
+    resume?: CarriedState['ingestFrom'],
+  ): void {
     this.s.batchCount = batchCount;
     this.s.totalMessages = totalMessages;
     if (localOffsets?.length && !this.sendNowRequested) this.s.localOffsets = localOffsets;
+    if (resume) this.s.ingestFrom = resume;
+    else delete this.s.ingestFrom;
+    this.version += 1;
+  }
+
+  /** A segment of the file failed for good: the campaign fails, and the rest of the file is not read. */
+  ingestFailed(reason: string): void {
+    this.fail(`reading the recipient file: ${reason}`);
+    delete this.s.ingestFrom;
+    this.version += 1;
+  }
+
+  /** Where the next segment of the file goes on from, while part of it is unread (pipelined start). */
+  get ingestFrom(): CarriedState['ingestFrom'] {
+    return this.s.ingestFrom;
+  }
+
+  /** More of the file is to be read: the sending loop waits for it (a cancel or a failure stops the reading). */
+  get awaitsIngest(): boolean {
+    return this.s.ingestFrom !== undefined && !this.mustStop;
   }
 
   /**

@@ -82,6 +82,22 @@ const { deliverWebhook } = proxyActivities<Activities>({
  */
 export const NO_CALLBACK_NO_WEBHOOK = 'no-callback-no-webhook';
 
+/**
+ * Patch id (issue 18, item 1, pipelined start): a campaign that sends at once (no send_at, no
+ * recipients' local time) reads its file in segments: sending starts once the first batch is
+ * stored, and the rest of the file is read while batches send. Each segment reads the file again
+ * from its start to rebuild the duplicate set (the first row of an address wins, as before); the
+ * campaign's totals are the whole file's once the last segment ends. A campaign scheduled by a
+ * reschedule while its first segment is read reads its whole file before it waits.
+ */
+export const PIPELINED_INGEST = 'pipelined-ingest';
+
+/**
+ * Segments grow (1, 2, 4… batches, or the throttled campaign's parallel batches first) up to this
+ * many rows: few re-reads of the file's start, and a run can hand over between two segments.
+ */
+const SEGMENT_MAX_ROWS = 100_000;
+
 /** Batches signal twice each; past this many signals a run hands over to a fresh one. */
 const SIGNALS_PER_RUN = 80;
 
@@ -146,6 +162,37 @@ class CampaignRun {
     return continueAsNew<typeof transactionWorkflow>({ ...this.input, sendAt: this.campaign.sendAt, state: this.campaign.carried() });
   }
 
+  /** The segment of the recipient file being read while batches send (pipelined start). */
+  private segment: Promise<void> | undefined;
+
+  /** A segment of the file is being read: the run neither ends nor hands over before it is stored. */
+  get ingesting(): boolean {
+    return this.segment !== undefined;
+  }
+
+  /** Pipelined start: reads the file's next segment in the background, unless one is being read or none is left. */
+  keepIngesting(): void {
+    const { campaign } = this;
+    const from = campaign.ingestFrom;
+    if (this.segment || !from || campaign.mustStop) return;
+    this.segment = ingestActivity(this)(ingestInput(this, nextSegment(campaign.batchCount, from, this.input.options.batchSize))).then(
+      (result) => {
+        this.segment = undefined;
+        campaign.ingested(result.batchCount, result.totalMessages, undefined, result.resume);
+        this.showDetails();
+      },
+      (error) => {
+        this.segment = undefined;
+        campaign.ingestFailed(failureReason(error));
+      },
+    );
+  }
+
+  /** The segment being read, if any (a cancelled campaign waits for it, to count what it stored). */
+  get segmentInFlight(): Promise<void> | undefined {
+    return this.segment;
+  }
+
   get runIsFull(): boolean {
     return workflowInfo().continueAsNewSuggested || this.campaign.signalsThisRun >= SIGNALS_PER_RUN;
   }
@@ -208,39 +255,65 @@ function setHandlers(campaign: CampaignState, changed: () => void): void {
 // ── Phases ──
 
 type Ended = TransactionResult;
+type IngestInput = Parameters<Activities['ingestRecipients']>[0];
+type IngestSegment = NonNullable<IngestInput['segment']>;
+
+/** The ingest activity, with its summary in the UI since UI_SUMMARIES. */
+function ingestActivity(run: CampaignRun): Activities['ingestRecipients'] {
+  if (!run.summaries) return ingestRecipients;
+  const { fileId, options } = run.input;
+  return proxyActivities<Activities>({ ...ingestOptions, summary: `ingest recipient file ${fileId} (batches of ${options.batchSize})` })
+    .ingestRecipients;
+}
+
+function ingestInput(run: CampaignRun, segment?: IngestSegment): IngestInput {
+  const { input } = run;
+  return {
+    transactionId: input.transactionId,
+    tenantId: input.tenantId,
+    templateId: input.templateId,
+    fileId: input.fileId,
+    batchSize: input.options.batchSize,
+    ...(segment ? { segment } : {}),
+  };
+}
+
+/** The segment after `stored` batches: as many again, at most SEGMENT_MAX_ROWS rows. */
+function nextSegment(stored: number, from: IngestSegment['from'], batchSize: number): IngestSegment {
+  const most = Math.max(1, Math.floor(SEGMENT_MAX_ROWS / batchSize));
+  return { from, batchesStored: stored, untilBatch: stored + Math.min(Math.max(1, stored), most) };
+}
 
 /** PROCESSING: read the file into messages and batches. Returns a result if the campaign ends here. */
 async function ingest(run: CampaignRun): Promise<Ended | undefined> {
   const { input, campaign } = run;
   run.notify('ACCEPT');
   await run.moveTo('PROCESSING');
-  const ingestActivity = run.summaries
-    ? proxyActivities<Activities>({
-        ...ingestOptions,
-        summary: `ingest recipient file ${input.fileId} (batches of ${input.options.batchSize})`,
-      }).ingestRecipients
-    : ingestRecipients;
+  const read = ingestActivity(run);
   try {
     // Issue 17, item 4: recipients' local time, for campaigns that ask (none recorded before it did).
     const localTime =
       input.localTime && campaign.sendAt !== undefined && patched(RECIPIENT_LOCAL_TIME)
         ? { ...input.localTime, sendAt: campaign.sendAt }
         : undefined;
-    const ingested = await ingestActivity({
-      transactionId: input.transactionId,
-      tenantId: input.tenantId,
-      templateId: input.templateId,
-      fileId: input.fileId,
-      batchSize: input.options.batchSize,
+    // Pipelined start: the first segment is one batch, or a throttled campaign's parallel batches (its pace needs their number).
+    const pipelined = !input.localTime && campaign.sendAt === undefined && patched(PIPELINED_INGEST);
+    const first = input.throttle ? input.options.maxConcurrentBatches : 1;
+    let ingested = await read({
+      ...ingestInput(run, pipelined ? { batchesStored: 0, untilBatch: first } : undefined),
       ...(localTime ? { localTime } : {}),
     });
+    // Sending starts with a batch that has someone to send to; rescheduled meanwhile, the campaign reads all first.
+    while (ingested.resume && !campaign.cancelRequested && (ingested.valid === 0 || campaign.sendAt !== undefined)) {
+      ingested = await read(ingestInput(run, nextSegment(ingested.batchCount, ingested.resume, input.options.batchSize)));
+    }
     const offsets =
       localTime && ingested.localTimes
         ? ingested.localTimes.map((g) => ({ offsetMs: Date.parse(g.sendAt) - Date.parse(localTime.sendAt), firstBatch: g.firstBatch }))
         : undefined;
-    campaign.ingested(ingested.batchCount, ingested.totalMessages, offsets);
+    campaign.ingested(ingested.batchCount, ingested.totalMessages, offsets, ingested.resume);
     run.showDetails();
-    if (ingested.valid === 0) {
+    if (ingested.valid === 0 && !ingested.resume) {
       return run.finish('FAILED', ingested.totalMessages === 0 ? 'the file has no valid recipient' : 'every recipient is suppressed');
     }
   } catch (error) {
@@ -299,6 +372,7 @@ async function waitForWindow(run: CampaignRun, window: SendWindow): Promise<void
   let held = false;
   for (;;) {
     if (campaign.cancelsNow) break;
+    run.keepIngesting();
     const state = windowAt(window, Date.now(), { dstBefore: !patched(SEND_WINDOW_DST) });
     if (state.open) break;
     const opens = new Date(state.opensAt).toISOString();
@@ -391,6 +465,8 @@ async function sendBatches(run: CampaignRun): Promise<'sent' | 'hand over'> {
   let stopForwarded = false;
   while (campaign.status === 'READY_TO_SEND' || campaign.status === 'PAUSED') {
     const seen = campaign.version;
+    // A full run reads no further segment: it hands over between two (the next run goes on).
+    if (!run.runIsFull) run.keepIngesting();
     if (campaign.mustStop && !stopForwarded) {
       stopForwarded = true;
       await tellOpenBatches(run, 'cancel');
@@ -404,9 +480,10 @@ async function sendBatches(run: CampaignRun): Promise<'sent' | 'hand over'> {
       await tellOpenBatches(run, 'resume');
     }
     const more = campaign.hasBatchesToStart() && !stopForwarded;
-    if (!more && campaign.sending() === 0) break;
+    // Pipelined start: the file's last segment may still bring batches.
+    if (!more && campaign.sending() === 0 && !run.ingesting && !campaign.awaitsIngest) break;
     while (!stopForwarded && campaign.mayStartBatch(maxConcurrentBatches)) await startBatch(run, pace, parallel);
-    if (run.runIsFull) return 'hand over';
+    if (run.runIsFull && !run.ingesting) return 'hand over';
     await run.changedSince(seen);
   }
   return 'sent';
@@ -414,6 +491,9 @@ async function sendBatches(run: CampaignRun): Promise<'sent' | 'hand over'> {
 
 /** CANCELLED: messages of batches that never started count as cancelled. */
 async function cancelled(run: CampaignRun): Promise<Ended> {
+  // Only pipelined campaigns have one: no await (and no change of command order) for the others.
+  const segment = run.segmentInFlight;
+  if (segment) await segment;
   run.campaign.countUnstartedAsCancelled();
   await reconcileTransactionCounts({ transactionId: run.transactionId, totals: run.campaign.totals, phase: 'sent' });
   return run.finish('CANCELLED');

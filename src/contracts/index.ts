@@ -65,6 +65,11 @@ export interface CarriedState {
    * offsetMs after send_at (so a reschedule moves them all); dropped by send-now.
    */
   localOffsets?: { offsetMs: number; firstBatch: number }[];
+  /**
+   * Issue 18, item 1, pipelined start: the recipient file is still being read; the next segment
+   * goes on from here (batches 1…batchCount are stored). Absent once the file is read.
+   */
+  ingestFrom?: { row: number; suppressed: number; rejected?: number[] };
 }
 
 export interface TransactionWorkflowInput {

@@ -533,9 +533,10 @@ export async function dynamoRestartDrill(
       await sleep(50);
     }
     const during = await statusOf(api, id);
+    // The first segment of the file (batch 1) still being read: PROCESSING.
     check(
       during?.status === 'PROCESSING',
-      `expected PROCESSING when DynamoDB stops, got ${during?.status}: ingest finished before the outage (use more rows)`,
+      `expected PROCESSING when DynamoDB stops, got ${during?.status}: the first segment was read before the outage (use more rows)`,
     );
 
     say(`${written} messages written, status ${during?.status}; killing DynamoDB Local`);
@@ -560,7 +561,15 @@ export async function dynamoRestartDrill(
     const restartedAt = Date.now();
     say(`DynamoDB Local back after ${seconds(downMs)}`);
 
-    const ready = await waitForCampaign(api, id, (s) => !['ACCEPT', 'PROCESSING'].includes(s.status), 'the end of ingest', 300_000, alive);
+    // The whole file read: every rejected row counted (with the pipelined start, batches send meanwhile).
+    const ready = await waitForCampaign(
+      api,
+      id,
+      (s) => s.counts?.invalid === invalid || !['ACCEPT', 'PROCESSING', 'READY_TO_SEND', 'PAUSED'].includes(s.status),
+      'the end of ingest',
+      300_000,
+      alive,
+    );
     const ingestMs = Date.now() - restartedAt;
     say(`ingest over ${seconds(ingestMs)} after the restart: ${ready.status} ${JSON.stringify(ready.counts)}`);
     check(ready.counts?.invalid === invalid, `invalid rows ${ready.counts?.invalid}, expected ${invalid}`);

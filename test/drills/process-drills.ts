@@ -373,7 +373,11 @@ export interface KillResult {
   line: string;
 }
 
-/** Kills the worker once the campaign is PROCESSING and rows are stored, before ingest ends. */
+/**
+ * Kills the worker while the file is read: rows of batch `killBatch` stored, the batch itself not
+ * yet (its segment unfinished). With the pipelined start the campaign may be READY_TO_SEND by then,
+ * its first batches sending.
+ */
 export async function killDuringProcessing(
   engine: Engine,
   opts: { rows: number; validShare: number; timeoutMs?: number },
@@ -388,12 +392,12 @@ export async function killDuringProcessing(
     const killBatch = Math.floor(recipients.length / 4 / engine.config.BATCH_SIZE) + 1;
     const atKill = await withTables(engine.config, async ({ messages, batches: stored }) => {
       await until(
-        `PROCESSING with batch ${killBatch} being stored`,
+        `batch ${killBatch} being stored`,
         async () => {
           const s = await status(run);
-          if (s.status !== 'ACCEPT' && s.status !== 'PROCESSING')
+          if (s.status === 'SENT' || s.status === 'COMPLETED' || s.status === 'FAILED')
             throw new Error(`ingest ended (${s.status}) before the kill: use a larger file`);
-          if (s.status !== 'PROCESSING') return undefined;
+          if (s.status === 'ACCEPT') return undefined;
           return (await messages.pageMessages(run.id, batchId(killBatch), 1)).items.length > 0 ? true : undefined;
         },
         120_000,
@@ -406,7 +410,7 @@ export async function killDuringProcessing(
       const batches = await stored.listBatches(run.id);
       const s = await status(run);
       check(
-        batches.length === 0 && s.status === 'PROCESSING',
+        !batches.some((b) => b.batch_number >= killBatch),
         `the kill came too late: ingest already wrote ${batches.length} batches (status ${s.status})`,
       );
       return { killedAt, rows: await storedRows(messages, run.id) };
@@ -431,7 +435,7 @@ export async function killDuringProcessing(
     return {
       line:
         `${opts.rows} rows (${recipients.length} valid), killed with ${atKill.rows.size} valid rows stored (up to row ${lastStored}); ` +
-        `the retry resumed at row ${resumedAt ?? '(none)'} (${redone} stored rows written again); ingest done ${resumedIn} s after the kill; ` +
+        `the retry resumed at row ${resumedAt ?? '(none)'} (${redone} stored rows written again); READY_TO_SEND ${resumedIn} s after the kill; ` +
         `${done.timeline} after ACCEPT; each recipient once${done.webhookRetries ? `, ${done.webhookRetries} webhook retries` : ''}`,
     };
   } finally {

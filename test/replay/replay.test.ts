@@ -14,7 +14,7 @@ import {
   SOFT_BOUNCE_RETRIES,
   UI_SUMMARIES,
 } from '../../workflows/batch.workflow';
-import { CAMPAIGN_PHASES, NO_CALLBACK_NO_WEBHOOK } from '../../workflows/transaction.workflow';
+import { CAMPAIGN_PHASES, NO_CALLBACK_NO_WEBHOOK, PIPELINED_INGEST } from '../../workflows/transaction.workflow';
 
 describe('replay of recorded histories', () => {
   const histories = committedHistories();
@@ -43,6 +43,7 @@ describe('replay of recorded histories', () => {
       [SEND_WINDOWS, 'batchWorkflow'],
       [PAUSE_AFTER_WINDOW, 'batchWorkflow'],
       [NO_CALLBACK_NO_WEBHOOK, 'transactionWorkflow'],
+      [PIPELINED_INGEST, 'transactionWorkflow'],
       [RECIPIENT_LOCAL_TIME, 'batchWorkflow'],
       [RECIPIENT_LOCAL_TIME, 'transactionWorkflow'],
       [SEND_LANES, 'batchWorkflow'],

@@ -219,3 +219,36 @@ describe('batches', () => {
     expect(next.cancelRequested).toBe(true);
   });
 });
+
+describe('pipelined start: the file read in segments', () => {
+  it('while part of the file is unread the sending loop waits for it; the next segment carries over continue-as-new', () => {
+    const campaign = campaignAt('READY_TO_SEND', 1);
+    campaign.ingested(1, 10, undefined, { row: 10, suppressed: 0 });
+    expect(campaign.awaitsIngest).toBe(true);
+    campaign.startBatch();
+    campaign.batchSent({ batchNumber: 1, tally: tally(10) });
+    expect(campaign.hasBatchesToStart()).toBe(false);
+    expect(campaign.sending()).toBe(0);
+    const carried = new CampaignState(campaign.carried(), undefined);
+    expect(carried.ingestFrom).toEqual({ row: 10, suppressed: 0 });
+    const seen = carried.version;
+    carried.ingested(3, 30);
+    expect(carried.version).not.toBe(seen);
+    expect(carried.ingestFrom).toBeUndefined();
+    expect(carried.awaitsIngest).toBe(false);
+    expect(carried.mayStartBatch(2)).toBe(true);
+  });
+
+  it('a cancel or a failed segment stops the reading; the failure fails the campaign', () => {
+    const cancelled = campaignAt('READY_TO_SEND', 1);
+    cancelled.ingested(1, 10, undefined, { row: 10, suppressed: 0 });
+    cancelled.apply('cancel');
+    expect(cancelled.awaitsIngest).toBe(false);
+    const failed = campaignAt('READY_TO_SEND', 1);
+    failed.ingested(1, 10, undefined, { row: 10, suppressed: 0 });
+    failed.ingestFailed('InvalidRecipientFile: row 42 could not be read');
+    expect(failed.ingestFrom).toBeUndefined();
+    expect(failed.mustStop).toBe(true);
+    expect(failed.failure).toBe('reading the recipient file: InvalidRecipientFile: row 42 could not be read');
+  });
+});

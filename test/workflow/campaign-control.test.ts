@@ -62,7 +62,7 @@ const sentCount = async (id: string) => (await api.get(`/api/v1/campaigns/${id}/
 
 describe('scheduling', () => {
   it('fires at send_at; reschedule later then earlier moves the timer; send-now fires at once', async () => {
-    const plain = await start(2, { schedule: { send_at: inFuture(2000) } });
+    const plain = await start(2, { schedule: { send_at: inFuture(5000) } });
     const moved = await start(2, { schedule: { send_at: inFuture(60_000) } });
     const now = await start(2, { schedule: { send_at: inFuture(3_600_000) } });
     await waitForStatus(api, plain, ['SCHEDULED']);

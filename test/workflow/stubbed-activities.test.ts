@@ -44,6 +44,10 @@ interface Scenario {
   valid?: number;
   /** Ingest throws this on the given attempts (every attempt when `attempts` is absent). */
   ingestError?: { error: () => Error; attempts?: number[] };
+  /** How long each ingest call (the whole file, or one segment) takes. */
+  ingestMs?: number;
+  /** The segment that reads up to this batch fails for good (pipelined start). */
+  failSegment?: number;
   /** How long one send chunk takes. */
   chunkMs?: number;
   /** Sending a chunk of this batch fails for good, as on an SES account error. */
@@ -66,6 +70,8 @@ interface Recorded extends Scenario {
   log: string[];
   reconciled: { phase: string; totals: BatchTally }[];
   ingestAttempts: number;
+  /** Each ingest call's last batch: `untilBatch` of a segment, 'all' for the whole file. */
+  segments: (number | 'all')[];
   chunks: number;
   sentByBatch: Map<string, number>;
   /** Messages a chunk left unsettled, by batch, until the proof pass sends them. */
@@ -99,18 +105,31 @@ let worker: Worker;
 let running: Promise<void>;
 
 const activities: Activities = {
+  // The whole file, or (pipelined start) the file up to a segment's last batch, with where the
+  // next segment goes on from. The file's suppressed rows come first (valid rows are the last).
   async ingestRecipients(input) {
     const c = of(input.transactionId);
+    const segment = input.segment;
     c.ingestAttempts += 1;
-    c.log.push('ingest');
+    c.segments.push(segment?.untilBatch ?? 'all');
+    c.log.push(segment ? `ingest ≤b${segment.untilBatch}` : 'ingest');
     if (c.ingestError && (!c.ingestError.attempts || c.ingestError.attempts.includes(c.ingestAttempts))) throw c.ingestError.error();
-    const totalMessages = c.totalMessages ?? c.batches * c.perBatch;
+    if (c.failSegment !== undefined && segment?.untilBatch === c.failSegment)
+      throw ApplicationFailure.nonRetryable('row 42 could not be read', 'InvalidRecipientFile');
+    if (c.ingestMs) await sleep(c.ingestMs);
+    const wholeFile = c.totalMessages ?? c.batches * c.perBatch;
+    const batchCount = segment ? Math.min(c.batches, segment.untilBatch) : c.batches;
+    const more = batchCount < c.batches;
+    const totalMessages = more ? batchCount * c.perBatch : wholeFile;
+    const valid = Math.max(0, (c.valid ?? wholeFile) - (wholeFile - totalMessages));
+    c.log.push(`ingested ${batchCount} batches${more ? '' : ', all'}`);
     return {
       totalMessages,
-      batchCount: c.batches,
-      valid: c.valid ?? totalMessages,
+      batchCount,
+      valid,
       invalid: 0,
-      suppressed: totalMessages - (c.valid ?? totalMessages),
+      suppressed: totalMessages - valid,
+      ...(more ? { resume: { row: totalMessages, suppressed: totalMessages - valid } } : {}),
     };
   },
   async sendBatchChunk(input) {
@@ -248,6 +267,7 @@ async function start(
     log: [],
     reconciled: [],
     ingestAttempts: 0,
+    segments: [],
     chunks: 0,
     sentByBatch: new Map(),
     unsettled: new Map(),
@@ -338,9 +358,109 @@ describe('fan-out', () => {
     expect(result).toMatchObject({ status: 'COMPLETED', totals: { total: 45, sent: 45, pending: 0 } });
     const last = await client.workflow.getHandle(transactionWorkflowId(id)).fetchHistory();
     expect(last.events![0]!.workflowExecutionStartedEventAttributes!.continuedExecutionRunId).toBeTruthy();
-    expect(c.log.filter((l) => l === 'ingest')).toHaveLength(1);
+    // Pipelined start: each segment of the file read once, across the runs (1, 2, 4… batches).
+    expect(c.segments).toEqual([1, 2, 4, 8, 16, 32, 64]);
     expect(c.chunks).toBe(45);
     expect(c.statuses).toEqual(['PROCESSING', 'READY_TO_SEND', 'SENT', 'COMPLETED']);
+  });
+});
+
+describe('pipelined start (issue 18, item 1)', () => {
+  const childIds = async (handle: WorkflowHandle) =>
+    (await handle.fetchHistory()).events!.flatMap((e) => e.startChildWorkflowExecutionInitiatedEventAttributes?.workflowId ?? []);
+
+  it('the first batch sends while the rest of the file is read; every batch starts once, in order; the totals are the whole file', async () => {
+    const { id, handle, c } = await start({ batches: 6, perBatch: 10, chunkMs: 50, ingestMs: 300 }, { maxConcurrentBatches: 2 });
+    const result = await handle.result();
+    expect(result).toMatchObject({ status: 'COMPLETED', totals: { total: 60, sent: 60, pending: 0 } });
+    // Segments of 1, 2, 4… batches: the last one asks for 8 and finds the file's end at 6.
+    expect(c.segments).toEqual([1, 2, 4, 8]);
+    expect(c.log.indexOf('chunk b00001@0')).toBeGreaterThan(c.log.indexOf('ingested 1 batches'));
+    expect(c.log.indexOf('chunk b00001@0')).toBeLessThan(c.log.indexOf('ingested 6 batches, all'));
+    expect(c.log.indexOf('status READY_TO_SEND')).toBeLessThan(c.log.indexOf('ingest ≤b2'));
+    expect(await childIds(handle)).toEqual(Array.from({ length: 6 }, (_, i) => batchWorkflowId(id, i + 1)));
+    expect(c.statuses).toEqual(['PROCESSING', 'READY_TO_SEND', 'SENT', 'COMPLETED']);
+    expect(c.reconciled.map((r) => [r.phase, r.totals.total])).toEqual([
+      ['sent', 60],
+      ['completed', 60],
+    ]);
+    expect(await handle.query(progressQuery)).toMatchObject({ batchCount: 6, batchesStarted: 6, batchesCompleted: 6 });
+    await recordHistory(client, transactionWorkflowId(id), 'pipelined-transaction-sent');
+  });
+
+  it('a run full of batch signals hands over between two segments; the next run reads the rest', async () => {
+    // 200 one-message batches: the run is full (80 signals) while batches 1-128 send; it hands over once segment 128 is stored.
+    const { id, handle, c } = await start({ batches: 200, perBatch: 1, chunkMs: 1, ingestMs: 700 }, { maxConcurrentBatches: 8 });
+    expect(await handle.result()).toMatchObject({ status: 'COMPLETED', totals: { total: 200, sent: 200, pending: 0 } });
+    expect(c.segments).toEqual([1, 2, 4, 8, 16, 32, 64, 128, 256]);
+    // The runs, first to last, and the segments each read: a later run read some (the file's position went over with the state).
+    const runs: string[] = [];
+    for await (const run of client.workflow.list({ query: `WorkflowId = '${transactionWorkflowId(id)}'` })) runs.push(run.runId);
+    const segmentsIn = async (runId: string) =>
+      (await client.workflow.getHandle(transactionWorkflowId(id), runId).fetchHistory()).events!.filter(
+        (e) => e.activityTaskScheduledEventAttributes?.activityType?.name === 'ingestRecipients',
+      ).length;
+    const perRun = await Promise.all(runs.map(segmentsIn));
+    expect(runs.length).toBeGreaterThan(1);
+    expect(perRun.reduce((a, b) => a + b, 0)).toBe(9);
+    expect(Math.max(...perRun)).toBeLessThan(9);
+    expect(c.chunks).toBe(200);
+    expect(c.statuses).toEqual(['PROCESSING', 'READY_TO_SEND', 'SENT', 'COMPLETED']);
+  }, 60_000);
+
+  it('a scheduled campaign reads its whole file before it waits; a throttled one starts with its parallel batches', async () => {
+    const scheduled = await start({ batches: 3, perBatch: 5 }, {}, inFuture(300));
+    const throttled = await start({ batches: 5, perBatch: 4 }, { maxConcurrentBatches: 3 }, undefined, {
+      throttle: { emails_per_minute: 6000 },
+    });
+    expect((await scheduled.handle.result()).status).toBe('COMPLETED');
+    expect(scheduled.c.segments).toEqual(['all']);
+    expect(scheduled.c.statuses).toEqual(['PROCESSING', 'SCHEDULED', 'READY_TO_SEND', 'SENT', 'COMPLETED']);
+    expect(await throttled.handle.result()).toMatchObject({ status: 'COMPLETED', totals: { total: 20, sent: 20 } });
+    // Its pace is shared by its parallel batches: their number is known before the first starts.
+    expect(throttled.c.segments).toEqual([3, 6]);
+  });
+
+  it('a first segment with no one to send to (all suppressed) is followed by the next before READY_TO_SEND', async () => {
+    const { handle, c } = await start({ batches: 3, perBatch: 5, valid: 10 });
+    expect(await handle.result()).toMatchObject({ status: 'COMPLETED', totals: { total: 15 } });
+    expect(c.segments).toEqual([1, 2, 4]);
+    expect(c.log.indexOf('status READY_TO_SEND')).toBeGreaterThan(c.log.indexOf('ingested 2 batches'));
+    // The whole file suppressed still fails without READY_TO_SEND, after reading it all.
+    const none = await start({ batches: 3, perBatch: 5, valid: 0 });
+    expect(await none.handle.result()).toMatchObject({ status: 'FAILED', reason: 'every recipient is suppressed' });
+    expect(none.c.segments).toEqual([1, 2, 4]);
+    expect(none.c.statuses).toEqual(['PROCESSING', 'FAILED']);
+  });
+
+  it('a cancel while the file is still read stops the reading once the segment in flight is stored: the counts are the rows read', async () => {
+    const { id, handle, c } = await start({ batches: 40, perBatch: 5, chunkMs: 100, ingestMs: 400 }, { maxConcurrentBatches: 1 });
+    await reached(c, 'READY_TO_SEND');
+    await waitFor('segment 2 reading', async () => (c.segments.length >= 2 ? true : undefined), 10_000);
+    await handle.executeUpdate(cancelUpdate);
+    const result = await handle.result();
+    expect(result.status).toBe('CANCELLED');
+    // Segments 1 and 2 were read (the second finished after the cancel); no third started.
+    expect(c.segments).toEqual([1, 2]);
+    expect(c.log).toContain('ingested 2 batches');
+    const sent = [...c.sentByBatch.values()].reduce((a, b) => a + b, 0);
+    expect(result.totals).toMatchObject({ total: 10, sent });
+    expect(result.totals.sent + result.totals.cancelled).toBe(10);
+    expect(c.statuses).toEqual(['PROCESSING', 'READY_TO_SEND', 'CANCELLED']);
+    await recordHistory(client, transactionWorkflowId(id), 'pipelined-transaction-cancelled-while-reading');
+  });
+
+  it('a segment that fails for good fails the campaign; the batches sending are stopped and no batch starts after', async () => {
+    const { handle, c } = await start({ batches: 12, perBatch: 20, chunkMs: 200, failSegment: 4 }, { maxConcurrentBatches: 1 });
+    const result = await handle.result();
+    expect(result).toMatchObject({
+      status: 'FAILED',
+      reason: 'reading the recipient file: InvalidRecipientFile: row 42 could not be read',
+    });
+    expect(c.segments).toEqual([1, 2, 4]);
+    // Batch 1 (800 ms of chunks) was still sending when the segment failed: batch 2 never started.
+    expect(c.log.some((l) => l.startsWith('chunk b00002'))).toBe(false);
+    expect(c.statuses).toEqual(['PROCESSING', 'READY_TO_SEND', 'FAILED']);
   });
 });
 
