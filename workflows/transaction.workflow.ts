@@ -165,11 +165,6 @@ class CampaignRun {
   /** The segment of the recipient file being read while batches send (pipelined start). */
   private segment: Promise<void> | undefined;
 
-  /** A segment of the file is being read: the run neither ends nor hands over before it is stored. */
-  get ingesting(): boolean {
-    return this.segment !== undefined;
-  }
-
   /** Pipelined start: reads the file's next segment in the background, unless one is being read or none is left. */
   keepIngesting(): void {
     const { campaign } = this;
@@ -188,7 +183,10 @@ class CampaignRun {
     );
   }
 
-  /** The segment being read, if any (a cancelled campaign waits for it, to count what it stored). */
+  /**
+   * The segment being read, if any: the run neither ends nor hands over before it is stored (a
+   * cancelled campaign waits for it, to count what it stored).
+   */
   get segmentInFlight(): Promise<void> | undefined {
     return this.segment;
   }
@@ -481,9 +479,9 @@ async function sendBatches(run: CampaignRun): Promise<'sent' | 'hand over'> {
     }
     const more = campaign.hasBatchesToStart() && !stopForwarded;
     // Pipelined start: the file's last segment may still bring batches.
-    if (!more && campaign.sending() === 0 && !run.ingesting && !campaign.awaitsIngest) break;
+    if (!more && campaign.sending() === 0 && !run.segmentInFlight && !campaign.awaitsIngest) break;
     while (!stopForwarded && campaign.mayStartBatch(maxConcurrentBatches)) await startBatch(run, pace, parallel);
-    if (run.runIsFull && !run.ingesting) return 'hand over';
+    if (run.runIsFull && !run.segmentInFlight) return 'hand over';
     await run.changedSince(seen);
   }
   return 'sent';
