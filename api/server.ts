@@ -83,7 +83,7 @@ export async function buildApiDeps(config: Config): Promise<{ deps: ApiDeps; clo
     };
   };
   const log = createLogger({ component: 'api' }, config.LOG_LEVEL);
-  const tables = createTables(aws.doc, config.DYNAMODB_TABLE);
+  const tables = createTables(aws.doc, config.DYNAMODB_TABLE, { groupTransitions: config.DYNAMODB_GROUP_TRANSITIONS === 'on' });
   const signaller = new OutcomeSignaller(temporal, log);
   // Each batch's outcome count in sums, one write per COUNT_FLUSH_MS (issue 18, item 2).
   const outcomeSums =

@@ -74,7 +74,7 @@ export function activityDepsFromConfig(config: Config, log: Logger = createLogge
   // Retention and erasure delete analytics documents too, when analytics are on.
   const analytics = analyticsFromConfig(config);
   const deps: ActivityDeps & Tables = {
-    ...createTables(aws.doc, config.DYNAMODB_TABLE),
+    ...createTables(aws.doc, config.DYNAMODB_TABLE, { groupTransitions: config.DYNAMODB_GROUP_TRANSITIONS === 'on' }),
     objects: new ObjectStore(aws.s3, config.S3_BUCKET),
     messenger: new SesMessenger(aws.ses, config.SES_CONFIGURATION_SET),
     identityVerifier: createIdentityVerifier(config, aws.ses),

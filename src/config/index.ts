@@ -126,6 +126,8 @@ const configSchema = z.object({
   AWS_ENDPOINT_MODE: z.enum(['local', 'aws']).default('local'),
   DYNAMODB_ENDPOINT: optionalUrl,
   DYNAMODB_TABLE: z.string().min(3).default('email-engine'),
+  /** `off`: each message transition is its own UpdateItem instead of grouped TransactWriteItems (grouped-updates.ts). */
+  DYNAMODB_GROUP_TRANSITIONS: z.enum(['on', 'off']).default('on'),
   S3_ENDPOINT: optionalUrl,
   S3_BUCKET: z.string().min(3).default('email-engine'),
   SES_ENDPOINT: optionalUrl,

@@ -3,7 +3,14 @@
 // the item within DynamoDB's item limit: status_history is capped (MESSAGE_HISTORY_CAP), event
 // and send fields are cut, and an item DynamoDB still refuses as too large is compacted, never
 // retried as it was.
-import { GetCommand, QueryCommand, TransactWriteCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
+import {
+  GetCommand,
+  QueryCommand,
+  TransactWriteCommand,
+  UpdateCommand,
+  type DynamoDBDocumentClient,
+  type UpdateCommandInput,
+} from '@aws-sdk/lib-dynamodb';
 import { boundStrings } from '../../domain/item-size';
 import { ERASED_ADDRESS } from '../../domain/erasure';
 import { statusesBefore, type MessageStatus } from '../../domain/message-status';
@@ -12,6 +19,7 @@ import { decideSoftBounce, type SoftBouncePolicy } from '../../domain/soft-bounc
 import type { Cursor, MessageLocation, Messages, Page, TableItem, TransitionOptions } from '../../ports';
 import { MESSAGE_HISTORY_CAP, SetExpression, valueList, type HistoryMode } from './expressions';
 import { counterShardOf, counterShardSk } from './counter-shards';
+import { GroupedUpdates } from './grouped-updates';
 import { keys, ranges } from './keys';
 import { GSI_SES_MESSAGE } from './schema';
 import {
@@ -99,6 +107,17 @@ export function effectFor(effect: MessageEffect, message: MessageRecord, policy:
 }
 
 export class MessageTable extends Table implements Messages {
+  /**
+   * The status transitions' conditional writes, sent together while others are in flight
+   * (GroupedUpdates), unless built with `groupTransitions: false` (each its own UpdateItem).
+   */
+  readonly transitions?: GroupedUpdates;
+
+  constructor(doc: DynamoDBDocumentClient, table: string, options: { groupTransitions?: boolean } = {}) {
+    super(doc, table);
+    if (options.groupTransitions !== false) this.transitions = new GroupedUpdates(doc);
+  }
+
   messageItem(message: MessageRecord): TableItem {
     return { ...keys.message(message.transaction_id, message.batch_id, message.message_id), ...message };
   }
@@ -221,18 +240,16 @@ export class MessageTable extends Table implements Messages {
       // No bare OR at the top of the condition (the stale-SENDING one is parenthesised): AND binds as meant.
       if (cap) condition += ` AND ${cap}`;
       const params = update.params;
-      return this.doc
-        .send(
-          new UpdateCommand({
-            TableName: this.table,
-            Key: key,
-            ...params,
-            UpdateExpression: params.UpdateExpression + (removed.length > 0 ? ` REMOVE ${removed.join(', ')}` : ''),
-            ConditionExpression: condition,
-            ReturnValuesOnConditionCheckFailure: 'ALL_OLD',
-          }),
-        )
-        .then(() => target === to);
+      const input: UpdateCommandInput = {
+        TableName: this.table,
+        Key: key,
+        ...params,
+        UpdateExpression: params.UpdateExpression + (removed.length > 0 ? ` REMOVE ${removed.join(', ')}` : ''),
+        ConditionExpression: condition,
+        ReturnValuesOnConditionCheckFailure: 'ALL_OLD',
+      };
+      const sent = this.transitions ? this.transitions.update(input) : this.doc.send(new UpdateCommand(input));
+      return sent.then(() => target === to);
     };
     try {
       return await conditionOr(

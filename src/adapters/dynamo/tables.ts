@@ -17,11 +17,12 @@ import { SuppressionJobTable } from './suppression-jobs';
 import { TopicTable } from './topics';
 import { TableWriter } from './write-pool';
 
-export function createTables(doc: DynamoDBDocumentClient, table: string) {
+/** `groupTransitions: false`: each message transition its own UpdateItem (MessageTable). */
+export function createTables(doc: DynamoDBDocumentClient, table: string, options: { groupTransitions?: boolean } = {}) {
   return {
     store: new Store(doc, table),
     campaigns: new CampaignIndexTable(doc, table),
-    messages: new MessageTable(doc, table),
+    messages: new MessageTable(doc, table, options),
     batches: new BatchTable(doc, table),
     rowErrors: new RowErrorTable(doc, table),
     recipients: new RecipientTable(doc, table),
