@@ -240,3 +240,72 @@ describe('reconciles never wipe an event counted after the recount', () => {
     });
   });
 });
+
+describe('a Send event is written without a read first (issue 18, item 3)', () => {
+  /** A MessageTable over the real client that counts the requests it sends, by command. */
+  function countingMessages() {
+    const real = deps.messages.doc;
+    const sent: string[] = [];
+    const doc = {
+      send: (command: { constructor: { name: string } }) => {
+        sent.push(command.constructor.name);
+        return real.send(command as never);
+      },
+    } as unknown as DynamoDBDocumentClient;
+    return { messages: new MessageTable(doc, deps.messages.table), sent };
+  }
+  const send = (m: MessageRecord, sesMessageId = m.ses_message_id!) => event({ ...m, ses_message_id: sesMessageId }, 'Send');
+  const stored = async (m: MessageRecord) =>
+    (await deps.messages.getMessage(m.transaction_id, m.batch_id, m.message_id)) as MessageRecord & Record<string, unknown>;
+
+  it('takes one request for a message its sender recorded SENT, and one for its repeat, which changes nothing', async () => {
+    const { messages } = await sentCampaign(1);
+    const m = messages[0]!;
+    const { messages: table, sent } = countingMessages();
+    expect(await processorWith(table)(send(m))).toBe('applied');
+    expect(sent).toEqual(['UpdateCommand']);
+    const after = await stored(m);
+    expect(after.status).toBe('SENT');
+    expect(after.send_event_time).toBeDefined();
+    expect(after.ses_message_id).toBe(m.ses_message_id);
+    expect(after.status_history.at(-1)).toMatchObject({ event: 'SEND' });
+
+    sent.length = 0;
+    expect(await processorWith(table)(send(m))).toBe('duplicate');
+    expect(sent).toEqual(['UpdateCommand']);
+    expect((await stored(m)).status_history).toHaveLength(after.status_history.length);
+  });
+
+  it('settles a message still SENDING (the event beat the SENT write) with its SES id, deciding from the item its condition saw', async () => {
+    const id = uid();
+    const { txn, input } = await campaign(deps, `email\nr1-${id}@example.com\n`);
+    await runActivity(activities.ingestRecipients, [{ ...input, batchSize: 50 }]);
+    const [m] = await allMessages(deps, txn.transaction_id);
+    await deps.messages.transitionMessage(m!, 'SENDING', { from: ['CREATED'], set: { attempt_token: 't' } });
+    const { messages: table, sent } = countingMessages();
+    expect(await processorWith(table)(send(m!, `ses-${id}`))).toBe('applied');
+    // The guess (SENT) failed on its condition; the write from the item it saw, no read.
+    expect(sent).toEqual(['UpdateCommand', 'UpdateCommand']);
+    const after = await stored(m!);
+    expect(after.status).toBe('SENT');
+    expect(after.ses_message_id).toBe(`ses-${id}`);
+    expect(after.sent_time).toBeDefined();
+  });
+
+  it('changes nothing of a message a soft-bounce retry took past the event’s round, and finds no message that is not there', async () => {
+    const { messages } = await sentCampaign(1);
+    const m = messages[0]!;
+    await deps.messages.doc.send(
+      new UpdateCommand({
+        TableName: deps.messages.table,
+        Key: keys.message(m.transaction_id, m.batch_id, m.message_id),
+        UpdateExpression: 'SET soft_bounce_retries = :one',
+        ExpressionAttributeValues: { ':one': 1 },
+      }),
+    );
+    const { messages: table } = countingMessages();
+    expect(await processorWith(table)(send(m))).toBe('duplicate');
+    expect((await stored(m)).send_event_time).toBeUndefined();
+    expect(await processorWith(table)(send({ ...m, message_id: `${m.message_id}-missing` }))).toBe('unknown_message');
+  });
+});

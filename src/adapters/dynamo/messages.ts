@@ -278,7 +278,10 @@ export class MessageTable extends Table implements Messages {
     // Read first, then write on condition that nothing the write depends on has changed (status,
     // whether an outcome is known, room in the history): the counter moves in the same
     // transaction as the flag, so it is counted exactly once whatever crashes or repeats.
-    let before = await this.readForEffect(key, [given.flag, SOFT_BOUNCE_RETRY_FLAG]);
+    // A Send event first tries its write as if it were read as it usually is (sendWithoutRead).
+    const guessed = given.kind === 'send' ? await this.sendWithoutRead(key, ref, given) : undefined;
+    if (guessed?.applied) return { found: true, applied: true, before: guessed.before, effect: given };
+    let before = guessed ? guessed.seen : await this.readForEffect(key, [given.flag, SOFT_BOUNCE_RETRY_FLAG]);
     let compact: 'no' | 'history' | 'data' = 'no';
     for (let attempt = 0; attempt < 12; attempt++) {
       if (!before) return { found: false, applied: false };
@@ -303,6 +306,35 @@ export class MessageTable extends Table implements Messages {
       }
     }
     throw new Error(`SES ${given.kind} event not applied to ${ref.messageId}: the message kept changing`);
+  }
+
+  /**
+   * A Send event's write without the read before it (issue 18, item 3): on condition that the
+   * message is as a Send event usually finds it, SENT by its sender with no Send event yet, room
+   * in its history, and not a later round than the event's (else it is superseded); the item
+   * before the write comes back with it (ALL_OLD), as the read would have given it. A Send event
+   * has no counter and no outcome, so the write is one UpdateItem, and its fields are none, so an
+   * erased recipient's write is the same. When the condition fails, the item it saw is what
+   * applyEffect decides from (`seen`, undefined when there is no such message), as after a read;
+   * when the write meets anything else that it would not as read (the item too large), `seen` is
+   * read.
+   */
+  private async sendWithoutRead(
+    key: { PK: string; SK: string },
+    ref: MessageLocation & { sesMessageId: string; sendRound?: number },
+    given: MessageEffect,
+  ): Promise<{ applied: true; before: MessageRecord } | { applied: false; seen: Record<string, unknown> | undefined }> {
+    const usual = { status: 'SENT', status_history: [] };
+    try {
+      const old = (await retryConflicts(() => this.writeEffect(key, ref, given, usual, 'no', ref.sendRound ?? 0))) as {
+        Attributes?: Record<string, unknown>;
+      };
+      return { applied: true, before: recordOf<MessageRecord>(old.Attributes!) };
+    } catch (error) {
+      if (failedCondition(error)) return { applied: false, seen: itemOfConditionFailure(error) };
+      if (!isItemTooLarge(error)) throw error;
+      return { applied: false, seen: await this.readForEffect(key, [given.flag, SOFT_BOUNCE_RETRY_FLAG]) };
+    }
   }
 
   /** What applyEffect decides from: the message without its row data (consistent). */
@@ -334,6 +366,8 @@ export class MessageTable extends Table implements Messages {
     effect: MessageEffect,
     before: Record<string, unknown>,
     compact: 'no' | 'history' | 'data',
+    /** Written without a read (sendWithoutRead): also on condition the message is not past this round, and the item before it returned. */
+    unreadAtRound?: number,
   ): Promise<unknown> {
     const status = before.status as MessageStatus;
     const target = effect.kind === 'send' ? 'SENT' : effect.status;
@@ -375,6 +409,11 @@ export class MessageTable extends Table implements Messages {
     update.history(entry);
     const cap = update.capHistory(MESSAGE_HISTORY_CAP, mode);
     if (cap) conditions.push(cap);
+    if (unreadAtRound !== undefined) {
+      update.names['#round'] = 'soft_bounce_retries';
+      update.values[':round'] = unreadAtRound;
+      conditions.push('(attribute_not_exists(#round) OR #round <= :round)');
+    }
     const params = update.params;
     const message = {
       TableName: this.table,
@@ -384,7 +423,9 @@ export class MessageTable extends Table implements Messages {
       ConditionExpression: conditions.join(' AND '),
       ReturnValuesOnConditionCheckFailure: 'ALL_OLD' as const,
     };
-    if (!counter) return this.doc.send(new UpdateCommand(message));
+    if (!counter)
+      return this.doc.send(new UpdateCommand({ ...message, ...(unreadAtRound !== undefined ? { ReturnValues: 'ALL_OLD' } : {}) }));
+    if (unreadAtRound !== undefined) throw new Error('an effect with a counter is not written without a read');
     // On the message's counter shard, not the transaction record (no hot item: counter-shards.ts).
     // A failure there is one an event moved to FAILED: the live sum takes it out of `sent`.
     const counts = {
