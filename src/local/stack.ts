@@ -242,7 +242,9 @@ function localSesAccount(maxSendRate: number) {
     EnforcementStatus: 'HEALTHY',
     ProductionAccessEnabled: true,
     SendingEnabled: true,
-    SendQuota: { Max24HourSend: 1_000_000, MaxSendRate: maxSendRate, SentLast24Hours: 0 },
+    // A day at the account's rate, at least a million: a quota below what the rate sends in one
+    // poll interval held every campaign of a bench (100,000/s) at the worker's first poll.
+    SendQuota: { Max24HourSend: Math.max(1_000_000, maxSendRate * 86_400), MaxSendRate: maxSendRate, SentLast24Hours: 0 },
     SuppressionAttributes: { SuppressedReasons: ['BOUNCE', 'COMPLAINT'] },
   };
 }
