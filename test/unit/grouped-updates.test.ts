@@ -8,7 +8,7 @@ import { describe, expect, it } from 'vitest';
 import { GroupedUpdates } from '../../src/adapters/dynamo/grouped-updates';
 import { isConditionFailure, itemOfConditionFailure } from '../../src/adapters/dynamo/table';
 
-type Sent = { kind: 'alone'; sk: string } | { kind: 'group'; sks: string[] };
+type Sent = { kind: 'alone'; sk: string } | { kind: 'group'; sks: string[]; token?: string };
 
 /** A client whose answer to each request `answer` decides (after a tick, so calls made meanwhile wait). */
 function stubClient(answer: (request: Sent) => unknown) {
@@ -18,7 +18,11 @@ function stubClient(answer: (request: Sent) => unknown) {
       let request: Sent;
       if (command instanceof UpdateCommand) request = { kind: 'alone', sk: String(command.input.Key!.SK) };
       else if (command instanceof TransactWriteCommand)
-        request = { kind: 'group', sks: command.input.TransactItems!.map((t) => String(t.Update!.Key!.SK)) };
+        request = {
+          kind: 'group',
+          sks: command.input.TransactItems!.map((t) => String(t.Update!.Key!.SK)),
+          token: command.input.ClientRequestToken,
+        };
       else throw new Error('unexpected command');
       sent.push(request);
       await new Promise((r) => setTimeout(r, 1));
@@ -29,6 +33,9 @@ function stubClient(answer: (request: Sent) => unknown) {
   } as unknown as DynamoDBDocumentClient;
   return { doc, sent };
 }
+
+/** A request as the keys it wrote: one key alone, the keys of a group. */
+const shape = (r: Sent) => (r.kind === 'group' ? r.sks : r.sk);
 
 const update = (sk: string, extra: Partial<UpdateCommandInput> = {}): UpdateCommandInput => ({
   TableName: 't',
@@ -57,11 +64,7 @@ describe('GroupedUpdates', () => {
     const grouped = new GroupedUpdates(doc, { maxInFlight: 1 });
     const results = await Promise.all(['a', 'b', 'c', 'b', 'd'].map((sk) => settle(grouped.update(update(sk)))));
     expect(results).toEqual(['ok', 'ok', 'ok', 'ok', 'ok']);
-    expect(sent).toEqual([
-      { kind: 'alone', sk: 'a' },
-      { kind: 'group', sks: ['b', 'c', 'd'] },
-      { kind: 'alone', sk: 'b' },
-    ]);
+    expect(sent.map(shape)).toEqual(['a', ['b', 'c', 'd'], 'b']);
   });
 
   it('answers a failed condition with the item it saw, sends the fine ones again together and any other refusal alone', async () => {
@@ -82,27 +85,37 @@ describe('GroupedUpdates', () => {
     expect(itemOfConditionFailure(results[2])).toEqual({ status: 'SENT' });
     expect((results[3] as Error).name).toBe('TransactionConflictException');
     expect(results[4]).toBe('ok');
-    expect(sent).toEqual([
-      { kind: 'alone', sk: 'first' },
-      { kind: 'group', sks: ['a', 'b', 'c', 'd'] },
-      { kind: 'alone', sk: 'c' },
-      { kind: 'group', sks: ['a', 'd'] },
-    ]);
+    expect(sent.map(shape)).toEqual(['first', ['a', 'b', 'c', 'd'], 'c', ['a', 'd']]);
   });
 
-  it('sends each call of a group that failed as a whole alone, and an update that asks for values back never in a group', async () => {
-    const { doc, sent } = stubClient((request) => (request.kind === 'group' ? new Error('socket hang up') : undefined));
+  it('sends each call of a group refused as a whole alone, and an update that asks for values back never in a group', async () => {
+    const refused = Object.assign(new Error('Transaction request cannot be larger than 4 MB'), { name: 'ValidationException' });
+    const { doc, sent } = stubClient((request) => (request.kind === 'group' ? refused : undefined));
     const grouped = new GroupedUpdates(doc, { maxInFlight: 1 });
     const results = await Promise.all(
       [update('first'), update('a'), update('b'), update('c', { ReturnValues: 'ALL_NEW' })].map((u) => settle(grouped.update(u))),
     );
     expect(results).toEqual(['ok', 'ok', 'ok', 'ok']);
-    expect(sent).toEqual([
-      { kind: 'alone', sk: 'first' },
-      { kind: 'alone', sk: 'c' },
-      { kind: 'group', sks: ['a', 'b'] },
-      { kind: 'alone', sk: 'a' },
-      { kind: 'alone', sk: 'b' },
-    ]);
+    expect(sent.map(shape)).toEqual(['first', 'c', ['a', 'b'], 'a', 'b']);
+  });
+
+  it('asks again with the same token when a group went unanswered, and fails every call with the error when it stands', async () => {
+    let unanswered = 1;
+    const lost = Object.assign(new Error('socket hang up'), { name: 'TimeoutError' });
+    const { doc, sent } = stubClient((request) => (request.kind === 'group' && unanswered-- > 0 ? lost : undefined));
+    const grouped = new GroupedUpdates(doc, { maxInFlight: 1 });
+    expect(await Promise.all(['first', 'a', 'b'].map((sk) => settle(grouped.update(update(sk)))))).toEqual(['ok', 'ok', 'ok']);
+    const groups = sent.filter((r) => r.kind === 'group');
+    expect(groups).toHaveLength(2);
+    expect(groups[0]!.token).toBeDefined();
+    expect(groups[1]!.token).toBe(groups[0]!.token);
+
+    // Never answered: as a plain write that failed, each call fails with the error; none is sent alone.
+    unanswered = Number.POSITIVE_INFINITY;
+    const before = sent.length;
+    const results = await Promise.all(['first', 'a', 'b'].map((sk) => settle(grouped.update(update(sk)))));
+    expect(results[0]).toBe('ok');
+    expect(results.slice(1)).toEqual([lost, lost]);
+    expect(sent.slice(before).map((r) => r.kind)).toEqual(['alone', 'group', 'group', 'group']);
   });
 });

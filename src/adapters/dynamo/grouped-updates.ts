@@ -10,14 +10,18 @@
 //   fine (`None`) goes in the next group; any other refusal (a transaction conflict, an item too
 //   large) sends that call alone, so it meets the error a plain write meets and its caller's
 //   handling of that (retryConflicts, compaction) is unchanged;
-// - a group that fails as a whole (not cancelled) sends each of its calls alone;
+// - a group refused as a whole (a ValidationException: nothing applied) sends each of its calls
+//   alone; a group whose outcome is unknown (no answer, a server error) is asked again with its
+//   own ClientRequestToken, which DynamoDB answers as committed if it was, and when the error
+//   stands every call fails with it, as a plain write would (never "condition failed" of a write
+//   that may have landed);
 // - one call with nothing waiting is a plain UpdateItem: an idle or lightly loaded process pays
 //   nothing more. (A transaction costs twice the write capacity of plain writes in DynamoDB: the
 //   price of fewer requests, and why MessageTable can be built without grouping.)
-// The SDK gives each TransactWriteItems a ClientRequestToken, so its own retry of a group that
-// committed unanswered is answered as committed instead of failing every condition.
 import { ConditionalCheckFailedException, TransactionCanceledException } from '@aws-sdk/client-dynamodb';
 import { TransactWriteCommand, UpdateCommand, type DynamoDBDocumentClient, type UpdateCommandInput } from '@aws-sdk/lib-dynamodb';
+import { randomUUID } from 'node:crypto';
+import { isValidationError } from './table';
 
 /** TransactWriteItems' limit of actions per request. */
 export const MAX_GROUP = 100;
@@ -34,6 +38,8 @@ export interface GroupedUpdatesOptions {
   maxInFlight?: number;
   /** The most updates in one request (≤ MAX_GROUP). */
   maxGroup?: number;
+  /** Times a group whose outcome is unknown is sent, with its token (sendGroup). */
+  askAgain?: number;
 }
 
 const keyOf = (input: UpdateCommandInput) => `${input.TableName}\u0000${JSON.stringify(input.Key)}`;
@@ -43,6 +49,7 @@ export class GroupedUpdates {
   private inFlight = 0;
   private readonly maxInFlight: number;
   private readonly maxGroup: number;
+  private readonly askAgain: number;
   /** Requests sent, by kind (a unit test and the bench read them). */
   readonly sent = { alone: 0, groups: 0, grouped: 0, cancelled: 0, requeued: 0 };
 
@@ -52,6 +59,7 @@ export class GroupedUpdates {
   ) {
     this.maxInFlight = Math.max(1, options.maxInFlight ?? 2);
     this.maxGroup = Math.min(MAX_GROUP, Math.max(1, options.maxGroup ?? MAX_GROUP));
+    this.askAgain = Math.max(1, options.askAgain ?? 3);
   }
 
   /** The update, applied (resolves) or refused (rejects with what DynamoDB said of it). */
@@ -100,16 +108,44 @@ export class GroupedUpdates {
     await this.alone(call.input).then(call.resolve, call.reject);
   }
 
+  /**
+   * The group's TransactWriteItems, with a ClientRequestToken of its own. A request whose outcome
+   * is unknown (no answer after the SDK's retries, the token's transaction still in progress, a
+   * server error) is asked again with the same token a few times: DynamoDB answers a committed one
+   * as committed (for ten minutes), so no call is told "not applied" of a write that landed.
+   */
+  private async sendGroup(group: Waiting[]): Promise<void> {
+    const command = new TransactWriteCommand({
+      ClientRequestToken: randomUUID(),
+      TransactItems: group.map((call) => ({ Update: transactUpdate(call.input) })),
+    });
+    for (let attempt = 0; ; attempt++) {
+      try {
+        await this.doc.send(command);
+        return;
+      } catch (error) {
+        if (error instanceof TransactionCanceledException || isValidationError(error) || attempt + 1 >= this.askAgain) throw error;
+        await new Promise((r) => setTimeout(r, Math.min(1000, 50 * 2 ** attempt)));
+      }
+    }
+  }
+
   private async flush(group: Waiting[]): Promise<void> {
     if (group.length === 1) return this.settleAlone(group[0]!);
     this.sent.groups++;
     this.sent.grouped += group.length;
     try {
-      await this.doc.send(new TransactWriteCommand({ TransactItems: group.map((call) => ({ Update: transactUpdate(call.input) })) }));
+      await this.sendGroup(group);
     } catch (error) {
       const reasons = error instanceof TransactionCanceledException ? (error.CancellationReasons ?? []) : [];
+      if (!(error instanceof TransactionCanceledException) && !isValidationError(error)) {
+        // The group may have committed unanswered (sendGroup asked again with its token until
+        // the error stood): as a plain write that failed, each call fails with the error.
+        for (const call of group) call.reject(error);
+        return;
+      }
       if (reasons.length !== group.length || reasons.every((r) => (r.Code ?? 'None') === 'None')) {
-        // Not an answer per item: each call on its own gets DynamoDB's answer for it.
+        // Refused as a whole (the request itself, e.g. over 4 MB), nothing applied: each call on its own gets DynamoDB's answer for it.
         await Promise.all(group.map((call) => this.settleAlone(call)));
         return;
       }
