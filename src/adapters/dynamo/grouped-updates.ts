@@ -21,7 +21,7 @@
 import { ConditionalCheckFailedException, TransactionCanceledException } from '@aws-sdk/client-dynamodb';
 import { TransactWriteCommand, UpdateCommand, type DynamoDBDocumentClient, type UpdateCommandInput } from '@aws-sdk/lib-dynamodb';
 import { randomUUID } from 'node:crypto';
-import { isValidationError } from './table';
+import { cancellationReasons, isValidationError } from './table';
 
 /** TransactWriteItems' limit of actions per request. */
 export const MAX_GROUP = 100;
@@ -51,7 +51,7 @@ export class GroupedUpdates {
   private readonly maxGroup: number;
   private readonly askAgain: number;
   /** Requests sent, by kind (a unit test and the bench read them). */
-  readonly sent = { alone: 0, groups: 0, grouped: 0, cancelled: 0, requeued: 0 };
+  readonly sent = { alone: 0, groups: 0, cancelled: 0, requeued: 0 };
 
   constructor(
     private readonly doc: DynamoDBDocumentClient,
@@ -133,11 +133,10 @@ export class GroupedUpdates {
   private async flush(group: Waiting[]): Promise<void> {
     if (group.length === 1) return this.settleAlone(group[0]!);
     this.sent.groups++;
-    this.sent.grouped += group.length;
     try {
       await this.sendGroup(group);
     } catch (error) {
-      const reasons = error instanceof TransactionCanceledException ? (error.CancellationReasons ?? []) : [];
+      const reasons = cancellationReasons(error);
       if (!(error instanceof TransactionCanceledException) && !isValidationError(error)) {
         // The group may have committed unanswered (sendGroup asked again with its token until
         // the error stood): as a plain write that failed, each call fails with the error.
