@@ -151,8 +151,20 @@ describe('control while sending', () => {
     const paused = await api.post(`/api/v1/campaigns/${id}/pause`);
     expect(paused.status).toBe(202);
     await waitForStatus(api, id, ['PAUSED']);
-    await new Promise((r) => setTimeout(r, 1500)); // chunks in flight finish
-    const during = (await mailsOf(id)).length;
+    // Chunks in flight finish: the inbox stops growing (on a loaded machine a chunk or more can
+    // land after PAUSED is recorded; a pause that did not hold would send all 60 first).
+    let last = -1;
+    const during = await waitFor(
+      'the inbox to stop growing',
+      async () => {
+        const now = (await mailsOf(id)).length;
+        const still = now === last;
+        last = now;
+        if (!still) await new Promise((r) => setTimeout(r, 1500));
+        return still ? now : undefined;
+      },
+      30_000,
+    );
     await new Promise((r) => setTimeout(r, 2500));
     expect((await mailsOf(id)).length).toBe(during);
     expect(during).toBeLessThan(60);
